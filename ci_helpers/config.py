@@ -1,0 +1,100 @@
+"""Project settings from an optional mlops.yaml, validated with pydantic.
+
+Priority, highest first: CLI option, environment variable, mlops.yaml, built-in default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+CONFIG_FILE = "mlops.yaml"
+
+
+def _plural(name: str) -> AliasChoices:
+    return AliasChoices(name, f"{name}s")
+
+
+class ProjectSettings(BaseModel):
+    """Keys accepted in mlops.yaml (kebab-case or snake_case; repeatable ones also plural)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=False)
+
+    remote: str | None = None
+    eval_stage: str | None = None
+    metrics_file: list[str] | None = Field(None, validation_alias=_plural("metrics_file"))
+    model: str | None = None
+    test_data: str | None = None
+    target: str | None = None
+    task: Literal["regression", "classification"] | None = None
+    threshold: list[str] | None = Field(None, validation_alias=_plural("threshold"))
+    max_regression: list[str] | None = Field(None, validation_alias=_plural("max_regression"))
+    baseline_ref: str | None = None
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    report_json: str | None = None
+
+    @field_validator("metrics_file", "threshold", "max_regression", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("remote", "eval_stage", "model", "test_data", "target", "baseline_ref",
+                     "tracking_uri", "experiment", "report_json", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("must be a string")
+        return value
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        known = ", ".join(sorted(name.replace("_", "-") for name in ProjectSettings.model_fields))
+        return f"unknown key '{where}' (known keys: {known})"
+    return f"key '{where}': {first['msg']}"
+
+
+def load_project_settings(repo: Path) -> dict[str, object]:
+    """The settings mlops.yaml sets, keyed by CLI parameter name; {} when there is no file."""
+    path = repo / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML ({str(error).splitlines()[0]}); fix its syntax") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must be a mapping of setting: value; see the README's mlops.yaml section")
+    normalized = {str(key).replace("-", "_"): value for key, value in raw.items()}
+    try:
+        settings = ProjectSettings.model_validate(normalized)
+    except ValidationError as error:
+        raise ConfigError(f"{path}: {_describe(error)}; fix or remove it") from None
+    return settings.model_dump(exclude_none=True)
+
+
+# Settings that choose between alternatives: choosing one explicitly overrides the file's other.
+_ALTERNATIVES = ({"eval_stage"}, {"model", "test_data", "target"})
+
+
+def merge_settings(
+    values: dict[str, object], explicit: set[str], file_settings: dict[str, object]
+) -> dict[str, object]:
+    """Fill every parameter not set on the command line or in the environment from mlops.yaml."""
+    merged = dict(values)
+    overridden: set[str] = set()
+    for group in _ALTERNATIVES:
+        if group & explicit:
+            overridden |= set().union(*(_ALTERNATIVES)) - group
+    for name, value in file_settings.items():
+        if name not in explicit and name not in overridden and name in merged:
+            merged[name] = tuple(value) if isinstance(value, list) else value
+    return merged

@@ -1,0 +1,31 @@
+"""The one exception hierarchy; each class maps onto an exit code of DESIGN.md."""
+
+from __future__ import annotations
+
+
+class CIHelpersError(Exception):
+    """Raised when a ci_helpers operation cannot complete; never raised directly."""
+
+    exit_code = 1
+
+
+class ValidationFailed(CIHelpersError):
+    """Raised when the work ran but the result is not acceptable (gate failed, not pushed, stale lock)."""
+
+    exit_code = 1
+
+
+class ConfigError(CIHelpersError):
+    """Raised when an input or setting is invalid; the message names the problem and the fix."""
+
+    exit_code = 2
+
+
+class InfrastructureError(CIHelpersError):
+    """Raised when S3, the MLflow server or a git remote stays unreachable after retries."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, endpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint

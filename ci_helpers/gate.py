@@ -1,0 +1,154 @@
+"""The metrics gate: absolute thresholds and allowed regression against a baseline."""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .metrics import Metrics, is_finite
+
+OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+_THRESHOLD = re.compile(r"^\s*(?P<metric>[^\s<>=]+)\s*(?P<op>>=|<=|>|<)\s*(?P<value>\S+)\s*$")
+_REGRESSION = re.compile(
+    r"^\s*(?P<metric>[^\s<>=]+)\s*=\s*(?P<delta>[^\s%:]+)(?P<percent>%)?\s*(?::\s*(?P<direction>higher|lower))?\s*$"
+)
+# Metric names where smaller is better, used only when no operator or explicit direction says.
+_LOWER_IS_BETTER = re.compile(r"(rmse|mse|mae|mape|loss|error|latency)$", re.IGNORECASE)
+THRESHOLD_HELP = "expected METRIC OP VALUE with OP one of >= <= > <, e.g. metrics.r2_score>=0.75"
+REGRESSION_HELP = "expected METRIC=DELTA or METRIC=P% (optionally :higher or :lower), e.g. metrics.rmse=5%"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric: str
+    op: str
+    value: float
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.op in (">=", ">")
+
+
+@dataclass(frozen=True)
+class RegressionRule:
+    metric: str
+    delta: float
+    relative: bool
+    direction: str | None  # "higher" or "lower"; None means infer
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison of the gate, as the report shows it."""
+
+    metric: str
+    kind: str  # "threshold" or "regression"
+    op: str
+    threshold: float | None
+    value: float
+    baseline: float | None
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    checks: tuple[Check, ...]
+
+    @property
+    def failures(self) -> tuple[Check, ...]:
+        return tuple(check for check in self.checks if not check.passed)
+
+
+def parse_threshold(text: str) -> Threshold:
+    match = _THRESHOLD.match(text or "")
+    if not match:
+        raise ConfigError(f"malformed threshold '{text}': {THRESHOLD_HELP}")
+    try:
+        value = float(match["value"])
+    except ValueError:
+        raise ConfigError(f"malformed threshold '{text}': '{match['value']}' is not a number; {THRESHOLD_HELP}") from None
+    if not is_finite(value):
+        raise ConfigError(f"malformed threshold '{text}': the limit must be a finite number; {THRESHOLD_HELP}")
+    return Threshold(match["metric"], match["op"], value)
+
+
+def parse_regression(text: str) -> RegressionRule:
+    match = _REGRESSION.match(text or "")
+    if not match:
+        raise ConfigError(f"malformed max-regression '{text}': {REGRESSION_HELP}")
+    try:
+        delta = float(match["delta"])
+    except ValueError:
+        raise ConfigError(f"malformed max-regression '{text}': '{match['delta']}' is not a number; {REGRESSION_HELP}") from None
+    if not is_finite(delta) or delta < 0:
+        raise ConfigError(f"malformed max-regression '{text}': the allowance must be a finite number >= 0; {REGRESSION_HELP}")
+    return RegressionRule(match["metric"], delta, bool(match["percent"]), match["direction"])
+
+
+def _direction(rule: RegressionRule, thresholds: list[Threshold]) -> str:
+    if rule.direction:
+        return rule.direction
+    for threshold in thresholds:
+        if threshold.metric == rule.metric:
+            return "higher" if threshold.higher_is_better else "lower"
+    return "lower" if _LOWER_IS_BETTER.search(rule.metric) else "higher"
+
+
+def _require_metric(metrics: Metrics, name: str) -> float:
+    if name not in metrics:
+        known = ", ".join(sorted(metrics)) or "none"
+        raise ConfigError(f"no metrics file has a metric '{name}' (found: {known}); fix the metric name in the gate")
+    return metrics[name]
+
+
+def _threshold_check(threshold: Threshold, value: float) -> Check:
+    finite = is_finite(value)
+    passed = finite and OPERATORS[threshold.op](value, threshold.value)
+    return Check(
+        threshold.metric, "threshold", threshold.op, threshold.value, value, None, passed,
+        "" if finite else "metric is not a finite number",
+    )
+
+
+def _regression_check(rule: RegressionRule, direction: str, value: float, baseline: float | None) -> Check:
+    op = ">=" if direction == "higher" else "<="
+    if baseline is None or not is_finite(baseline):
+        return Check(rule.metric, "regression", op, None, value, baseline, is_finite(value), "no baseline value")
+    allowance = abs(baseline) * rule.delta / 100 if rule.relative else rule.delta
+    limit = baseline - allowance if direction == "higher" else baseline + allowance
+    finite = is_finite(value)
+    passed = finite and OPERATORS[op](value, limit)
+    allowed = f"{rule.delta:g}%" if rule.relative else f"{rule.delta:g}"
+    detail = f"may regress by {allowed} from baseline" if finite else "metric is not a finite number"
+    return Check(rule.metric, "regression", op, limit, value, baseline, passed, detail)
+
+
+def evaluate_gate(
+    metrics: Metrics,
+    thresholds: list[Threshold],
+    regressions: list[RegressionRule],
+    baseline: Metrics | None,
+) -> GateResult:
+    """Compare metrics with every rule; a metric no file has is a configuration error."""
+    checks = [_threshold_check(t, _require_metric(metrics, t.metric)) for t in thresholds]
+    for rule in regressions:
+        value = _require_metric(metrics, rule.metric)
+        base = (baseline or {}).get(rule.metric)
+        checks.append(_regression_check(rule, _direction(rule, thresholds), value, base))
+    # Metrics that no rule covers still fail on NaN/inf: a broken evaluation must not pass.
+    covered = {check.metric for check in checks}
+    for name, value in sorted(metrics.items()):
+        if name not in covered and not is_finite(value):
+            checks.append(Check(name, "finite", "", None, value, None, False, "metric is not a finite number"))
+    return GateResult(all(check.passed for check in checks), tuple(checks))
+
+
+def delta(value: float, baseline: float | None) -> float | None:
+    if baseline is None or not (is_finite(value) and is_finite(baseline)):
+        return None
+    return value - baseline
+

@@ -1,0 +1,84 @@
+"""Git queries through the shared runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import ConfigError
+from .runner import CommandError, run
+
+
+def git(repo: Path, *args: str, retry: bool = False, endpoint: str | None = None) -> str:
+    return run(["git", *args], cwd=repo, retry=retry, endpoint=endpoint).stdout
+
+
+def require_git_repo(repo: Path) -> Path:
+    """The work tree's top level; ConfigError when `repo` is not inside a git work tree."""
+    if not repo.is_dir():
+        raise ConfigError(f"--repo {repo} does not exist; pass the path of your project's git checkout")
+    try:
+        return Path(git(repo, "rev-parse", "--show-toplevel").strip())
+    except CommandError:
+        raise ConfigError(
+            f"{repo} is not a git repository; run inside your project's checkout or pass --repo"
+        ) from None
+
+
+def head_commit(repo: Path) -> str:
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def current_branch(repo: Path) -> str | None:
+    """The branch name, or None on a detached HEAD."""
+    name = git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    return None if name == "HEAD" else name
+
+
+def is_shallow(repo: Path) -> bool:
+    return git(repo, "rev-parse", "--is-shallow-repository").strip() == "true"
+
+
+def remote_url(repo: Path, name: str = "origin") -> str | None:
+    try:
+        return git(repo, "remote", "get-url", name).strip()
+    except CommandError:
+        return None
+
+
+def _ref_exists(repo: Path, ref: str) -> bool:
+    try:
+        git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        return True
+    except CommandError:
+        return False
+
+
+def resolve_ref(repo: Path, ref: str) -> str:
+    """Resolve `ref` to a commit, fetching it from origin when the checkout lacks it.
+
+    Shallow and single-branch checkouts (actions/checkout's default) do not have the base
+    branch, so `main` is also tried as `origin/main` and fetched when absent.
+    """
+    for candidate in (ref, f"origin/{ref}"):
+        if _ref_exists(repo, candidate):
+            return git(repo, "rev-parse", f"{candidate}^{{commit}}").strip()
+    url = remote_url(repo)
+    if url:
+        try:
+            git(repo, "fetch", "--no-tags", "--depth=1", "origin", f"+{ref}:refs/remotes/origin/{ref}",
+                retry=True, endpoint=f"git remote origin ({url})")
+        except CommandError:
+            pass
+        if _ref_exists(repo, f"origin/{ref}"):
+            return git(repo, "rev-parse", f"origin/{ref}^{{commit}}").strip()
+    raise ConfigError(
+        f"baseline ref '{ref}' does not exist locally or on origin; pass an existing branch, tag or commit to --baseline-ref"
+    )
+
+
+def read_file_at(repo: Path, commit: str, path: str) -> str | None:
+    """The content of `path` (relative to the repo root) at `commit`, or None where it is absent."""
+    try:
+        return git(repo, "show", f"{commit}:{path}")
+    except CommandError:
+        return None

@@ -1,0 +1,88 @@
+"""GitHub Actions I/O: outputs, step summary, annotations, groups, masks.
+
+Workflow commands go through github-action-utils; outside Actions everything degrades to
+plain stderr/stdout so a local run reads the same information.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from .redact import redact
+
+
+def in_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def set_outputs(values: Mapping[str, object]) -> None:
+    """Write step outputs (multi-line safe) when $GITHUB_OUTPUT is set; otherwise do nothing."""
+    if not os.environ.get("GITHUB_OUTPUT"):
+        return
+    import github_action_utils as gha
+
+    for name, value in values.items():
+        gha.set_output(name, redact(value if isinstance(value, str) else _as_text(value)))
+
+
+def _as_text(value: object) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True)
+    return "" if value is None else str(value)
+
+
+def write_summary(markdown: str) -> None:
+    """Append to the job summary when $GITHUB_STEP_SUMMARY is set; print it otherwise."""
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        import github_action_utils as gha
+
+        gha.append_job_summary(redact(markdown))
+    else:
+        sys.stdout.write(redact(markdown) + "\n")
+
+
+def error(message: str, title: str | None = None) -> None:
+    """An ::error:: annotation on Actions; a plain `error:` line on stderr elsewhere."""
+    message = redact(message)
+    if in_actions():
+        import github_action_utils as gha
+
+        gha.error(message, title=title)
+    else:
+        sys.stderr.write(f"error: {message}\n")
+
+
+def notice(message: str) -> None:
+    if in_actions():
+        import github_action_utils as gha
+
+        gha.notice(redact(message))
+    else:
+        sys.stderr.write(f"{redact(message)}\n")
+
+
+def mask(value: str) -> None:
+    if in_actions() and value:
+        print(f"::add-mask::{value}", flush=True)
+
+
+@contextmanager
+def group(title: str) -> Iterator[None]:
+    """A collapsible ::group:: on Actions, a `==> title` header elsewhere."""
+    if in_actions():
+        print(f"::group::{title}", flush=True)
+        try:
+            yield
+        finally:
+            print("::endgroup::", flush=True)
+    else:
+        sys.stderr.write(f"==> {title}\n")
+        sys.stderr.flush()
+        yield

@@ -1,0 +1,226 @@
+"""pull-request validation end to end: real dvc, git, moto S3 and MLflow server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.run import ci_helpers, github_env, read_outputs, read_report
+
+pytestmark = pytest.mark.integration
+
+
+def _mlflow_runs(tracking_uri: str, experiment: str):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    return client, (client.search_runs([found.experiment_id]) if found else [])
+
+
+def test_good_pr_passes_and_is_reported_everywhere(project, mlflow_server, tmp_path):
+    checkout = project.checkout("pr-better")
+    gh = github_env(tmp_path / "gh", GITHUB_REF="refs/pull/17/merge", GITHUB_BASE_REF="main",
+                    GITHUB_HEAD_REF="pr-better")
+    report = tmp_path / "report.json"
+    client_models_before = _registered_versions(mlflow_server.url)
+
+    result = ci_helpers("pr-validate", "--tracking-uri", mlflow_server.url, "--experiment", "housing-pr-good",
+                        "--report-json", str(report), cwd=checkout, env=gh)
+
+    assert result.code == 0, result.output
+    data = read_report(report)
+    assert data["passed"] is True and data["verdict"] == "passed"
+    assert data["baseline_commit"] == project.head("main")
+    assert data["git"] == {"commit": project.head("pr-better"), "branch": "pr-better", "pr": 17}
+    assert set(data["metrics"]) == {"metrics.r2_score", "metrics.rmse", "metrics.mae"}
+    # thresholds and regressions come from the project's mlops.yaml
+    kinds = {(c["metric"], c["kind"]) for c in data["checks"]}
+    assert ("metrics.r2_score", "threshold") in kinds and ("metrics.rmse", "regression") in kinds
+    assert all(c["passed"] for c in data["checks"])
+    for check in data["checks"]:
+        assert set(check) >= {"metric", "op", "threshold", "value", "passed"}
+    # the CI numbers equal what the developer committed: no mismatch
+    assert data["evaluation"]["mismatches"] == []
+
+    summary = (tmp_path / "gh" / "summary").read_text()
+    assert "PR #17" in summary and "passed" in summary
+    assert "| metric | baseline | this PR | delta | threshold | status |" in summary
+    assert "`metrics.r2_score`" in summary
+    outputs = read_outputs(tmp_path / "gh" / "output")
+    assert outputs["passed"] == "true"
+    assert json.loads(outputs["metrics"]) == data["metrics"]
+    assert outputs["report-json"] == str(report)
+
+    client, runs = _mlflow_runs(mlflow_server.url, "housing-pr-good")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.run_id == data["mlflow"]["run_id"] == outputs["mlflow-run-id"]
+    assert run.data.tags["mlops.pr"] == "17"
+    assert run.data.tags["mlops.git_commit"] == project.head("pr-better")
+    assert run.data.tags["mlops.branch"] == "pr-better"
+    assert run.data.tags["mlops.verdict"] == "passed"
+    assert run.data.metrics["metrics.r2_score"] == pytest.approx(data["metrics"]["metrics.r2_score"])
+    assert run.data.params["train.n_estimators"] == "90"
+    artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
+    assert "pr-validation-report.json" in artifacts
+    # a PR run never touches the registry
+    assert _registered_versions(mlflow_server.url) == client_models_before
+
+
+def _registered_versions(tracking_uri: str) -> list[tuple[str, str]]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    return sorted((v.name, v.version) for v in client.search_model_versions())
+
+
+def test_pull_fetches_only_what_evaluation_needs(project, tmp_path):
+    checkout = project.checkout("pr-better")
+
+    result = ci_helpers("pull", "--eval-stage", "evaluate", cwd=checkout)
+
+    assert result.code == 0, result.output
+    assert (checkout / "models" / "model.pkl").is_file()
+    assert (checkout / "data" / "features" / "test.csv").is_file()
+    # upstream data that evaluation does not read stays on the remote
+    assert not (checkout / "data" / "raw" / "housing.csv").exists()
+    assert not (checkout / "data" / "features" / "train.csv").exists()
+    assert "models/model.pkl" in result.output
+
+
+def test_worse_model_fails_the_threshold_with_annotations(project, mlflow_server, tmp_path):
+    checkout = project.checkout("pr-worse")
+    gh = github_env(tmp_path / "gh", GITHUB_REF="refs/pull/18/merge", GITHUB_BASE_REF="main")
+    report = tmp_path / "report.json"
+
+    result = ci_helpers("pr-validate", "--tracking-uri", mlflow_server.url, "--experiment", "housing-pr-worse",
+                        "--report-json", str(report), cwd=checkout, env=gh)
+
+    assert result.code == 1, result.output
+    data = read_report(report)
+    assert data["passed"] is False and data["verdict"] == "gate-failed"
+    failing = {(c["metric"], c["kind"]) for c in data["checks"] if not c["passed"]}
+    assert ("metrics.r2_score", "threshold") in failing
+    assert ("metrics.r2_score", "regression") in failing
+    assert "::error" in result.stdout and "metrics.r2_score" in result.stdout
+    assert "❌" in (tmp_path / "gh" / "summary").read_text()
+    assert read_outputs(tmp_path / "gh" / "output")["passed"] == "false"
+    _, runs = _mlflow_runs(mlflow_server.url, "housing-pr-worse")
+    assert runs[0].data.tags["mlops.verdict"] == "gate-failed"
+
+
+def test_regression_against_baseline_fails_even_above_threshold(project, tmp_path):
+    checkout = project.checkout("pr-worse")
+
+    result = ci_helpers("pr-validate", "--no-track", "--threshold", "metrics.r2_score>=0.1",
+                        "--max-regression", "metrics.r2_score=1%", "--baseline-ref", "main",
+                        "--report-json", str(tmp_path / "r.json"), cwd=checkout)
+
+    assert result.code == 1, result.output
+    checks = read_report(tmp_path / "r.json")["checks"]
+    by_kind = {c["kind"]: c for c in checks if c["metric"] == "metrics.r2_score"}
+    assert by_kind["threshold"]["passed"] is True
+    assert by_kind["regression"]["passed"] is False
+    assert by_kind["regression"]["baseline"] > by_kind["regression"]["value"]
+
+
+def test_unpushed_model_fails_with_the_fix(project, tmp_path):
+    checkout = project.checkout("pr-unpushed")
+
+    result = ci_helpers("pr-validate", "--no-track", "--report-json", str(tmp_path / "r.json"), cwd=checkout)
+
+    assert result.code == 1, result.output
+    assert "models/model.pkl is not on remote 'storage'" in result.output
+    assert "dvc push" in result.output
+    data = read_report(tmp_path / "r.json")
+    assert data["verdict"] == "not-pushed"
+    assert not (checkout / "models" / "model.pkl").exists()  # nothing was evaluated
+
+
+def test_stale_lock_fails_with_the_fix(project, tmp_path):
+    checkout = project.checkout("pr-stale")
+
+    result = ci_helpers("pr-validate", "--no-track", "--report-json", str(tmp_path / "r.json"), cwd=checkout)
+
+    assert result.code == 1, result.output
+    assert "train.learning_rate" in result.output or "param train" in result.output
+    assert "dvc repro" in result.output
+    assert read_report(tmp_path / "r.json")["verdict"] == "stale-lock"
+
+
+def test_check_commands_on_their_own(project):
+    good, stale, unpushed = project.checkout("pr-better"), project.checkout("pr-stale"), project.checkout("pr-unpushed")
+
+    assert ci_helpers("check-remote", cwd=good).code == 0
+    assert ci_helpers("check-lock", cwd=good).code == 0
+    lock = ci_helpers("check-lock", cwd=stale)
+    assert lock.code == 1 and "dvc repro" in lock.output
+    remote = ci_helpers("check-remote", cwd=unpushed)
+    assert remote.code == 1 and "models/model.pkl" in remote.output
+
+
+def test_ci_numbers_that_differ_from_the_committed_ones_are_reported(project, tmp_path):
+    checkout = project.checkout("pr-tampered")
+    gh = github_env(tmp_path / "gh")
+
+    result = ci_helpers("pr-validate", "--no-track", "--report-json", str(tmp_path / "r.json"), cwd=checkout, env=gh)
+
+    data = read_report(tmp_path / "r.json")
+    mismatch = {m["metric"]: m for m in data["evaluation"]["mismatches"]}
+    assert mismatch["metrics.r2_score"]["committed"] == 0.99
+    assert mismatch["metrics.r2_score"]["ci"] == pytest.approx(data["metrics"]["metrics.r2_score"])
+    assert data["metrics"]["metrics.r2_score"] < 0.95  # gated on CI's number, not the committed one
+    assert "differs from the metrics committed" in (tmp_path / "gh" / "summary").read_text()
+    assert result.code == 0, result.output
+
+
+def test_builtin_evaluator_matches_the_projects_own_numbers(project, tmp_path):
+    checkout = project.checkout("main")
+
+    result = ci_helpers(
+        "pr-validate", "--no-track", "--model", "models/model.pkl", "--test-data", "data/features/test.csv",
+        "--target", "median_house_value", "--task", "regression", "--threshold", "r2>=0.8",
+        "--report-json", str(tmp_path / "r.json"), cwd=checkout,
+    )
+
+    assert result.code == 0, result.output
+    data = read_report(tmp_path / "r.json")
+    committed = json.loads((checkout / "metrics.json").read_text())["metrics"]
+    assert data["evaluation"]["method"] == "builtin"
+    assert data["metrics"]["r2"] == pytest.approx(committed["r2_score"], abs=1e-5)
+    assert data["metrics"]["rmse"] == pytest.approx(committed["rmse"], abs=1e-5)
+    assert data["metrics"]["mae"] == pytest.approx(committed["mae"], abs=1e-5)
+    assert not (checkout / "data" / "raw" / "housing.csv").exists()
+
+
+def test_shallow_checkout_fetches_the_baseline(project, tmp_path):
+    checkout = project.checkout("pr-better", shallow=True)
+
+    result = ci_helpers("pr-validate", "--no-track", "--baseline-ref", "main",
+                        "--report-json", str(tmp_path / "r.json"), cwd=checkout)
+
+    assert result.code == 0, result.output
+    data = read_report(tmp_path / "r.json")
+    assert data["baseline_commit"] == project.head("main")
+    assert data["baseline"]["metrics.r2_score"] > 0.9
+
+
+def test_embedded_defaults_local_folder_remote_and_sqlite(project, tmp_path):
+    from tests.support.project import sh, write_local_remote
+
+    folder = tmp_path / "dvc-store"
+    sh(["dvc", "push", "-q", "-r", "storage"], project.dev)  # make sure the dev cache is complete
+    write_local_remote(project.dev, str(folder))
+    sh(["dvc", "push", "-q"], project.dev)
+    checkout = project.checkout("main")
+    write_local_remote(checkout, str(folder))
+
+    result = ci_helpers("pr-validate", "--report-json", str(tmp_path / "r.json"), cwd=checkout)
+
+    assert result.code == 0, result.output
+    data = read_report(tmp_path / "r.json")
+    assert data["mlflow"]["tracking_uri"] == f"sqlite:///{checkout / 'mlflow.db'}"
+    _, runs = _mlflow_runs(data["mlflow"]["tracking_uri"], data["mlflow"]["experiment"])
+    assert [r.info.run_id for r in runs] == [data["mlflow"]["run_id"]]

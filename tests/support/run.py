@@ -1,0 +1,62 @@
+"""Run the real `ci-helpers` executable as CI would."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def ci_helpers(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300) -> Outcome:
+    proc = subprocess.run(
+        [shutil.which("ci-helpers") or "ci-helpers", *args], cwd=cwd, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+    return Outcome(proc.returncode, proc.stdout, proc.stderr)
+
+
+def github_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """The files and variables an Actions runner gives a step."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "output").write_text("")
+    (tmp / "summary").write_text("")
+    return {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(tmp / "output"),
+            "GITHUB_STEP_SUMMARY": str(tmp / "summary"), **extra}
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """Parse a $GITHUB_OUTPUT file (name=value and heredoc name<<DELIM forms)."""
+    outputs, lines, i = {}, path.read_text().splitlines(), 0
+    while i < len(lines):
+        line = lines[i]
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            i += 1
+            value = []
+            while lines[i] != delimiter:
+                value.append(lines[i])
+                i += 1
+            outputs[name] = "\n".join(value)
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            outputs[name] = value
+        i += 1
+    return outputs
+
+
+def read_report(path: Path) -> dict:
+    return json.loads(path.read_text())
