@@ -152,11 +152,21 @@ def stage_dependencies(lock: dict, stage: str) -> list[str]:
     return _lock_paths(lock[stage].get("deps"))
 
 
+def _declared(repo: Path, stage: str, *sections: str) -> list[str]:
+    spec = yaml.safe_load((repo / "dvc.yaml").read_text()) or {}
+    body = spec.get("stages", {}).get(stage) or {}
+    return [next(iter(item)) if isinstance(item, dict) else str(item)
+            for section in sections for item in body.get(section, []) or []]
+
+
 def stage_metrics_files(repo: Path, stage: str) -> list[str]:
     """The metrics files a stage declares in dvc.yaml."""
-    spec = yaml.safe_load((repo / "dvc.yaml").read_text()) or {}
-    declared = (spec.get("stages", {}).get(stage) or {}).get("metrics", []) or []
-    return [next(iter(item)) if isinstance(item, dict) else str(item) for item in declared]
+    return _declared(repo, stage, "metrics")
+
+
+def stage_output_paths(repo: Path, stage: str) -> list[str]:
+    """Everything a stage writes: outs, metrics and plots."""
+    return _declared(repo, stage, "outs", "metrics", "plots")
 
 
 def cloud_status(repo: Path, remote: str, endpoint: str) -> dict[str, str]:

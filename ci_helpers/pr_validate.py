@@ -126,6 +126,12 @@ def validate_inputs(options: PRValidationOptions, need_remote: bool = True) -> V
             raise ConfigError(
                 f"stage '{options.eval_stage}' declares no metrics files; add `metrics:` to it in dvc.yaml or pass --metrics-file"
             )
+        produced = set(dvc.stage_output_paths(repo, options.eval_stage))
+        unknown = [name for name in metrics_files if name not in produced and not (repo / name).is_file()]
+        if unknown:
+            raise ConfigError(
+                f"metrics file {unknown[0]} does not exist and stage '{options.eval_stage}' does not write it; fix --metrics-file"
+            )
         needed = dvc.stage_dependencies(lock, options.eval_stage)
         committed = [name for name in metrics_files if (repo / name).is_file()]
         if len(committed) == len(metrics_files):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -35,6 +36,8 @@ for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "ML
              "GITHUB_HEAD_REF", "GITHUB_REPOSITORY", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "CI_HELPERS_PR"):
     os.environ.pop(name, None)
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
 
 TEMPLATE_BUCKET = "template-bucket"
 MLFLOW_BUCKET = "mlflow-artifacts"

@@ -182,6 +182,7 @@ def test_builtin_evaluator_matches_the_projects_own_numbers(project, tmp_path):
     result = ci_helpers(
         "pr-validate", "--no-track", "--model", "models/model.pkl", "--test-data", "data/features/test.csv",
         "--target", "median_house_value", "--task", "regression", "--threshold", "r2>=0.8",
+        "--max-regression", "r2=0.05",
         "--report-json", str(tmp_path / "r.json"), cwd=checkout,
     )
 
@@ -193,6 +194,7 @@ def test_builtin_evaluator_matches_the_projects_own_numbers(project, tmp_path):
     assert data["metrics"]["rmse"] == pytest.approx(committed["rmse"], abs=1e-5)
     assert data["metrics"]["mae"] == pytest.approx(committed["mae"], abs=1e-5)
     assert not (checkout / "data" / "raw" / "housing.csv").exists()
+    assert {c["metric"] for c in data["checks"]} == {"r2"}
 
 
 def test_shallow_checkout_fetches_the_baseline(project, tmp_path):
@@ -211,11 +213,10 @@ def test_embedded_defaults_local_folder_remote_and_sqlite(project, tmp_path):
     from tests.support.project import sh, write_local_remote
 
     folder = tmp_path / "dvc-store"
-    sh(["dvc", "push", "-q", "-r", "storage"], project.dev)  # make sure the dev cache is complete
-    write_local_remote(project.dev, str(folder))
+    write_local_remote(project.dev, str(folder), name="folder", default=True)
     sh(["dvc", "push", "-q"], project.dev)
     checkout = project.checkout("main")
-    write_local_remote(checkout, str(folder))
+    write_local_remote(checkout, str(folder), name="folder", default=True)
 
     result = ci_helpers("pr-validate", "--report-json", str(tmp_path / "r.json"), cwd=checkout)
 

@@ -39,9 +39,11 @@ def set_train_params(project: Path, **changes: object) -> None:
     path.write_text(text)
 
 
-def write_local_remote(project: Path, url: str, endpoint: str | None = None, name: str = REMOTE) -> None:
-    """Point the remote at a per-test location without touching the committed .dvc/config."""
-    lines = [f"['remote \"{name}\"']", f"    url = {url}"]
+def write_local_remote(project: Path, url: str, endpoint: str | None = None, name: str = REMOTE,
+                       default: bool = False) -> None:
+    """Point a remote at a per-test location without touching the committed .dvc/config."""
+    lines = ["[core]", f"    remote = {name}"] if default else []
+    lines += [f"['remote \"{name}\"']", f"    url = {url}"]
     if endpoint:
         lines.append(f"    endpointurl = {endpoint}")
     (project / ".dvc" / "config.local").write_text("\n".join(lines) + "\n")

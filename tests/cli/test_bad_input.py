@@ -1,0 +1,148 @@
+"""Every bad input: exit code 2, one clear line naming the problem and the fix, nothing changed."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ci_helpers.cli import cli
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def snapshot(repo: Path) -> str:
+    status = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=repo, capture_output=True, text=True)
+    return status.stdout
+
+
+def assert_bad_input(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    error_lines = [line for line in result.output.splitlines() if line.startswith(("error:", "Error:"))]
+    assert len(error_lines) == 1, result.output
+    for fragment in fragments:
+        assert fragment in result.output
+
+
+@pytest.mark.parametrize("threshold", ["r2>>0.7", "r2>=abc", ""])
+def test_malformed_threshold(mini_repo, threshold):
+    before = snapshot(mini_repo)
+    result = invoke("pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--threshold", threshold)
+    assert_bad_input(result, f"malformed threshold '{threshold}'", "METRIC OP VALUE")
+    assert snapshot(mini_repo) == before
+
+
+def test_threshold_on_a_metric_no_file_has(mini_repo):
+    before = snapshot(mini_repo)
+    result = invoke("pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--threshold", "eval.f1>=0.5")
+    assert_bad_input(result, "no metrics file has a metric 'eval.f1'", "eval.accuracy")
+    assert snapshot(mini_repo) == before
+    assert not (mini_repo / "mlflow.db").exists()
+
+
+def test_missing_metrics_file_for_gate(mini_repo):
+    result = invoke("gate", "--repo", str(mini_repo), "--metrics-file", "missing.json", "--threshold", "a>=1")
+    assert_bad_input(result, "metrics file missing.json does not exist")
+
+
+def test_missing_metrics_file_for_pr_validate(mini_repo):
+    before = snapshot(mini_repo)
+    result = invoke("pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--metrics-file", "missing.json")
+    assert_bad_input(result, "metrics file missing.json does not exist", "--metrics-file")
+    assert snapshot(mini_repo) == before
+
+
+def test_not_a_git_repository(tmp_path):
+    result = invoke("pr-validate", "--repo", str(tmp_path), "--eval-stage", "evaluate")
+    assert_bad_input(result, "is not a git repository")
+
+
+def test_not_a_dvc_project(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    result = invoke("pr-validate", "--repo", str(tmp_path), "--eval-stage", "evaluate")
+    assert_bad_input(result, "is not a DVC project", "dvc init")
+
+
+def test_unknown_stage(mini_repo):
+    result = invoke("pr-validate", "--repo", str(mini_repo), "--eval-stage", "evalute")
+    assert_bad_input(result, "unknown DVC stage 'evalute'", "evaluate")
+
+
+def test_unknown_remote(mini_repo):
+    result = invoke("pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--remote", "nope")
+    assert_bad_input(result, "DVC remote 'nope' is not configured", "store")
+
+
+def test_baseline_ref_that_does_not_exist(mini_repo):
+    before = snapshot(mini_repo)
+    result = invoke("pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--baseline-ref", "no-such-branch")
+    assert_bad_input(result, "baseline ref 'no-such-branch' does not exist")
+    assert snapshot(mini_repo) == before
+
+
+BUILTIN = ("--test-data", "data.csv", "--target", "label", "--task", "classification")
+
+
+def test_model_file_missing(mini_repo):
+    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "missing.pkl", *BUILTIN)
+    assert_bad_input(result, "missing.pkl does not exist")
+
+
+def test_model_not_loadable(mini_repo):
+    (mini_repo / "garbage.pkl").write_bytes(b"this is not a pickle")
+    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "garbage.pkl", *BUILTIN)
+    assert_bad_input(result, "garbage.pkl cannot be loaded")
+
+
+def test_test_data_without_target_column(mini_repo):
+    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "model.pkl", "--test-data", "data.csv",
+                    "--target", "price", "--task", "classification")
+    assert_bad_input(result, "has no target column 'price'", "x1", "--target")
+
+
+def test_test_data_of_unknown_format(mini_repo):
+    (mini_repo / "data.xlsx").write_text("x")
+    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "model.pkl", "--test-data", "data.xlsx",
+                    "--target", "label")
+    assert_bad_input(result, "neither CSV nor Parquet")
+
+
+def test_unsupported_task_on_the_command_line(mini_repo):
+    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "model.pkl", "--test-data", "data.csv",
+                    "--target", "label", "--task", "ranking")
+    assert_bad_input(result, "Invalid value for '--task'", "regression", "classification")
+
+
+def test_unsupported_task_in_mlops_yaml(mini_repo):
+    (mini_repo / "mlops.yaml").write_text("task: ranking\n")
+    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "model.pkl", "--test-data", "data.csv",
+                    "--target", "label")
+    assert_bad_input(result, "mlops.yaml: key 'task'", "regression")
+
+
+def test_mlops_yaml_with_an_unknown_key(mini_repo):
+    (mini_repo / "mlops.yaml").write_text("treshold: r2>=0.5\n")
+    result = invoke("pr-validate", "--repo", str(mini_repo))
+    assert_bad_input(result, "unknown key 'treshold'", "threshold", "fix or remove it")
+
+
+@pytest.mark.parametrize("content,key", [("thresholds: 5\n", "thresholds"), ("remote: [a, b]\n", "remote"),
+                                         ("max_regression: [1, 2]\n", "max_regression")])
+def test_mlops_yaml_with_a_bad_type(mini_repo, content, key):
+    (mini_repo / "mlops.yaml").write_text(content)
+    result = invoke("pr-validate", "--repo", str(mini_repo))
+    assert_bad_input(result, f"mlops.yaml: key '{key}", "fix or remove it")
+
+
+def test_nothing_to_evaluate(mini_repo):
+    result = invoke("pr-validate", "--repo", str(mini_repo), "--model", "model.pkl")
+    assert_bad_input(result, "nothing to evaluate", "--test-data", "--target")
+
+
+def test_eval_stage_and_model_together(mini_repo):
+    result = invoke("pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--model", "model.pkl", *BUILTIN)
+    assert_bad_input(result, "both --eval-stage and --model")

@@ -1,0 +1,86 @@
+"""The CLI's working paths on a small real project (CliRunner, real git and DVC)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from ci_helpers.cli import cli
+
+from .conftest import classification_data
+
+
+def invoke(*args: str, env: dict | None = None):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env)
+
+
+def all_commands():
+    return sorted(cli.commands.items())
+
+
+@pytest.mark.parametrize("name,command", all_commands())
+def test_every_command_has_help_text(name, command):
+    assert command.help and len(command.help.strip()) > 20, name
+    result = invoke(name, "--help")
+    assert result.exit_code == 0 and "Usage:" in result.output
+    for param in command.params:
+        if param.name != "help":
+            assert param.help, f"{name} --{param.name} has no help"
+
+
+def test_builtin_evaluate_csv_classification_with_roc_auc(mini_repo, tmp_path):
+    out = tmp_path / "metrics.json"
+    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "model.pkl", "--test-data", "data.csv",
+                    "--target", "label", "--task", "classification", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    assert set(metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert 0.8 < metrics["accuracy"] < 1 and metrics["roc_auc"] > 0.9
+
+
+def test_builtin_evaluate_parquet_and_mlflow_model_directory(mini_repo, tmp_path):
+    import pickle
+
+    import mlflow.sklearn
+
+    model = pickle.loads((mini_repo / "model.pkl").read_bytes())
+    mlflow.sklearn.save_model(model, str(mini_repo / "mlflow_model"), serialization_format="cloudpickle",
+                              pip_requirements=["scikit-learn"])
+    classification_data(seed=1).to_parquet(mini_repo / "test.parquet")
+    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "mlflow_model", "--test-data", "test.parquet",
+                    "--target", "label", "--task", "classification")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert 0.8 < metrics["accuracy"] < 1
+    assert "roc_auc" not in metrics  # a pyfunc model gives no probabilities
+
+
+def test_gate_command_with_github_outputs(mini_repo, tmp_path):
+    output, summary = tmp_path / "out", tmp_path / "summary"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
+    passed = invoke("gate", "--repo", str(mini_repo), "--metrics-file", "metrics.json",
+                    "--threshold", "eval.accuracy>=0.8", "--report-json", str(tmp_path / "r.json"), env=env)
+    assert passed.exit_code == 0, passed.output
+    assert json.loads((tmp_path / "r.json").read_text())["passed"] is True
+    failed = invoke("gate", "--repo", str(mini_repo), "--metrics-file", "metrics.json",
+                    "--threshold", "eval.accuracy>=0.999", env=env)
+    assert failed.exit_code == 1
+    assert "::error" in failed.output and "eval.accuracy" in failed.output
+    assert "passed=false" in output.read_text() or "passed<<" in output.read_text()
+    assert "eval.accuracy" in summary.read_text()
+
+
+def test_env_vars_feed_options_and_beat_mlops_yaml(mini_repo):
+    (mini_repo / "mlops.yaml").write_text("thresholds: ['eval.accuracy>=0.999']\n")
+    from_file = invoke("gate", "--repo", str(mini_repo), "--metrics-file", "metrics.json")
+    assert from_file.exit_code == 1
+    from_env = invoke("gate", "--repo", str(mini_repo), "--metrics-file", "metrics.json",
+                      env={"CI_HELPERS_THRESHOLD": "eval.accuracy>=0.5 eval.accuracy<=1"})
+    assert from_env.exit_code == 0, from_env.output
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and "ci-helpers" in result.output
