@@ -223,10 +223,16 @@ def git_context(repo: Path, pr: int | None) -> GitContext:
     return GitContext(git.head_commit(repo), branch, pr)
 
 
+def project_name(repo: Path) -> str:
+    """The GitHub repository's name, else the origin remote's, else the folder's."""
+    from_github = os.environ.get("GITHUB_REPOSITORY", "").rpartition("/")[2]
+    origin = (git.remote_url(repo) or "").rstrip("/").rpartition("/")[2].removesuffix(".git")
+    return from_github or origin or repo.resolve().name
+
+
 def default_experiment(repo: Path) -> str:
-    """`<project>-pr`, where project is the GitHub repository name or the folder's."""
-    project = os.environ.get("GITHUB_REPOSITORY", "").rpartition("/")[2] or repo.resolve().name
-    return f"{project}-pr"
+    """`<project>-pr`: one experiment for all of a project's PR validations."""
+    return f"{project_name(repo)}-pr"
 
 
 def _project_params(repo: Path) -> dict[str, object]:

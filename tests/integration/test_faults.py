@@ -1,0 +1,44 @@
+"""Infrastructure faults: bounded retries, then exit 3 naming the endpoint, never a secret."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.project import write_local_remote
+from tests.support.run import ci_helpers
+from tests.support.servers import copy_bucket, start_moto
+
+pytestmark = pytest.mark.integration
+
+
+def test_s3_server_stopped_before_the_pull(project, tmp_path):
+    # A second, real moto server holding the PR's data, stopped before CI runs.
+    server, endpoint = start_moto()
+    copy_bucket(project.s3_endpoint, project.bucket, endpoint, "doomed")
+    checkout = project.checkout("pr-better")
+    write_local_remote(checkout, "s3://doomed/dvc", endpoint=endpoint)
+    server.stop()
+
+    result = ci_helpers("pr-validate", "--no-track", cwd=checkout,
+                        env={"CI_HELPERS_RETRY_ATTEMPTS": "2", "AWS_MAX_ATTEMPTS": "2"})
+
+    assert result.code == 3, result.output
+    assert endpoint in result.output  # the endpoint is named
+    assert "attempt 2/2" in result.output  # and it was retried first
+    assert "testing-secret-key" not in result.output
+    assert not (checkout / "models" / "model.pkl").exists()
+
+
+def test_mlflow_server_unreachable(project, tmp_path):
+    from tests.support.servers import free_port
+
+    checkout = project.checkout("pr-better")
+    uri = f"http://ci-user:s3cr3t-token@127.0.0.1:{free_port()}"
+
+    result = ci_helpers("pr-validate", "--tracking-uri", uri, cwd=checkout,
+                        env={"MLFLOW_TRACKING_PASSWORD": "s3cr3t-token"})
+
+    assert result.code == 3, result.output
+    assert "MLflow tracking server" in result.output and "unreachable" in result.output
+    assert uri.rsplit("@", 1)[1] in result.output
+    assert "s3cr3t-token" not in result.output
