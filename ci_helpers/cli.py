@@ -250,6 +250,145 @@ def gate_command(ctx: click.Context, **params) -> None:
     sys.exit(0 if result.passed else 1)
 
 
+model_name_option = click.option(
+    "--model-name", envvar="CI_HELPERS_MODEL_NAME", show_envvar=True,
+    help="Registered model name in the MLflow Model Registry.",
+)
+stage_transition_option = click.option(
+    "--stage-transition", envvar="CI_HELPERS_STAGE_TRANSITION", show_envvar=True,
+    help="Also move the version to this legacy MLflow stage (Staging, Production...). Deprecated by "
+    "MLflow since 2.9 in favour of aliases; off by default.",
+)
+
+
+@cli.command("master-build")
+@repo_option
+@remote_option
+@click.option("--stage", "stage", multiple=True, envvar="CI_HELPERS_STAGE", show_envvar=True,
+              help="Stage to force-rebuild (repeatable; default: train). Its downstream stages run on the new "
+              "outputs; upstream stages are reused when their lock entries match.")
+@metrics_file_option
+@gate_options
+@model_name_option
+@click.option("--alias", default="staging", show_default=True, envvar="CI_HELPERS_ALIAS", show_envvar=True,
+              help="Registry alias to point at the CI-built version when the gate passes.")
+@stage_transition_option
+@click.option("--lock-mode", type=click.Choice(["commit", "tag", "none"]), default="commit", show_default=True,
+              envvar="CI_HELPERS_LOCK_MODE", show_envvar=True,
+              help="commit: push a [skip ci] commit of dvc.lock to --branch; tag: push a tag instead; none: skip.")
+@click.option("--git-remote", default="origin", show_default=True, envvar="CI_HELPERS_GIT_REMOTE", show_envvar=True,
+              help="Git remote to push the dvc.lock commit to.")
+@click.option("--branch", envvar="CI_HELPERS_BRANCH", show_envvar=True,
+              help="Branch to commit dvc.lock to. Default: the checked-out branch, or $GITHUB_REF's.")
+@click.option("--git-user-name", envvar="CI_HELPERS_GIT_USER_NAME", show_envvar=True,
+              help="Identity of the dvc.lock commit. Default: git config, else github-actions[bot] on Actions.")
+@click.option("--git-user-email", envvar="CI_HELPERS_GIT_USER_EMAIL", show_envvar=True,
+              help="E-mail of the dvc.lock commit's identity.")
+@click.option("--register-failed", is_flag=True, envvar="CI_HELPERS_REGISTER_FAILED", show_envvar=True,
+              help="Register the model even when the gate fails (the alias never moves then).")
+@click.option("--push-run-cache", is_flag=True, envvar="CI_HELPERS_PUSH_RUN_CACHE", show_envvar=True,
+              help="Also push DVC's run cache.")
+@click.option("--model-artifact-path", default="model", show_default=True, envvar="CI_HELPERS_MODEL_ARTIFACT_PATH",
+              show_envvar=True, help="Where to find the model in the run's artifacts when the training script "
+              "logged no MLflow 3 logged model (MLflow 2 scripts).")
+@tracking_uri_option
+@click.option("--experiment", envvar="CI_HELPERS_EXPERIMENT", show_envvar=True,
+              help="MLflow experiment of the build run. Default: the project's name.")
+@report_json_option
+@click.pass_context
+@handles_errors
+def master_build_command(ctx: click.Context, **params) -> None:
+    """Build the official model on main: rebuild in CI, gate, push, commit dvc.lock, register.
+
+    Pulls only the inputs of the stages to rebuild (never the developer's pushed outputs), opens an
+    MLflow run and hands it to the training script (MLFLOW_RUN_ID), force-rebuilds the stages and
+    their downstream, gates the CI-built metrics, `dvc push`es them, commits dvc.lock back with
+    [skip ci] (rebasing on a race, never forcing, never on top of newer pipeline code), registers
+    the model with provenance tags and points --alias at it.
+    """
+    from .build import MasterBuildOptions
+    from .build_flow import build_and_publish
+
+    p = project_settings(ctx, params)
+    options = MasterBuildOptions(
+        repo=Path(p["repo"]), remote=p.get("remote"), stages=tuple(p.get("stage") or ("train",)),
+        metrics_files=tuple(p.get("metrics_file") or ()), thresholds=tuple(p.get("threshold") or ()),
+        max_regressions=tuple(p.get("max_regression") or ()), baseline_ref=p.get("baseline_ref"),
+        model_name=p.get("model_name"), alias=p.get("alias") or "staging", stage_transition=p.get("stage_transition"),
+        lock_mode=p.get("lock_mode") or "commit", git_remote=p.get("git_remote") or "origin", branch=p.get("branch"),
+        tracking_uri=p.get("tracking_uri"), experiment=p.get("experiment"),
+        register_failed=bool(p.get("register_failed")), push_run_cache=bool(p.get("push_run_cache")),
+        model_artifact_path=p.get("model_artifact_path") or "model",
+        git_user_name=p.get("git_user_name"), git_user_email=p.get("git_user_email"),
+    )
+    result = build_and_publish(options, p.get("report_json"))
+    sys.exit(0 if result.passed else 1)
+
+
+def _tracking_uri(value: str | None) -> str:
+    from .tracking import resolve_tracking_uri
+
+    return resolve_tracking_uri(value, Path("."))
+
+
+@cli.command("register-model")
+@model_name_option
+@click.option("--run-id", envvar="CI_HELPERS_RUN_ID", show_envvar=True,
+              help="Register the model this MLflow run logged.")
+@click.option("--model-uri", envvar="CI_HELPERS_MODEL_URI", show_envvar=True,
+              help="Register this model URI instead (models:/m-..., s3://..., runs:/...).")
+@click.option("--tag", "tag", multiple=True, help="Version tag KEY=VALUE (repeatable).")
+@click.option("--alias", envvar="CI_HELPERS_ALIAS", show_envvar=True, help="Point this alias at the new version.")
+@stage_transition_option
+@click.option("--model-artifact-path", default="model", show_default=True, envvar="CI_HELPERS_MODEL_ARTIFACT_PATH",
+              show_envvar=True, help="With --run-id: the model's artifact path when the run has no logged model.")
+@tracking_uri_option
+@report_json_option
+@handles_errors
+def register_model_command(model_name, run_id, model_uri, tag, alias, stage_transition, model_artifact_path,
+                           tracking_uri, report_json) -> None:
+    """Register a model from --run-id or --model-uri under --model-name, with tags and an alias."""
+    from .promotion import publish_registry_outcome, register_model
+
+    outcome = register_model(_tracking_uri(tracking_uri), model_name, run_id, model_uri, tag, alias,
+                             stage_transition, model_artifact_path)
+    publish_registry_outcome(outcome, report_json)
+
+
+@cli.command("promote")
+@model_name_option
+@click.option("--from-alias", default="staging", show_default=True, envvar="CI_HELPERS_FROM_ALIAS",
+              show_envvar=True, help="Alias whose version is promoted.")
+@click.option("--to-alias", default="production", show_default=True, envvar="CI_HELPERS_TO_ALIAS",
+              show_envvar=True, help="Alias to point at that version.")
+@threshold_option
+@stage_transition_option
+@tracking_uri_option
+@report_json_option
+@handles_errors
+def promote_command(model_name, from_alias, to_alias, threshold, stage_transition, tracking_uri, report_json) -> None:
+    """Point --to-alias at the version behind --from-alias, behind an optional gate on its run's metrics."""
+    from .promotion import promote, publish_registry_outcome
+
+    outcome = promote(_tracking_uri(tracking_uri), model_name, from_alias, to_alias, threshold, stage_transition)
+    publish_registry_outcome(outcome, report_json)
+    sys.exit(0 if outcome.passed else 1)
+
+
+@cli.command("rollback")
+@model_name_option
+@click.option("--alias", default="production", show_default=True, envvar="CI_HELPERS_ALIAS", show_envvar=True,
+              help="Alias to move back to its previous holder.")
+@tracking_uri_option
+@report_json_option
+@handles_errors
+def rollback_command(model_name, alias, tracking_uri, report_json) -> None:
+    """Move --alias back to the version that held it before (the alias history is kept in tags)."""
+    from .promotion import publish_registry_outcome, rollback
+
+    publish_registry_outcome(rollback(_tracking_uri(tracking_uri), model_name, alias), report_json)
+
+
 def main() -> None:
     cli(prog_name="ci-helpers")
 

@@ -38,14 +38,29 @@ class ProjectSettings(BaseModel):
     tracking_uri: str | None = None
     experiment: str | None = None
     report_json: str | None = None
+    # master-build and the registry commands
+    stage: list[str] | None = Field(None, validation_alias=_plural("stage"))
+    model_name: str | None = None
+    alias: str | None = None
+    stage_transition: str | None = None
+    lock_mode: Literal["commit", "tag", "none"] | None = None
+    git_remote: str | None = None
+    branch: str | None = None
+    register_failed: bool | None = None
+    push_run_cache: bool | None = None
+    model_artifact_path: str | None = None
+    git_user_name: str | None = None
+    git_user_email: str | None = None
 
-    @field_validator("metrics_file", "threshold", "max_regression", mode="before")
+    @field_validator("metrics_file", "threshold", "max_regression", "stage", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
     @field_validator("remote", "eval_stage", "model", "test_data", "target", "baseline_ref",
-                     "tracking_uri", "experiment", "report_json", mode="before")
+                     "tracking_uri", "experiment", "report_json", "model_name", "alias", "stage_transition",
+                     "git_remote", "branch", "model_artifact_path", "git_user_name", "git_user_email",
+                     mode="before")
     @classmethod
     def _text(cls, value: object) -> object:
         if value is not None and not isinstance(value, str):

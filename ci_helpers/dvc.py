@@ -185,6 +185,17 @@ def pull(repo: Path, targets: list[str], remote: str, endpoint: str) -> None:
     dvc(repo, "pull", "--remote", remote, *targets, stream=True, retry=True, endpoint=endpoint)
 
 
+def repro(repo: Path, targets: list[str], flags: list[str], env: dict[str, str] | None = None) -> None:
+    """`dvc repro FLAGS TARGETS`, showing the stages' own output."""
+    run(["dvc", "repro", *flags, *targets], cwd=repo, env=env, stream=True)
+
+
+def push(repo: Path, targets: list[str], remote: str, endpoint: str, run_cache: bool = False) -> None:
+    """Push `targets` (and optionally the run cache) to `remote`, with retries."""
+    extra = ["--run-cache"] if run_cache else []
+    dvc(repo, "push", "--remote", remote, *extra, *targets, stream=True, retry=True, endpoint=endpoint)
+
+
 def repro_single(repo: Path, stage: str) -> None:
     """Re-run exactly one stage, unconditionally, on what is in the workspace."""
     dvc(repo, "repro", "--force", "--single-item", stage, stream=True)

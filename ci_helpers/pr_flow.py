@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import github
+from .publishing import publish_report
 from .pr_validate import PRValidationOptions, PRValidationResult, run_pr_validation, track_result
 from .report import failure_messages, render_markdown, report_json, step_outputs
 
@@ -30,14 +31,8 @@ def with_ci_defaults(options: PRValidationOptions) -> PRValidationOptions:
 
 
 def publish(result: PRValidationResult, report_path: Path | None) -> None:
-    text = report_json(result)
-    if report_path:
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(text)
-    github.write_summary(render_markdown(result))
-    github.set_outputs(step_outputs(result, str(report_path) if report_path else None))
-    for message in failure_messages(result):
-        github.error(message, title="mlops-actions pr-validate")
+    publish_report(report_json(result), render_markdown(result), step_outputs(result),
+                   failure_messages(result), report_path, "mlops-actions pr-validate")
 
 
 def validate_pull_request(options: PRValidationOptions, report_path: Path | None) -> PRValidationResult:

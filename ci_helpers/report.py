@@ -17,42 +17,42 @@ _VERDICT_TEXT = {
 }
 
 
-def _number(value: float | None) -> float | str | None:
+def number(value: float | None) -> float | str | None:
     """JSON has no NaN/inf: spell them out."""
     if value is None or math.isfinite(value):
         return value
     return str(value)
 
 
-def _check_json(check: Check) -> dict:
+def check_json(check: Check) -> dict:
     data = asdict(check)
     for key in ("threshold", "value", "baseline"):
-        data[key] = _number(data[key])
+        data[key] = number(data[key])
     return data
 
 
 def report_dict(result: PRValidationResult) -> dict:
     evaluation = result.evaluation
-    metrics = {k: _number(v) for k, v in (evaluation.metrics if evaluation else {}).items()}
+    metrics = {k: number(v) for k, v in (evaluation.metrics if evaluation else {}).items()}
     return {
         "passed": result.passed,
         "verdict": result.verdict,
         "metrics": metrics,
         "baseline": (
-            {k: _number(v) for k, v in result.baseline.metrics.items()} if result.baseline else None
+            {k: number(v) for k, v in result.baseline.metrics.items()} if result.baseline else None
         ),
         "baseline_ref": result.baseline.ref if result.baseline else None,
         "baseline_commit": result.baseline.commit if result.baseline else None,
-        "checks": [_check_json(check) for check in result.gate.checks] if result.gate else [],
+        "checks": [check_json(check) for check in result.gate.checks] if result.gate else [],
         "sanity": [
             {"name": s.name, "passed": s.passed, "problems": list(s.problems), "fix": s.fix}
             for s in result.sanity
         ],
         "evaluation": {
             "method": evaluation.method,
-            "committed": {k: _number(v) for k, v in evaluation.committed.items()},
+            "committed": {k: number(v) for k, v in evaluation.committed.items()},
             "mismatches": [
-                {"metric": m.metric, "committed": _number(m.committed), "ci": _number(m.ci)}
+                {"metric": m.metric, "committed": number(m.committed), "ci": number(m.ci)}
                 for m in evaluation.mismatches
             ],
         } if evaluation else None,
@@ -70,7 +70,7 @@ def report_json(result: PRValidationResult) -> str:
     return json.dumps(report_dict(result), indent=2, sort_keys=False) + "\n"
 
 
-def _fmt(value: float | None, signed: bool = False) -> str:
+def fmt(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "—"
     if not math.isfinite(value):
@@ -78,13 +78,13 @@ def _fmt(value: float | None, signed: bool = False) -> str:
     return f"{value:+.4g}" if signed else f"{value:.4g}"
 
 
-def _rule(check: Check) -> str:
+def rule_text(check: Check) -> str:
     if check.kind == "finite":
         return "finite"
     if check.threshold is None:
         return f"{check.op} baseline (none)"
     suffix = " (regression)" if check.kind == "regression" else ""
-    return f"{check.op} {_fmt(check.threshold)}{suffix}"
+    return f"{check.op} {fmt(check.threshold)}{suffix}"
 
 
 def render_markdown(result: PRValidationResult) -> str:
@@ -108,16 +108,16 @@ def render_markdown(result: PRValidationResult) -> str:
         for metric in sorted(evaluation.metrics):
             value = evaluation.metrics[metric]
             checks = checks_by_metric.get(metric, [])
-            rules = "<br>".join(_rule(c) for c in checks) or "—"
+            rules = "<br>".join(rule_text(c) for c in checks) or "—"
             status = "—" if not checks else ("✅" if all(c.passed for c in checks) else "❌")
             lines.append(
-                f"| `{metric}` | {_fmt(baseline.get(metric))} | {_fmt(value)} | "
-                f"{_fmt(delta(value, baseline.get(metric)), signed=True)} | {rules} | {status} |"
+                f"| `{metric}` | {fmt(baseline.get(metric))} | {fmt(value)} | "
+                f"{fmt(delta(value, baseline.get(metric)), signed=True)} | {rules} | {status} |"
             )
         if evaluation.mismatches:
             lines += ["", "⚠️ CI's evaluation differs from the metrics committed in this PR:", ""]
             lines += [
-                f"- `{m.metric}`: committed {_fmt(m.committed)}, CI {_fmt(m.ci)}" for m in evaluation.mismatches
+                f"- `{m.metric}`: committed {fmt(m.committed)}, CI {fmt(m.ci)}" for m in evaluation.mismatches
             ]
     if result.run:
         lines += ["", f"MLflow: experiment `{result.experiment}`, run `{result.run.run_id}`"]
@@ -132,16 +132,15 @@ def failure_messages(result: PRValidationResult) -> list[str]:
             messages.append(f"{check.metric} is {check.value}: not a finite number")
         else:
             kind = "regressed below" if check.kind == "regression" else "does not meet"
-            messages.append(f"{check.metric} = {_fmt(check.value)} {kind} {check.op} {_fmt(check.threshold)}")
+            messages.append(f"{check.metric} = {fmt(check.value)} {kind} {check.op} {fmt(check.threshold)}")
     return messages
 
 
-def step_outputs(result: PRValidationResult, report_path: str | None) -> dict[str, object]:
+def step_outputs(result: PRValidationResult) -> dict[str, object]:
     return {
         "passed": result.passed,
         "verdict": result.verdict,
         "metrics": report_dict(result)["metrics"],
-        "report-json": report_path or "",
         "mlflow-run-id": result.run.run_id if result.run else "",
         "mlflow-experiment-id": result.run.experiment_id if result.run else "",
     }

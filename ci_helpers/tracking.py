@@ -6,7 +6,8 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,19 @@ def _experiment_id(client, name: str) -> str:
     return experiment.experiment_id
 
 
+@contextmanager
+def mlflow_errors(tracking_uri: str) -> Iterator[None]:
+    """Turn "cannot reach the server" into InfrastructureError naming the endpoint."""
+    try:
+        yield
+    except (ConfigError, InfrastructureError):
+        raise
+    except Exception as error:  # MLflow raises many types; sort them by what they mean
+        if is_unreachable(error):
+            raise unreachable_error(tracking_uri, error) from None
+        raise
+
+
 def log_run(
     tracking_uri: str,
     experiment: str,
@@ -86,34 +100,59 @@ def log_run(
     artifacts: Mapping[str, str],
 ) -> TrackedRun:
     """Create a finished run holding params, metrics, tags and small text artifacts."""
-    try:
+    run = open_run(tracking_uri, experiment, run_name, tags)
+    finish_run(run, metrics=metrics, params=params, artifacts=artifacts)
+    return run
+
+
+def open_run(tracking_uri: str, experiment: str, run_name: str, tags: Mapping[str, str]) -> TrackedRun:
+    """Create a run (status RUNNING) that this process owns and can hand to a training script."""
+    with mlflow_errors(tracking_uri):
         client = _client(tracking_uri)
         experiment_id = _experiment_id(client, experiment)
         run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
-        run_id = run.info.run_id
-        import time
+        return TrackedRun(tracking_uri, experiment_id, run.info.run_id)
 
-        from mlflow.entities import Metric, Param
 
+def run_environment(run: TrackedRun) -> dict[str, str]:
+    """The variables that make `mlflow.start_run()` in a child process resume this run."""
+    return {
+        "MLFLOW_TRACKING_URI": run.tracking_uri,
+        "MLFLOW_RUN_ID": run.run_id,
+        "MLFLOW_EXPERIMENT_ID": run.experiment_id,
+    }
+
+
+def finish_run(
+    run: TrackedRun,
+    *,
+    metrics: Mapping[str, float] = {},
+    params: Mapping[str, object] = {},
+    tags: Mapping[str, str] = {},
+    artifacts: Mapping[str, str] = {},
+    status: str = "FINISHED",
+) -> None:
+    """Add metrics, params, tags and small text artifacts, then close the run."""
+    import time
+
+    from mlflow.entities import Metric, Param, RunTag
+
+    with mlflow_errors(run.tracking_uri):
+        client = _client(run.tracking_uri)
+        existing = client.get_run(run.run_id).data.params
         now = int(time.time() * 1000)
         client.log_batch(
-            run_id,
+            run.run_id,
             metrics=[Metric(key, value, now, 0) for key, value in metrics.items() if math.isfinite(value)],
-            params=[Param(key[:250], str(value)[:6000]) for key, value in params.items()],
+            params=[Param(key[:250], str(value)[:6000]) for key, value in params.items() if key[:250] not in existing],
+            tags=[RunTag(key, str(value)) for key, value in tags.items()],
         )
         with tempfile.TemporaryDirectory() as folder:
             for name, text in artifacts.items():
                 path = Path(folder) / name
                 path.write_text(text)
-                client.log_artifact(run_id, str(path))
-        client.set_terminated(run_id, "FINISHED")
-        return TrackedRun(tracking_uri, experiment_id, run_id)
-    except (ConfigError, InfrastructureError):
-        raise
-    except Exception as error:  # MLflow raises many types; sort them by what they mean
-        if is_unreachable(error):
-            raise unreachable_error(tracking_uri, error) from None
-        raise
+                client.log_artifact(run.run_id, str(path))
+        client.set_terminated(run.run_id, status)
 
 
 def flatten_params(data: object, prefix: str = "") -> dict[str, object]:

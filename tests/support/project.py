@@ -92,6 +92,16 @@ def build_template(base: Path, s3_endpoint: str, bucket: str, mlflow_db: Path,
     sh(["dvc", "commit", "-q", "-f", "evaluate"], dev)
     sh(["git", "commit", "-qam", "pr-tampered: metrics that CI cannot reproduce"], dev)
     sh(["git", "push", "-q", "origin", "pr-tampered"], dev)
+    # A merged change whose pushed binary is not what the code builds (a stale or hand-made model,
+    # `dvc commit`ed): CI must rebuild it and never use the developer's binary.
+    sh(["git", "checkout", "-q", "-b", "dev-model", "main"], dev)
+    set_train_params(dev, n_estimators=30)
+    sh(["dvc", "repro", "-q", "train", "evaluate"], dev, env)
+    sh(["git", "checkout", "-q", "params.yaml"], dev)
+    sh(["dvc", "commit", "-q", "-f", "train", "evaluate"], dev)
+    sh(["git", "commit", "-qam", "dev-model: a model binary the code does not build"], dev)
+    sh(["git", "push", "-q", "origin", "dev-model"], dev)
+    sh(["dvc", "push", "-q"], dev)
     sh(["git", "checkout", "-q", "main"], dev)
     return origin, dev
 

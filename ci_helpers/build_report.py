@@ -1,0 +1,88 @@
+"""Render a BuildResult (master-build) and registry moves: JSON, job summary, outputs."""
+
+from __future__ import annotations
+
+import json
+
+from .build import BuildResult
+from .gate import delta
+from .report import check_json, fmt, rule_text, number
+
+
+def build_report_dict(result: BuildResult) -> dict:
+    lock, registered, alias = result.lock, result.registered, result.alias
+    return {
+        "passed": result.passed,
+        "verdict": result.verdict,
+        "metrics": {k: number(v) for k, v in result.metrics.items()},
+        "baseline": {k: number(v) for k, v in result.baseline.metrics.items()} if result.baseline else None,
+        "checks": [check_json(c) for c in result.gate.checks],
+        "git": {"commit": result.git.commit, "branch": result.git.branch},
+        "stages": {"forced": list(result.plan.forced), "downstream": list(result.plan.downstream),
+                   "upstream_reused_or_rebuilt": list(result.plan.upstream),
+                   "pulled": list(result.plan.pull_targets)},
+        "provenance": result.provenance,
+        "mlflow": {"tracking_uri": result.run.tracking_uri, "experiment": result.experiment,
+                   "experiment_id": result.run.experiment_id, "run_id": result.run.run_id},
+        "lock": {"mode": lock.mode, "status": lock.status, "commit": lock.commit, "tag": lock.tag,
+                 "attempts": lock.attempts, "detail": lock.detail} if lock else None,
+        "model": {"name": registered.name, "version": registered.version, "uri": registered.uri,
+                  "source": registered.source, "reused": registered.reused} if registered else None,
+        "alias": {"alias": alias.alias, "version": alias.version, "previous": alias.previous,
+                  "uri": alias.uri} if alias else None,
+        "notes": list(result.notes),
+    }
+
+
+def build_report_json(result: BuildResult) -> str:
+    return json.dumps(build_report_dict(result), indent=2) + "\n"
+
+
+def render_build_markdown(result: BuildResult) -> str:
+    verdict = "✅ passed" if result.passed else "❌ failed: metrics gate (no alias moved)"
+    lines = [f"## CI build of `{result.git.commit[:12]}` on `{result.git.branch or 'detached'}`: {verdict}", ""]
+    lines += [f"Rebuilt (forced): {', '.join(result.plan.forced)}; downstream: {', '.join(result.plan.downstream) or '—'}",
+              ""]
+    baseline = result.baseline.metrics if result.baseline else {}
+    lines += ["| metric | baseline | CI build | delta | threshold | status |", "| --- | ---: | ---: | ---: | --- | --- |"]
+    for metric in sorted(result.metrics):
+        value = result.metrics[metric]
+        checks = [c for c in result.gate.checks if c.metric == metric]
+        status = "—" if not checks else ("✅" if all(c.passed for c in checks) else "❌")
+        lines.append(f"| `{metric}` | {fmt(baseline.get(metric))} | {fmt(value)} | "
+                     f"{fmt(delta(value, baseline.get(metric)), signed=True)} | "
+                     f"{'<br>'.join(rule_text(c) for c in checks) or '—'} | {status} |")
+    match = result.provenance.get("mlops.dev_model_matches_ci")
+    lines += ["", f"Developer's model hash matches the CI build: **{match}**"]
+    if result.lock:
+        lines.append(f"dvc.lock: **{result.lock.status}** {result.lock.commit or ''} {result.lock.detail}".rstrip())
+    if result.registered:
+        reused = " (reused: this commit was registered before)" if result.registered.reused else ""
+        lines.append(f"Model: `{result.registered.uri}`{reused}")
+    if result.alias:
+        lines.append(f"Alias: `{result.alias.uri}` → version {result.alias.version} (was {result.alias.previous or 'unset'})")
+    lines += [f"- {note}" for note in result.notes]
+    lines.append(f"MLflow run: `{result.run.run_id}` in experiment `{result.experiment}`")
+    return "\n".join(lines) + "\n"
+
+
+def build_failures(result: BuildResult) -> list[str]:
+    return [
+        f"CI-built model fails the gate: {c.metric} = {fmt(c.value)} vs {c.op} {fmt(c.threshold)}"
+        for c in result.gate.failures
+    ]
+
+
+def build_outputs(result: BuildResult) -> dict[str, object]:
+    return {
+        "passed": result.passed,
+        "verdict": result.verdict,
+        "metrics": {k: number(v) for k, v in result.metrics.items()},
+        "run-id": result.run.run_id,
+        "model-name": result.registered.name if result.registered else "",
+        "model-version": result.registered.version if result.registered else "",
+        "model-uri": result.registered.uri if result.registered else "",
+        "alias-uri": result.alias.uri if result.alias else "",
+        "lock-status": result.lock.status if result.lock else "",
+        "lock-commit": (result.lock.tag or result.lock.commit or "") if result.lock else "",
+    }

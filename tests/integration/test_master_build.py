@@ -1,0 +1,187 @@
+"""The official build on main, end to end: real dvc, git (bare origin), moto S3, MLflow server."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import uuid
+
+import pytest
+
+from tests.support.project import sh, write_local_remote
+from tests.support.run import ci_helpers, github_env, read_outputs, read_report
+
+pytestmark = pytest.mark.integration
+
+CI_IDENTITY = {"GIT_COMMITTER_NAME": "CI Bot", "GIT_COMMITTER_EMAIL": "ci@example.invalid"}
+
+
+def _client(uri):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri, registry_uri=uri)
+
+
+def _versions(uri, name):
+    return sorted(int(v.version) for v in _client(uri).search_model_versions(f"name = '{name}'"))
+
+
+def _lock_md5(text: str, path: str) -> str:
+    import yaml
+
+    for stage in yaml.safe_load(text)["stages"].values():
+        for out in stage.get("outs", []):
+            if out["path"] == path:
+                return out["md5"]
+    raise KeyError(path)
+
+
+def test_main_build_rebuilds_pushes_commits_registers_and_is_idempotent(project, mlflow_server, tmp_path):
+    name = f"housing-{uuid.uuid4().hex[:8]}"
+    built = project.head("dev-model")
+    dev_md5 = _lock_md5(sh(["git", "show", f"{built}:dvc.lock"], project.origin).stdout, "models/model.pkl")
+    checkout = project.checkout("dev-model")
+    gh = github_env(tmp_path / "gh", GITHUB_SERVER_URL="https://github.example", GITHUB_REPOSITORY="acme/housing",
+                    GITHUB_RUN_ID="4242", GITHUB_REF="refs/heads/dev-model")
+
+    result = ci_helpers("master-build", "--model-name", name, "--tracking-uri", mlflow_server.url,
+                        "--report-json", str(tmp_path / "build.json"), cwd=checkout, env={**gh, **CI_IDENTITY})
+
+    assert result.code == 0, result.output
+    report = read_report(tmp_path / "build.json")
+    # the forced stage and its downstream ran; upstream stages were reused, not re-run
+    assert report["stages"]["forced"] == ["train"] and report["stages"]["downstream"] == ["evaluate"]
+    assert "Running stage 'train'" in result.output and "Running stage 'evaluate'" in result.output
+    assert "Running stage 'featurize'" not in result.output and "Running stage 'generate'" not in result.output
+    assert not (checkout / "data" / "raw" / "housing.csv").exists()
+    # the developer's pushed binary was never fetched; the workspace holds the CI-built one
+    ci_md5 = report["provenance"]["mlops.ci_md5.models/model.pkl"]
+    assert ci_md5 != dev_md5
+    assert not list((checkout / ".dvc" / "cache").rglob(dev_md5[2:]))
+    assert report["provenance"]["mlops.dev_md5.models/model.pkl"] == dev_md5
+    assert report["provenance"]["mlops.dev_model_matches_ci"] == "false"
+
+    # the run the helper opened is the one the training script logged into
+    client = _client(mlflow_server.url)
+    run = client.get_run(report["mlflow"]["run_id"])
+    assert run.data.params["train.n_estimators"] == "60"  # logged by src/train.py
+    assert run.data.tags["mlops.git_commit"] == built
+    assert run.data.tags["mlops.ci_run_url"] == "https://github.example/acme/housing/actions/runs/4242"
+    assert run.data.metrics["metrics.r2_score"] == pytest.approx(report["metrics"]["metrics.r2_score"])
+
+    # dvc.lock came back to the branch as one [skip ci] commit on top of the built commit
+    tip = project.head("dev-model")
+    assert report["lock"]["status"] == "committed" and report["lock"]["commit"] == tip
+    assert sh(["git", "rev-parse", f"{tip}^"], project.origin).stdout.strip() == built
+    message = sh(["git", "log", "-1", "--format=%s%n%an <%ae>", tip], project.origin).stdout
+    assert "[skip ci]" in message and "CI Bot <ci@example.invalid>" in message
+    assert _lock_md5(sh(["git", "show", f"{tip}:dvc.lock"], project.origin).stdout, "models/model.pkl") == ci_md5
+    # and the CI-built outputs are on the remote: a fresh clone of the tip is in sync
+    fresh = project.checkout("dev-model", name="after-build")
+    assert ci_helpers("check-remote", cwd=fresh).code == 0
+
+    # registered with provenance, alias set
+    version = client.get_model_version(name, report["model"]["version"])
+    assert version.tags["mlops.git_commit"] == built and version.tags["mlops.dev_model_matches_ci"] == "false"
+    assert version.run_id == run.info.run_id
+    assert client.get_model_version_by_alias(name, "staging").version == version.version
+    outputs = read_outputs(tmp_path / "gh" / "output")
+    assert outputs["model-uri"] == f"models:/{name}/{version.version}"
+    assert outputs["lock-commit"] == tip and outputs["run-id"] == run.info.run_id
+    assert "Developer's model hash matches the CI build: **false**" in (tmp_path / "gh" / "summary").read_text()
+
+    # re-running the build of the same commit reuses the version: no duplicate
+    again = project.root / "again"
+    sh(["git", "clone", "-q", str(project.origin), str(again)], project.root)
+    sh(["git", "checkout", "-q", "-B", "dev-model", built], again)
+    write_local_remote(again, project.remote_url)
+    rerun = ci_helpers("master-build", "--model-name", name, "--tracking-uri", mlflow_server.url,
+                       "--report-json", str(tmp_path / "again.json"), cwd=again, env=CI_IDENTITY)
+    assert rerun.code == 0, rerun.output
+    assert read_report(tmp_path / "again.json")["model"]["reused"] is True
+    assert _versions(mlflow_server.url, name) == [int(version.version)]
+    assert project.head("dev-model") == tip  # nothing new to commit, nothing lost
+
+
+def test_failed_gate_alerts_and_moves_nothing(project, mlflow_server, tmp_path):
+    name = f"housing-{uuid.uuid4().hex[:8]}"
+    before = project.head("pr-worse")
+    checkout = project.checkout("pr-worse")
+
+    result = ci_helpers("master-build", "--model-name", name, "--tracking-uri", mlflow_server.url,
+                        "--report-json", str(tmp_path / "r.json"), cwd=checkout,
+                        env={**github_env(tmp_path / "gh"), **CI_IDENTITY})
+
+    assert result.code == 1, result.output
+    assert "::error" in result.stdout and "fails the gate" in result.stdout
+    assert read_report(tmp_path / "r.json")["verdict"] == "gate-failed"
+    assert _versions(mlflow_server.url, name) == []
+    assert project.head("pr-worse") == before
+
+
+def test_git_remote_that_rejects_the_push(project, tmp_path):
+    hook = project.origin / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'branch is frozen for the release'\nexit 1\n")
+    hook.chmod(0o755)
+    before = project.head("dev-model")
+    checkout = project.checkout("dev-model")
+
+    result = ci_helpers("master-build", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", cwd=checkout,
+                        env=CI_IDENTITY)
+
+    assert result.code == 3, result.output
+    assert "branch is frozen for the release" in result.output
+    assert str(project.origin) in result.output
+    assert project.head("dev-model") == before
+
+
+def test_s3_stopped_during_push_then_a_rerun_completes(project, tmp_path):
+    from tests.support.servers import free_port, start_moto
+
+    port = free_port()
+    server, endpoint = start_moto(port)  # shares moto's in-process state: same buckets
+    checkout = project.checkout("dev-model")
+    write_local_remote(checkout, project.remote_url, endpoint=endpoint)
+    env = {**CI_IDENTITY, "CI_HELPERS_RETRY_ATTEMPTS": "2", "AWS_MAX_ATTEMPTS": "2",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    import os
+    import shutil
+
+    proc = subprocess.Popen([shutil.which("ci-helpers"), "master-build"], cwd=checkout, env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "Push CI-built outputs" in line:
+            server.stop()  # the S3 server goes away just as the push starts
+    code = proc.wait(timeout=600)
+    output = "".join(seen)
+    assert code == 3, output
+    assert endpoint in output and "attempt 2/2" in output
+    assert project.head("dev-model") == project.head("dev-model")  # no lock commit without a push
+
+    server2, _ = start_moto(port)
+    try:
+        rerun = ci_helpers("master-build", cwd=checkout, env=env)
+        assert rerun.code == 0, rerun.output
+        assert "[skip ci]" in sh(["git", "log", "-1", "--format=%s", "dev-model"], project.origin).stdout
+        fresh = project.checkout("dev-model", name="after-rerun")
+        assert ci_helpers("check-remote", cwd=fresh).code == 0  # nothing lost
+    finally:
+        server2.stop()
+
+
+def test_mlflow_unreachable_during_registration(project, mlflow_server, tmp_path):
+    from tests.support.proxy import FlakyProxy
+
+    name = f"housing-{uuid.uuid4().hex[:8]}"
+    checkout = project.checkout("dev-model")
+    with FlakyProxy(mlflow_server.url, ("registered-models", "model-versions")) as proxy:
+        result = ci_helpers("master-build", "--model-name", name, "--tracking-uri", proxy.url,
+                            "--lock-mode", "none", cwd=checkout, env=CI_IDENTITY)
+    assert result.code == 3, result.output
+    assert "MLflow tracking server" in result.output and proxy.url in result.output
+    assert proxy.failed_requests  # it really got as far as the registry
+    client = _client(mlflow_server.url)
+    assert _versions(mlflow_server.url, name) == []
+    assert not [m for m in client.search_registered_models() if m.name == name]
