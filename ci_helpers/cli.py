@@ -314,7 +314,7 @@ def master_build_command(ctx: click.Context, **params) -> None:
         repo=Path(p["repo"]), remote=p.get("remote"), stages=tuple(p.get("stage") or ("train",)),
         metrics_files=tuple(p.get("metrics_file") or ()), thresholds=tuple(p.get("threshold") or ()),
         max_regressions=tuple(p.get("max_regression") or ()), baseline_ref=p.get("baseline_ref"),
-        model_name=p.get("model_name"), alias=p.get("alias") or "staging", stage_transition=p.get("stage_transition"),
+        model_name=p.get("model_name"), alias="staging" if p.get("alias") is None else p["alias"], stage_transition=p.get("stage_transition"),
         lock_mode=p.get("lock_mode") or "commit", git_remote=p.get("git_remote") or "origin", branch=p.get("branch"),
         tracking_uri=p.get("tracking_uri"), experiment=p.get("experiment"),
         register_failed=bool(p.get("register_failed")), push_run_cache=bool(p.get("push_run_cache")),

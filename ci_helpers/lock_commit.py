@@ -35,8 +35,12 @@ def commit_message(built_commit: str) -> str:
 
 
 def _git(repo: Path, *args: str, identity: GitIdentity | None = None, endpoint: str | None = None) -> str:
-    prefix = ["-c", f"user.name={identity.name}", "-c", f"user.email={identity.email}"] if identity else []
-    return run(["git", *prefix, *args], cwd=repo, retry=endpoint is not None, endpoint=endpoint).stdout
+    # Author and committer both: the environment would override `-c user.name`.
+    env = {
+        "GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
+        "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email,
+    } if identity else None
+    return run(["git", *args], cwd=repo, env=env, retry=endpoint is not None, endpoint=endpoint).stdout
 
 
 def changed_paths(repo: Path, paths: list[str]) -> list[str]:

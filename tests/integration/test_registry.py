@@ -1,0 +1,107 @@
+"""register-model, promote and rollback against a real MLflow server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.support.run import ci_helpers, github_env, read_outputs
+
+pytestmark = pytest.mark.integration
+
+
+def _client(uri):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri, registry_uri=uri)
+
+
+def _run_with_model(uri: str, accuracy: float, with_model: bool = True) -> str:
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.dummy import DummyClassifier
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("registry-tests")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("accuracy", accuracy)
+        if with_model:
+            model = DummyClassifier().fit([[0], [1]], [0, 1])
+            mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"],
+                                     serialization_format="cloudpickle")
+    return run.info.run_id
+
+
+def test_register_promote_rollback_with_auditable_history(mlflow_server, tmp_path):
+    uri, name = mlflow_server.url, f"clf-{uuid.uuid4().hex[:8]}"
+    client = _client(uri)
+    first, second = _run_with_model(uri, 0.91), _run_with_model(uri, 0.95)
+
+    gh = github_env(tmp_path / "gh")
+    registered = ci_helpers("register-model", "--model-name", name, "--run-id", first, "--alias", "staging",
+                            "--tag", "team=forecasting", "--tracking-uri", uri, cwd=tmp_path, env=gh)
+    assert registered.code == 0, registered.output
+    outputs = read_outputs(tmp_path / "gh" / "output")
+    assert outputs["model-uri"] == f"models:/{name}/1" and outputs["alias-uri"] == f"models:/{name}@staging"
+    version = client.get_model_version(name, "1")
+    assert version.tags["team"] == "forecasting" and version.run_id == first
+    assert version.source.startswith("models:/m-")  # the run's MLflow 3 logged model
+
+    assert ci_helpers("promote", "--model-name", name, "--tracking-uri", uri, cwd=tmp_path).code == 0
+    assert client.get_model_version_by_alias(name, "production").version == "1"
+    assert ci_helpers("register-model", "--model-name", name, "--run-id", second, "--alias", "staging",
+                      "--tracking-uri", uri, cwd=tmp_path).code == 0
+    gated = ci_helpers("promote", "--model-name", name, "--threshold", "accuracy>=0.9", "--tracking-uri", uri,
+                       "--stage-transition", "Production", cwd=tmp_path)
+    assert gated.code == 0, gated.output
+    assert client.get_model_version_by_alias(name, "production").version == "2"
+    assert client.get_model_version(name, "2").current_stage == "Production"
+
+    back = ci_helpers("rollback", "--model-name", name, "--alias", "production", "--tracking-uri", uri,
+                      "--report-json", str(tmp_path / "rb.json"), cwd=tmp_path)
+    assert back.code == 0, back.output
+    assert client.get_model_version_by_alias(name, "production").version == "1"
+    report = json.loads((tmp_path / "rb.json").read_text())
+    assert report["alias"] == {"alias": "production", "version": "1", "previous": "2",
+                               "uri": f"models:/{name}@production"}
+    history = json.loads(client.get_registered_model(name).tags["mlops.alias_history.production"])
+    assert [(h["version"], h["previous"]) for h in history] == [("1", None), ("2", "1"), ("1", "2")]
+    assert all(h["at"] for h in history) and history[-1]["reason"] == "rollback"
+
+    # nothing earlier to go back to: a clear refusal, alias untouched
+    again = ci_helpers("rollback", "--model-name", name, "--alias", "production", "--tracking-uri", uri, cwd=tmp_path)
+    assert again.code == 2 and "no earlier holder" in again.output
+    assert client.get_model_version_by_alias(name, "production").version == "1"
+
+
+def test_promotion_gate_failure_moves_nothing(mlflow_server, tmp_path):
+    uri, name = mlflow_server.url, f"clf-{uuid.uuid4().hex[:8]}"
+    run = _run_with_model(uri, 0.6)
+    assert ci_helpers("register-model", "--model-name", name, "--run-id", run, "--alias", "staging",
+                      "--tracking-uri", uri, cwd=tmp_path).code == 0
+
+    result = ci_helpers("promote", "--model-name", name, "--threshold", "accuracy>=0.9", "--tracking-uri", uri,
+                        cwd=tmp_path, env=github_env(tmp_path / "gh"))
+
+    assert result.code == 1
+    assert "accuracy = 0.6 does not meet >= 0.9" in result.output
+    assert "production" not in _client(uri).get_registered_model(name).aliases
+
+
+def test_register_a_run_without_a_model_is_refused(mlflow_server, tmp_path):
+    uri, name = mlflow_server.url, f"clf-{uuid.uuid4().hex[:8]}"
+    run = _run_with_model(uri, 0.9, with_model=False)
+
+    result = ci_helpers("register-model", "--model-name", name, "--run-id", run, "--tracking-uri", uri, cwd=tmp_path)
+
+    assert result.code == 2
+    assert f"run {run} logged no model" in result.output
+    assert _client(uri).search_model_versions(f"name = '{name}'") == []
+
+
+def test_unknown_alias_to_promote(mlflow_server, tmp_path):
+    result = ci_helpers("promote", "--model-name", f"nope-{uuid.uuid4().hex[:6]}", "--tracking-uri",
+                        mlflow_server.url, cwd=tmp_path)
+    assert result.code == 2 and "has no alias 'staging'" in result.output
