@@ -128,6 +128,17 @@ def register_version(
         return RegisteredVersion(name, str(version.version), source, run_id, False)
 
 
+def _actor() -> str:
+    """Who moved the alias: the GitHub actor on Actions, else the local user."""
+    import getpass
+    import os
+
+    try:
+        return os.environ.get("GITHUB_ACTOR") or getpass.getuser()
+    except Exception:  # no user name in some containers
+        return "unknown"
+
+
 def _history(client, name: str, alias: str) -> list[dict]:
     model = client.get_registered_model(name)
     raw = (model.tags or {}).get(HISTORY_TAG.format(alias=alias))
@@ -153,7 +164,7 @@ def set_alias(tracking_uri: str, name: str, alias: str, version: str, commit: st
             history = _history(client, name, alias)
             history.append({
                 "version": str(version), "previous": previous, "commit": commit, "reason": reason,
-                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": _actor(),
             })
             client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), json.dumps(history[-HISTORY_KEEP:]))
         return AliasMove(name, alias, str(version), previous)
@@ -208,7 +219,7 @@ def rollback_alias(tracking_uri: str, name: str, alias: str) -> AliasMove:
         client.set_registered_model_alias(name, alias, target)
         history.append({
             "version": target, "previous": current, "commit": None, "reason": "rollback", "rolled_back": True,
-            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": _actor(),
         })
         client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), json.dumps(history[-HISTORY_KEEP:]))
         return AliasMove(name, alias, target, current)

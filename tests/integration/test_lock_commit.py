@@ -109,3 +109,20 @@ def test_unrelated_commits_that_land_meanwhile_are_kept_and_the_lock_rebased(tmp
     assert sh(["git", "show", "main:dvc.lock"], origin).stdout == f"built-from: {newest}\n"
     lock_commits = sh(["git", "log", "--format=%s", "main"], origin).stdout.count("[skip ci]")
     assert lock_commits == 1  # the second build's identical lock commit became empty and was dropped
+
+
+def test_tag_mode_pushes_a_tag_and_leaves_the_branch_alone(tmp_path, origin_with_three_commits):
+    from ci_helpers.lock_commit import GitIdentity, commit_lock_file
+
+    origin, commits = origin_with_three_commits
+    workspace = tmp_path / "tagged"
+    sh(["git", "clone", "-q", str(origin), str(workspace)], tmp_path)
+    (workspace / "dvc.lock").write_text("built-from: tag-mode\n")
+
+    result = commit_lock_file(workspace, built_commit=commits[-1], branch="main", remote="origin",
+                              paths=["dvc.lock"], identity=GitIdentity("CI Bot", "ci@example.invalid"),
+                              mode="tag", pipeline_inputs={"params.yaml"})
+
+    assert result.status == "tagged" and result.tag == f"mlops/lock/{commits[-1][:12]}"
+    assert sh(["git", "rev-parse", "main"], origin).stdout.strip() == commits[-1]
+    assert sh(["git", "show", f"{result.tag}:dvc.lock"], origin).stdout == "built-from: tag-mode\n"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import threading
 import uuid
 
 import pytest
@@ -123,16 +122,17 @@ def test_git_remote_that_rejects_the_push(project, tmp_path):
     hook = project.origin / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'branch is frozen for the release'\nexit 1\n")
     hook.chmod(0o755)
-    before = project.head("dev-model")
-    checkout = project.checkout("dev-model")
+    before = project.head("pr-tampered")
+    checkout = project.checkout("pr-tampered")
 
-    result = ci_helpers("master-build", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", cwd=checkout,
-                        env=CI_IDENTITY)
+    # only the evaluation is rebuilt: it rewrites the tampered metrics.json, so dvc.lock changes
+    result = ci_helpers("master-build", "--stage", "evaluate", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}",
+                        cwd=checkout, env=CI_IDENTITY)
 
     assert result.code == 3, result.output
     assert "branch is frozen for the release" in result.output
     assert str(project.origin) in result.output
-    assert project.head("dev-model") == before
+    assert project.head("pr-tampered") == before
 
 
 def test_s3_stopped_during_push_then_a_rerun_completes(project, tmp_path):
@@ -141,6 +141,7 @@ def test_s3_stopped_during_push_then_a_rerun_completes(project, tmp_path):
     port = free_port()
     server, endpoint = start_moto(port)  # shares moto's in-process state: same buckets
     checkout = project.checkout("dev-model")
+    before = project.head("dev-model")
     write_local_remote(checkout, project.remote_url, endpoint=endpoint)
     env = {**CI_IDENTITY, "CI_HELPERS_RETRY_ATTEMPTS": "2", "AWS_MAX_ATTEMPTS": "2",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
@@ -158,7 +159,7 @@ def test_s3_stopped_during_push_then_a_rerun_completes(project, tmp_path):
     output = "".join(seen)
     assert code == 3, output
     assert endpoint in output and "attempt 2/2" in output
-    assert project.head("dev-model") == project.head("dev-model")  # no lock commit without a push
+    assert project.head("dev-model") == before  # no lock commit without a push
 
     server2, _ = start_moto(port)
     try:

@@ -68,7 +68,7 @@ def test_register_promote_rollback_with_auditable_history(mlflow_server, tmp_pat
                                "uri": f"models:/{name}@production"}
     history = json.loads(client.get_registered_model(name).tags["mlops.alias_history.production"])
     assert [(h["version"], h["previous"]) for h in history] == [("1", None), ("2", "1"), ("1", "2")]
-    assert all(h["at"] for h in history) and history[-1]["reason"] == "rollback"
+    assert all(h["at"] and h["by"] for h in history) and history[-1]["reason"] == "rollback"
 
     # nothing earlier to go back to: a clear refusal, alias untouched
     again = ci_helpers("rollback", "--model-name", name, "--alias", "production", "--tracking-uri", uri, cwd=tmp_path)
@@ -105,3 +105,20 @@ def test_unknown_alias_to_promote(mlflow_server, tmp_path):
     result = ci_helpers("promote", "--model-name", f"nope-{uuid.uuid4().hex[:6]}", "--tracking-uri",
                         mlflow_server.url, cwd=tmp_path)
     assert result.code == 2 and "has no alias 'staging'" in result.output
+
+
+def test_a_run_with_only_an_mlflow2_style_model_artifact_is_registered(mlflow_server, tmp_path):
+    import mlflow.sklearn
+    from sklearn.dummy import DummyRegressor
+
+    uri, name = mlflow_server.url, f"reg-{uuid.uuid4().hex[:8]}"
+    run = _run_with_model(uri, 0.9, with_model=False)
+    mlflow.sklearn.save_model(DummyRegressor().fit([[0]], [1]), str(tmp_path / "saved"),
+                              pip_requirements=["scikit-learn"], serialization_format="cloudpickle")
+    _client(uri).log_artifacts(run, str(tmp_path / "saved"), "model")
+
+    result = ci_helpers("register-model", "--model-name", name, "--run-id", run, "--tracking-uri", uri, cwd=tmp_path)
+
+    assert result.code == 0, result.output
+    version = _client(uri).get_model_version(name, "1")
+    assert version.run_id == run and version.source.endswith("/model")
