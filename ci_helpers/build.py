@@ -219,11 +219,11 @@ def run_master_build(options: MasterBuildOptions) -> BuildResult:
         if options.register_failed and inputs.model_name:
             result = replace(result, registered=_register(inputs, options, result))
         return result
-    if inputs.plan.rebuilt_cached_outputs or options.push_run_cache:
+    # Never an empty target list: `dvc push` without targets pushes the whole workspace.
+    if inputs.plan.rebuilt_cached_outputs:
         with github.group(f"Push CI-built outputs to '{inputs.remote}'"):
-            # never an empty target list: `dvc push` without targets pushes the whole workspace
-            dvc.push(repo, list(inputs.plan.rebuilt_cached_outputs) or ["--run-cache"], inputs.remote,
-                     inputs.endpoint, run_cache=options.push_run_cache and bool(inputs.plan.rebuilt_cached_outputs))
+            dvc.push(repo, list(inputs.plan.rebuilt_cached_outputs), inputs.remote, inputs.endpoint,
+                     run_cache=options.push_run_cache)
     with github.group(f"Commit dvc.lock back ({options.lock_mode})"):
         lock = commit_lock_file(
             repo, built_commit=context.commit, branch=inputs.branch, remote=options.git_remote,
