@@ -62,7 +62,7 @@ baseline_ref_option = click.option(
     "Default on Actions: $GITHUB_BASE_REF.",
 )
 tracking_uri_option = click.option(
-    "--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=True,
+    "--tracking-uri", envvar=["CI_HELPERS_TRACKING_URI", "MLFLOW_TRACKING_URI"], show_envvar=True,
     help="MLflow tracking URI. Default: sqlite:///<repo>/mlflow.db.",
 )
 experiment_option = click.option(

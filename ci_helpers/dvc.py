@@ -6,6 +6,7 @@ import configparser
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import yaml
@@ -14,8 +15,14 @@ from .errors import ConfigError
 from .runner import CommandError, run
 
 
+def dvc_executable() -> str:
+    """The dvc installed beside ci_helpers (a private venv needs not be on PATH), else PATH's."""
+    beside = Path(sys.executable).with_name("dvc")
+    return str(beside) if beside.is_file() else "dvc"
+
+
 def dvc(repo: Path, *args: str, stream: bool = False, retry: bool = False, endpoint: str | None = None) -> str:
-    return run(["dvc", *args], cwd=repo, stream=stream, retry=retry, endpoint=endpoint).stdout
+    return run([dvc_executable(), *args], cwd=repo, stream=stream, retry=retry, endpoint=endpoint).stdout
 
 
 def require_dvc_repo(repo: Path) -> None:
@@ -187,7 +194,7 @@ def pull(repo: Path, targets: list[str], remote: str, endpoint: str) -> None:
 
 def repro(repo: Path, targets: list[str], flags: list[str], env: dict[str, str] | None = None) -> None:
     """`dvc repro FLAGS TARGETS`, showing the stages' own output."""
-    run(["dvc", "repro", *flags, *targets], cwd=repo, env=env, stream=True)
+    run([dvc_executable(), "repro", *flags, *targets], cwd=repo, env=env, stream=True)
 
 
 def push(repo: Path, targets: list[str], remote: str, endpoint: str, run_cache: bool = False) -> None:

@@ -117,6 +117,15 @@ def test_failed_gate_alerts_and_moves_nothing(project, mlflow_server, tmp_path):
     assert _versions(mlflow_server.url, name) == []
     assert project.head("pr-worse") == before
 
+    # asked for explicitly, the failed build is registered for the record, but no alias moves
+    kept = ci_helpers("master-build", "--model-name", name, "--register-failed", "--tracking-uri", mlflow_server.url,
+                      cwd=checkout, env=CI_IDENTITY)
+    assert kept.code == 1, kept.output
+    assert _versions(mlflow_server.url, name) == [1]
+    model = _client(mlflow_server.url).get_registered_model(name)
+    assert model.aliases == {} and _client(mlflow_server.url).get_model_version(name, "1").tags["mlops.verdict"] == "gate-failed"
+    assert project.head("pr-worse") == before
+
 
 def test_git_remote_that_rejects_the_push(project, tmp_path):
     hook = project.origin / "hooks" / "pre-receive"
