@@ -1,4 +1,5 @@
-"""Print (or --write into README.md) the CLI reference generated from the click commands."""
+"""Print (or --write into README.md) the CLI and action references, generated from the click
+commands and the action.yml files so that the docs cannot drift."""
 
 from __future__ import annotations
 
@@ -12,6 +13,35 @@ sys.path.insert(0, str(ROOT))
 from ci_helpers.cli import cli  # noqa: E402
 
 START, END = "<!-- cli-reference:start -->", "<!-- cli-reference:end -->"
+ACTIONS_START, ACTIONS_END = "<!-- action-reference:start -->", "<!-- action-reference:end -->"
+USAGE = {
+    "pr-validate": "on: pull_request\n...\n      - uses: org/mlops-actions/pr-validate@v1\n        with:\n"
+                   "          eval-stage: evaluate\n          threshold: metrics.r2_score>=0.75",
+    "master-build": "on: push (branches: [main])\n...\n      - uses: org/mlops-actions/master-build@v1\n        with:\n"
+                    "          model-name: housing\n          alias: staging",
+    "register-model": "on: workflow_dispatch\n...\n      - uses: org/mlops-actions/register-model@v1\n        with:\n"
+                      "          command: promote\n          model-name: housing\n"
+                      "          from-alias: staging\n          to-alias: production",
+}
+
+
+def render_actions() -> str:
+    import yaml
+
+    lines = [ACTIONS_START, ""]
+    for path in sorted((ROOT / "actions").glob("*/action.yml")):
+        name = path.parent.name
+        action = yaml.safe_load(path.read_text())
+        lines += [f"### `{name}`", "", " ".join(action["description"].split()), "", "```yaml",
+                  USAGE.get(name, ""), "```", "", "| input | default | description |", "| --- | --- | --- |"]
+        for key, spec in action["inputs"].items():
+            default = "(required)" if spec.get("required") else f"`{spec.get('default', '')}`"
+            lines.append(f"| `{key}` | {default} | {spec['description']} |")
+        lines += ["", "| output | description |", "| --- | --- |"]
+        lines += [f"| `{key}` | {spec['description']} |" for key, spec in action["outputs"].items()]
+        lines.append("")
+    lines.append(ACTIONS_END)
+    return "\n".join(lines)
 
 
 def _default(param: click.Parameter) -> str:
@@ -44,11 +74,15 @@ def render() -> str:
     return "\n".join(lines)
 
 
+def _replace(text: str, start: str, end: str, body: str) -> str:
+    head, _, tail = text.partition(start)
+    _, _, tail = tail.partition(end)
+    return head + body + tail
+
+
 def write(readme: Path = ROOT / "README.md") -> None:
-    text = readme.read_text()
-    head, _, tail = text.partition(START)
-    _, _, tail = tail.partition(END)
-    readme.write_text(head + render() + tail)
+    text = _replace(readme.read_text(), START, END, render())
+    readme.write_text(_replace(text, ACTIONS_START, ACTIONS_END, render_actions()))
 
 
 if __name__ == "__main__":
@@ -56,3 +90,4 @@ if __name__ == "__main__":
         write()
     else:
         print(render())
+        print(render_actions())

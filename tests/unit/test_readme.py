@@ -14,6 +14,18 @@ def test_cli_reference_matches_the_commands():
     spec.loader.exec_module(module)
     readme = (ROOT / "README.md").read_text()
     assert module.render() in readme, "run: .venv/bin/python scripts/cli_reference.py --write"
+    assert module.render_actions() in readme, "run: .venv/bin/python scripts/cli_reference.py --write"
+
+
+def test_action_tables_list_every_input_and_output_of_the_action_files():
+    import yaml
+
+    readme = (ROOT / "README.md").read_text()
+    for path in sorted((ROOT / "actions").glob("*/action.yml")):
+        action = yaml.safe_load(path.read_text())
+        section = readme.split(f"### `{path.parent.name}`", 1)[1].split("### ", 1)[0]
+        for name in [*action["inputs"], *action["outputs"]]:
+            assert f"| `{name}` |" in section, f"README lacks {path.parent.name} {name}"
 
 
 def test_quick_start_is_exactly_two_commands():
