@@ -133,6 +133,9 @@ def cli() -> None:
     Every command exits 0 when done and passed, 1 when validation failed, 2 on bad input or
     configuration (nothing changed), 3 when S3, MLflow or git stayed unreachable after retries.
     """
+    from .github import mask_known_secrets
+
+    mask_known_secrets()
 
 
 def evaluation_options(command):

@@ -73,6 +73,15 @@ def mask(value: str) -> None:
         print(f"::add-mask::{value}", flush=True)
 
 
+def mask_known_secrets() -> None:
+    """On Actions, tell the runner to hide every known secret value from the log."""
+    if in_actions():
+        from .redact import secret_values
+
+        for value in secret_values():
+            mask(value)
+
+
 @contextmanager
 def group(title: str) -> Iterator[None]:
     """A collapsible ::group:: on Actions, a `==> title` header elsewhere."""

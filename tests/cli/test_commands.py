@@ -84,3 +84,10 @@ def test_env_vars_feed_options_and_beat_mlops_yaml(mini_repo):
 def test_version():
     result = invoke("--version")
     assert result.exit_code == 0 and "ci-helpers" in result.output
+
+
+def test_secrets_are_masked_on_actions():
+    result = invoke("check-lock", "--repo", "/nonexistent", env={"GITHUB_ACTIONS": "true",
+                                                                 "MLFLOW_TRACKING_TOKEN": "tok-123456"})
+    assert "::add-mask::tok-123456" in result.output
+    assert result.exit_code == 2
