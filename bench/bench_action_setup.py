@@ -23,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "actions" / "requirements.lock"
+# The machine's own Python (with pip), not this uv venv's, which has no pip.
+BASE_PYTHON = getattr(sys, "_base_executable", None) or shutil.which("python3") or sys.executable
 
 
 def timed(args: list[str], env: dict[str, str]) -> float:
@@ -40,7 +42,7 @@ def main() -> None:
     if not (house / ".complete").exists():
         print(f"filling the wheelhouse {house} (one-off, from the package registry)...", file=sys.stderr)
         house.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(house), "-r", str(LOCK),
+        subprocess.run([BASE_PYTHON, "-m", "pip", "download", "-q", "-d", str(house), "-r", str(LOCK),
                         "setuptools>=68", "wheel"], check=True)
         (house / ".complete").touch()
     offline = {"UV_NO_INDEX": "1", "UV_FIND_LINKS": str(house), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(house)}
@@ -53,7 +55,7 @@ def main() -> None:
             cold.append(timed(["bash", str(ROOT / "actions/setup/setup.sh")], {**env, "MLOPS_VENV": str(home / "v1")}))
             warm.append(timed(["bash", str(ROOT / "actions/setup/setup.sh")], {**env, "MLOPS_VENV": str(home / "v2")}))
             venv = base / f"pip-{i}"
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([BASE_PYTHON, "-m", "venv", str(venv)], check=True)
             pip.append(timed([str(venv / "bin/pip"), "install", "-q", "-r", str(LOCK), str(ROOT)],
                              {**offline, "PIP_NO_CACHE_DIR": "1"}))
             shutil.rmtree(home, ignore_errors=True)

@@ -109,6 +109,7 @@ def register_version(
     tags: dict[str, str],
     model_id: str | None = None,
     reuse_key: tuple[str, str] | None = None,
+    reuse_only: bool = False,
 ) -> RegisteredVersion:
     """Create a model version with all its tags in one call (never half-registered).
 
@@ -122,6 +123,11 @@ def register_version(
             for version in sorted(_versions(client, name), key=lambda v: int(v.version)):
                 if version.tags.get(reuse_key[0]) == reuse_key[1]:
                     return RegisteredVersion(name, str(version.version), version.source, version.run_id, True)
+        if reuse_only:
+            raise ConfigError(
+                f"no version of '{name}' matches {reuse_key[0] if reuse_key else 'the outputs'} and this run logged no model; "
+                "force the training stage to run once"
+            )
         version = client.create_model_version(
             name, source, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=120
         )

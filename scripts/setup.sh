@@ -14,5 +14,5 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv" >&2
   $UV venv --quiet --python "$PYTHON" .venv
 fi
-echo "==> installing ci_helpers (editable) with test extras into .venv" >&2
-VIRTUAL_ENV="$PWD/.venv" $UV pip install --quiet -e '.[test]'
+echo "==> installing ci_helpers (editable) with test and airflow extras into .venv" >&2
+VIRTUAL_ENV="$PWD/.venv" $UV pip install --quiet -e '.[test,airflow]'
