@@ -16,3 +16,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "==> installing ci_helpers (editable) with test and airflow extras into .venv" >&2
 VIRTUAL_ENV="$PWD/.venv" $UV pip install --quiet -e '.[test,airflow]'
+
+# Warm uv's cache with the actions' own dependency lock too, so the act-driven tests can build the
+# actions' private venv offline (they run with loopback as the only network).
+echo "==> warming the uv cache with actions/requirements.lock" >&2
+UV_CACHE_DIR="$($UV cache dir)" MLOPS_HOME="$PWD/.cache/mlops-actions" \
+  MLOPS_VENV="$PWD/.cache/mlops-actions/venv-prefill" bash actions/setup/setup.sh >/dev/null
