@@ -114,3 +114,12 @@ def test_master_build_and_register_model_actions(project, mlflow_server, act_hom
     client = MlflowClient(mlflow_server.url, registry_uri=mlflow_server.url)
     assert client.get_model_version_by_alias(name, "production").version == "1"
     assert client.get_model_version_by_alias(name, "candidate").version == "2"
+
+
+def test_register_model_action_rejects_an_unknown_command_early(act_home, tmp_path):
+    result = run_act("workflow_dispatch", "register-bad-command.yml", act_home, {}, tmp_path, {})
+
+    log = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "invalid command 'deploy'; use register, promote or rollback" in log
+    assert "Set up ci_helpers" not in log.split("invalid command", 1)[1]  # failed before any set-up ran
