@@ -126,16 +126,18 @@ def run_environment(run: TrackedRun) -> dict[str, str]:
 def finish_run(
     run: TrackedRun,
     *,
-    metrics: Mapping[str, float] = {},
-    params: Mapping[str, object] = {},
-    tags: Mapping[str, str] = {},
-    artifacts: Mapping[str, str] = {},
+    metrics: Mapping[str, float] | None = None,
+    params: Mapping[str, object] | None = None,
+    tags: Mapping[str, str] | None = None,
+    artifacts: Mapping[str, str] | None = None,
     status: str = "FINISHED",
 ) -> None:
     """Add metrics, params, tags and small text artifacts, then close the run."""
     import time
 
     from mlflow.entities import Metric, Param, RunTag
+
+    metrics, params, tags, artifacts = metrics or {}, params or {}, tags or {}, artifacts or {}
 
     with mlflow_errors(run.tracking_uri):
         client = _client(run.tracking_uri)
