@@ -26,15 +26,16 @@ DAG_FILE = textwrap.dedent('''
 
     dag = mlops_pipeline_dag(
         "{dag_id}", os.environ["MLOPS_PROJECT_DIR"], model_name="housing", alias="production",
-        thresholds={thresholds!r}, tracking_uri=os.environ["MLFLOW_TRACKING_URI"], schedule=None,
+        thresholds={thresholds!r}, force_stages={force!r}, tracking_uri=os.environ["MLFLOW_TRACKING_URI"], schedule=None,
         retries=0, alert=record_alert,
     )
 ''')
 
 
-def _write_dag(tmp_path: Path, dag_id: str, thresholds: list[str]) -> Path:
+def _write_dag(tmp_path: Path, dag_id: str, thresholds: list[str], force: list[str] | None = None) -> Path:
     path = tmp_path / f"{dag_id}.py"
-    path.write_text(DAG_FILE.replace("{dag_id}", dag_id).replace("{thresholds!r}", repr(thresholds)))
+    path.write_text(DAG_FILE.replace("{dag_id}", dag_id).replace("{thresholds!r}", repr(thresholds))
+                    .replace("{force!r}", repr(force or [])))
     return path
 
 
@@ -70,6 +71,12 @@ def test_good_model_promotes_and_an_unchanged_rerun_skips_every_stage(airflow_en
     assert second["state"].endswith("success"), second["log"][-4000:]
     assert _stages_ran(uri) == ["none"]  # DVC's cache: no stage ran
     assert [str(v.version) for v in client.search_model_versions("name = 'housing'")] == ["1"]  # same model, same version
+    # forcing the training stage, as master-build does: train and its downstream run, upstream does not
+    forced = run_dag(airflow_env, _write_dag(tmp_path, "housing_forced", ["metrics.r2_score>=0.75"], ["train"]),
+                     "housing_forced", env)
+    assert forced["state"].endswith("success"), forced["log"][-4000:]
+    assert _stages_ran(uri) == ["train", "evaluate"]
+
     with capsys.disabled():
         print(f"\nairflow DAG: first run {first['seconds']:.1f}s, unchanged re-run {second['seconds']:.1f}s "
               f"(ratio {second['seconds'] / first['seconds']:.2f})")
