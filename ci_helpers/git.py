@@ -34,10 +34,6 @@ def current_branch(repo: Path) -> str | None:
     return None if name == "HEAD" else name
 
 
-def is_shallow(repo: Path) -> bool:
-    return git(repo, "rev-parse", "--is-shallow-repository").strip() == "true"
-
-
 def remote_url(repo: Path, name: str = "origin") -> str | None:
     try:
         return git(repo, "remote", "get-url", name).strip()

@@ -59,15 +59,6 @@ def error(message: str, title: str | None = None) -> None:
         sys.stderr.write(f"error: {message}\n")
 
 
-def notice(message: str) -> None:
-    if in_actions():
-        import github_action_utils as gha
-
-        gha.notice(redact(message))
-    else:
-        sys.stderr.write(f"{redact(message)}\n")
-
-
 def mask(value: str) -> None:
     if in_actions() and value:
         print(f"::add-mask::{value}", flush=True)

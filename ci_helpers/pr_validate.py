@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import dvc, git, github
@@ -62,7 +62,6 @@ class PRValidationResult:
     gate: GateResult | None = None
     run: TrackedRun | None = None
     experiment: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
