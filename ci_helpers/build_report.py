@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 from .build import BuildResult
-from .gate import delta
-from .report import check_json, fmt, rule_text, number
+from .report import check_json, fmt, metrics_table, number
 
 
 def build_report_dict(result: BuildResult) -> dict:
@@ -44,14 +43,7 @@ def render_build_markdown(result: BuildResult) -> str:
     lines += [f"Rebuilt (forced): {', '.join(result.plan.forced)}; downstream: {', '.join(result.plan.downstream) or '—'}",
               ""]
     baseline = result.baseline.metrics if result.baseline else {}
-    lines += ["| metric | baseline | CI build | delta | threshold | status |", "| --- | ---: | ---: | ---: | --- | --- |"]
-    for metric in sorted(result.metrics):
-        value = result.metrics[metric]
-        checks = [c for c in result.gate.checks if c.metric == metric]
-        status = "—" if not checks else ("✅" if all(c.passed for c in checks) else "❌")
-        lines.append(f"| `{metric}` | {fmt(baseline.get(metric))} | {fmt(value)} | "
-                     f"{fmt(delta(value, baseline.get(metric)), signed=True)} | "
-                     f"{'<br>'.join(rule_text(c) for c in checks) or '—'} | {status} |")
+    lines += metrics_table(result.metrics, baseline, result.gate.checks, "CI build")
     match = result.provenance.get("mlops.dev_model_matches_ci")
     lines += ["", f"Developer's model hash matches the CI build: **{match}**"]
     if result.lock:

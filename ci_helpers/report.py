@@ -87,6 +87,18 @@ def rule_text(check: Check) -> str:
     return f"{check.op} {fmt(check.threshold)}{suffix}"
 
 
+def metrics_table(metrics: dict, baseline: dict, checks: tuple[Check, ...], column: str) -> list[str]:
+    """Markdown rows: metric, baseline, value, delta, the rules that apply, and their status."""
+    lines = [f"| metric | baseline | {column} | delta | threshold | status |", "| --- | ---: | ---: | ---: | --- | --- |"]
+    for metric in sorted(metrics):
+        value, applied = metrics[metric], [c for c in checks if c.metric == metric]
+        rules = "<br>".join(rule_text(c) for c in applied) or "—"
+        status = "—" if not applied else ("✅" if all(c.passed for c in applied) else "❌")
+        lines.append(f"| `{metric}` | {fmt(baseline.get(metric))} | {fmt(value)} | "
+                     f"{fmt(delta(value, baseline.get(metric)), signed=True)} | {rules} | {status} |")
+    return lines
+
+
 def render_markdown(result: PRValidationResult) -> str:
     """The job summary: verdict, sanity checks, then a metrics table with deltas vs baseline."""
     title = f"PR #{result.git.pr}" if result.git.pr is not None else (result.git.branch or result.git.commit[:8])
@@ -101,19 +113,7 @@ def render_markdown(result: PRValidationResult) -> str:
         baseline = result.baseline.metrics if result.baseline else {}
         ref = f"`{result.baseline.ref}` ({result.baseline.commit[:8]})" if result.baseline else "none"
         lines += [f"Evaluation: `{evaluation.method}` · baseline: {ref}", ""]
-        lines += ["| metric | baseline | this PR | delta | threshold | status |", "| --- | ---: | ---: | ---: | --- | --- |"]
-        checks_by_metric: dict[str, list[Check]] = {}
-        for check in result.gate.checks if result.gate else ():
-            checks_by_metric.setdefault(check.metric, []).append(check)
-        for metric in sorted(evaluation.metrics):
-            value = evaluation.metrics[metric]
-            checks = checks_by_metric.get(metric, [])
-            rules = "<br>".join(rule_text(c) for c in checks) or "—"
-            status = "—" if not checks else ("✅" if all(c.passed for c in checks) else "❌")
-            lines.append(
-                f"| `{metric}` | {fmt(baseline.get(metric))} | {fmt(value)} | "
-                f"{fmt(delta(value, baseline.get(metric)), signed=True)} | {rules} | {status} |"
-            )
+        lines += metrics_table(evaluation.metrics, baseline, result.gate.checks if result.gate else (), "this PR")
         if evaluation.mismatches:
             lines += ["", "⚠️ CI's evaluation differs from the metrics committed in this PR:", ""]
             lines += [
