@@ -80,7 +80,7 @@ report_json_option = click.option(
 
 
 def _fail(error: CIHelpersError) -> None:
-    from . import github
+    from .adapters import github
 
     github.error(str(error), title=type(error).__name__)
     sys.exit(error.exit_code)
@@ -103,7 +103,7 @@ def project_settings(ctx: click.Context, params: dict) -> dict:
     """CLI and env values first, then mlops.yaml from the project root."""
     from click.core import ParameterSource
 
-    from .config import load_project_settings, merge_settings
+    from .settings import load_project_settings, merge_settings
 
     explicit = {
         name for name in params
@@ -113,7 +113,7 @@ def project_settings(ctx: click.Context, params: dict) -> dict:
 
 
 def pr_options(params: dict, track: bool = True):
-    from .pr_validate import PRValidationOptions
+    from .flows.pr import PRValidationOptions
 
     return PRValidationOptions(
         repo=Path(params["repo"]), remote=params.get("remote"), eval_stage=params.get("eval_stage"),
@@ -133,7 +133,7 @@ def cli() -> None:
     Every command exits 0 when done and passed, 1 when validation failed, 2 on bad input or
     configuration (nothing changed), 3 when S3, MLflow or git stayed unreachable after retries.
     """
-    from .github import mask_known_secrets
+    from .adapters.github import mask_known_secrets
 
     mask_known_secrets()
 
@@ -170,7 +170,7 @@ def pr_validate_command(ctx: click.Context, **params) -> None:
     result to a PR-scoped MLflow experiment (never the registry), and reports: job summary, step
     outputs, ::error:: annotations, --report-json.
     """
-    from .pr_flow import validate_pull_request
+    from .flows.pr import validate_pull_request
 
     params = project_settings(ctx, params)
     result = validate_pull_request(pr_options(params, track=not params["no_track"]), params.get("report_json"))
@@ -184,7 +184,7 @@ def pr_validate_command(ctx: click.Context, **params) -> None:
 @handles_errors
 def check_remote_command(ctx: click.Context, **params) -> None:
     """Fail (exit 1) when outputs recorded in dvc.lock or .dvc files are missing from the remote."""
-    from .pr_validate import validate_remote_pushed
+    from .flows.pr import validate_remote_pushed
 
     params = project_settings(ctx, params)
     check = validate_remote_pushed(Path(params["repo"]), params.get("remote"))
@@ -197,7 +197,7 @@ def check_remote_command(ctx: click.Context, **params) -> None:
 @handles_errors
 def check_lock_command(repo: Path) -> None:
     """Fail (exit 1) when dvc.lock is stale against dvc.yaml, params or code."""
-    from .pr_validate import validate_lock_fresh
+    from .flows.pr import validate_lock_fresh
 
     check = validate_lock_fresh(repo)
     click.echo(check.message)
@@ -210,7 +210,7 @@ def check_lock_command(repo: Path) -> None:
 @handles_errors
 def pull_command(ctx: click.Context, **params) -> None:
     """Pull only what evaluation needs: the eval stage's DVC-tracked inputs, or --model and --test-data."""
-    from .pr_validate import pull_eval_inputs
+    from .flows.pr import pull_eval_inputs
 
     pulled = pull_eval_inputs(pr_options(project_settings(ctx, params)))
     click.echo(f"pulled: {', '.join(pulled) or 'nothing (no input is tracked by DVC)'}")
@@ -224,7 +224,7 @@ def pull_command(ctx: click.Context, **params) -> None:
 @handles_errors
 def evaluate_command(ctx: click.Context, **params) -> None:
     """Evaluate the model in the workspace (after `pull`) and print its metrics as JSON."""
-    from .pr_validate import evaluate_model
+    from .flows.pr import evaluate_model
 
     params = project_settings(ctx, params)
     report = evaluate_model(pr_options(params))
@@ -244,8 +244,7 @@ def evaluate_command(ctx: click.Context, **params) -> None:
 @handles_errors
 def gate_command(ctx: click.Context, **params) -> None:
     """Gate metrics files against thresholds and the baseline's committed metrics; exit 1 on failure."""
-    from .pr_flow import publish
-    from .pr_validate import gate_metrics_files
+    from .flows.pr import gate_metrics_files, publish
 
     params = project_settings(ctx, params)
     result = gate_metrics_files(pr_options(params))
@@ -309,8 +308,7 @@ def master_build_command(ctx: click.Context, **params) -> None:
     [skip ci] (rebasing on a race, never forcing, never on top of newer pipeline code), registers
     the model with provenance tags and points --alias at it.
     """
-    from .build import MasterBuildOptions
-    from .build_flow import build_and_publish
+    from .flows.build import MasterBuildOptions, build_and_publish
 
     p = project_settings(ctx, params)
     options = MasterBuildOptions(
@@ -329,7 +327,7 @@ def master_build_command(ctx: click.Context, **params) -> None:
 
 
 def _tracking_uri(value: str | None) -> str:
-    from .tracking import resolve_tracking_uri
+    from .adapters.tracking import resolve_tracking_uri
 
     return resolve_tracking_uri(value, Path("."))
 
@@ -351,11 +349,10 @@ def _tracking_uri(value: str | None) -> str:
 def register_model_command(model_name, run_id, model_uri, tag, alias, stage_transition, model_artifact_path,
                            tracking_uri, report_json) -> None:
     """Register a model from --run-id or --model-uri under --model-name, with tags and an alias."""
-    from .promotion import publish_registry_outcome, register_model
+    from .flows.registry import register_model
 
-    outcome = register_model(_tracking_uri(tracking_uri), model_name, run_id, model_uri, tag, alias,
-                             stage_transition, model_artifact_path)
-    publish_registry_outcome(outcome, report_json)
+    register_model(_tracking_uri(tracking_uri), model_name, run_id, model_uri, tag, alias, stage_transition,
+                   model_artifact_path, report_json)
 
 
 @cli.command("promote")
@@ -371,10 +368,10 @@ def register_model_command(model_name, run_id, model_uri, tag, alias, stage_tran
 @handles_errors
 def promote_command(model_name, from_alias, to_alias, threshold, stage_transition, tracking_uri, report_json) -> None:
     """Point --to-alias at the version behind --from-alias, behind an optional gate on its run's metrics."""
-    from .promotion import promote, publish_registry_outcome
+    from .flows.registry import promote
 
-    outcome = promote(_tracking_uri(tracking_uri), model_name, from_alias, to_alias, threshold, stage_transition)
-    publish_registry_outcome(outcome, report_json)
+    outcome = promote(_tracking_uri(tracking_uri), model_name, from_alias, to_alias, threshold, stage_transition,
+                      report_json)
     sys.exit(0 if outcome.passed else 1)
 
 
@@ -387,9 +384,9 @@ def promote_command(model_name, from_alias, to_alias, threshold, stage_transitio
 @handles_errors
 def rollback_command(model_name, alias, tracking_uri, report_json) -> None:
     """Move --alias back to the version that held it before (the alias history is kept in tags)."""
-    from .promotion import publish_registry_outcome, rollback
+    from .flows.registry import rollback
 
-    publish_registry_outcome(rollback(_tracking_uri(tracking_uri), model_name, alias), report_json)
+    rollback(_tracking_uri(tracking_uri), model_name, alias, report_json)
 
 
 def main() -> None:

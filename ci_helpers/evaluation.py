@@ -7,7 +7,7 @@ import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import dvc
+from .adapters import dvc
 from .errors import ConfigError
 from .metrics import Metrics, read_metrics_files
 
@@ -51,14 +51,16 @@ def compare_with_committed(committed: Metrics, ci: Metrics) -> tuple[MetricMisma
     )
 
 
-def evaluate_with_stage(repo: Path, stage: str, metrics_files: list[str]) -> EvalReport:
-    """Re-run the project's evaluation stage on the pulled model and read its metrics files."""
+def evaluate_with_stage(repo: Path, stages: tuple[str, ...], metrics_files: list[str]) -> EvalReport:
+    """Re-run the project's evaluation stage(s) on the pulled model and read their metrics files."""
     committed = {}
     if all((repo / name).is_file() for name in metrics_files):
         committed = read_metrics_files(repo, metrics_files)
-    dvc.repro_single(repo, stage)
+    for stage in stages:
+        dvc.repro_single(repo, stage)
     ci = read_metrics_files(repo, metrics_files)
-    return EvalReport(ci, f"stage:{stage}", committed, compare_with_committed(committed, ci) if committed else ())
+    method = f"stage:{','.join(stages)}"
+    return EvalReport(ci, method, committed, compare_with_committed(committed, ci) if committed else ())
 
 
 def load_model(path: Path):

@@ -89,6 +89,13 @@ def parse_regression(text: str) -> RegressionRule:
     return RegressionRule(match["metric"], delta, bool(match["percent"]), match["direction"])
 
 
+def parse_gate_rules(
+    thresholds: tuple[str, ...] | list[str], regressions: tuple[str, ...] | list[str]
+) -> tuple[tuple[Threshold, ...], tuple[RegressionRule, ...]]:
+    """Parse every rule before anything runs, so that a malformed one changes nothing."""
+    return tuple(parse_threshold(t) for t in thresholds), tuple(parse_regression(r) for r in regressions)
+
+
 def _direction(rule: RegressionRule, thresholds: list[Threshold]) -> str:
     if rule.direction:
         return rule.direction

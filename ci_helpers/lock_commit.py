@@ -1,14 +1,19 @@
 """Commit the CI build's dvc.lock back to the branch safely: never force, never lose a commit,
-never put an older build's lock on top of newer pipeline code."""
+never put an older build's lock on top of newer pipeline code.
+
+Every path here is relative to the git root, so a DVC project in a subdirectory of a monorepo
+commits `ml/dvc.lock`, wherever the command was started from.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import git as gitops
+from .adapters import git, github
+from .adapters.runner import CommandError
 from .errors import ConfigError, InfrastructureError
-from .runner import CommandError, run
 
 LOCK_MODES = ("commit", "tag", "none")
 _REJECTED_RACE = ("non-fast-forward", "fetch first", "[rejected]", "stale info", "cannot lock ref")
@@ -18,6 +23,9 @@ _REJECTED_RACE = ("non-fast-forward", "fetch first", "[rejected]", "stale info",
 class GitIdentity:
     name: str
     email: str
+
+
+GITHUB_ACTIONS_BOT = GitIdentity("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
 
 
 @dataclass(frozen=True)
@@ -30,29 +38,30 @@ class LockCommitResult:
     detail: str = ""
 
 
+def resolve_identity(repo: Path, name: str | None, email: str | None) -> GitIdentity:
+    """--git-user-name/email, else git's own config or GIT_COMMITTER_*, else the Actions bot on Actions."""
+    name = name or os.environ.get("GIT_COMMITTER_NAME") or git.config_value(repo, "user.name")
+    email = email or os.environ.get("GIT_COMMITTER_EMAIL") or git.config_value(repo, "user.email")
+    if name and email:
+        return GitIdentity(name, email)
+    if github.in_actions():
+        return GITHUB_ACTIONS_BOT
+    raise ConfigError(
+        "no git identity to commit dvc.lock with; pass --git-user-name and --git-user-email (or set git config user.name/user.email)"
+    )
+
+
 def commit_message(built_commit: str) -> str:
     return f"Update dvc.lock from the CI build of {built_commit[:12]} [skip ci]"
 
 
-def _git(repo: Path, *args: str, identity: GitIdentity | None = None, endpoint: str | None = None) -> str:
+def _identity_env(identity: GitIdentity) -> dict[str, str]:
     # Author and committer both: the environment would override `-c user.name`.
-    env = {
-        "GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
-        "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email,
-    } if identity else None
-    return run(["git", *args], cwd=repo, env=env, retry=endpoint is not None, endpoint=endpoint).stdout
+    return {"GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
+            "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email}
 
 
-def changed_paths(repo: Path, paths: list[str]) -> list[str]:
-    """Which of `paths` differ from HEAD (modified or new)."""
-    existing = [p for p in paths if (repo / p).exists()]
-    if not existing:
-        return []
-    out = _git(repo, "status", "--porcelain", "--untracked-files=all", "--", *existing)
-    return [line[3:].strip() for line in out.splitlines() if line.strip()]
-
-
-def _touches(changed: list[str], inputs: set[str]) -> list[str]:
+def _touches(changed: list[str], inputs: frozenset[str] | set[str]) -> list[str]:
     hits = []
     for path in changed:
         for item in inputs:
@@ -63,10 +72,10 @@ def _touches(changed: list[str], inputs: set[str]) -> list[str]:
     return hits
 
 
-def _push_branch(repo: Path, remote: str, branch: str, endpoint: str) -> str | None:
+def _push_branch(git_root: Path, remote: str, branch: str, endpoint: str) -> str | None:
     """Push HEAD to the branch without force; None on success, the rejection text on a race."""
     try:
-        _git(repo, "push", "--porcelain", remote, f"HEAD:refs/heads/{branch}", endpoint=endpoint)
+        git.git(git_root, "push", "--porcelain", remote, f"HEAD:refs/heads/{branch}", retry=True, endpoint=endpoint)
         return None
     except CommandError as error:
         text = error.output.lower()
@@ -79,7 +88,7 @@ def _push_branch(repo: Path, remote: str, branch: str, endpoint: str) -> str | N
 
 
 def commit_lock_file(
-    repo: Path,
+    git_root: Path,
     *,
     built_commit: str,
     branch: str | None,
@@ -87,27 +96,29 @@ def commit_lock_file(
     paths: list[str],
     identity: GitIdentity | None,
     mode: str,
-    pipeline_inputs: set[str],
+    pipeline_inputs: frozenset[str] | set[str],
     max_attempts: int = 5,
 ) -> LockCommitResult:
+    """Commit `paths` (git-root relative: the lock files and git-tracked outputs) and push them."""
     if mode == "none":
         return LockCommitResult(mode, "skipped", None, detail="--lock-mode none")
-    changed = changed_paths(repo, paths)
+    changed = git.changed_paths(git_root, paths)
     if not changed:
         return LockCommitResult(mode, "unchanged", built_commit, detail="the build reproduced the committed dvc.lock")
     assert identity is not None
-    url = gitops.remote_url(repo, remote)
+    url = git.remote_url(git_root, remote)
     if url is None:
         raise ConfigError(f"git remote '{remote}' is not configured; pass an existing one to --git-remote")
     endpoint = f"git remote '{remote}' ({url})"
-    _git(repo, "add", "--", *changed)
-    _git(repo, "commit", "-q", "-m", commit_message(built_commit), "--", *changed, identity=identity)
-    lock_commit = gitops.head_commit(repo)
+    env = _identity_env(identity)
+    git.git(git_root, "add", "--", *changed)
+    git.git(git_root, "commit", "-q", "-m", commit_message(built_commit), "--", *changed, env=env)
+    lock_commit = git.head_commit(git_root)
     if mode == "tag":
         tag = f"mlops/lock/{built_commit[:12]}"
-        _git(repo, "tag", "-f", tag, lock_commit)
+        git.git(git_root, "tag", "-f", tag, lock_commit)
         try:
-            _git(repo, "push", remote, f"refs/tags/{tag}", endpoint=endpoint)
+            git.git(git_root, "push", remote, f"refs/tags/{tag}", retry=True, endpoint=endpoint)
         except CommandError as error:
             raise InfrastructureError(
                 f"{endpoint} refused tag {tag}: {error.output.strip()[-500:]}", endpoint=endpoint
@@ -116,15 +127,14 @@ def commit_lock_file(
     if not branch:
         raise ConfigError("no branch to commit dvc.lock to (detached HEAD); pass --branch or --lock-mode tag|none")
     for attempt in range(1, max_attempts + 1):
-        rejection = _push_branch(repo, remote, branch, endpoint)
+        rejection = _push_branch(git_root, remote, branch, endpoint)
         if rejection is None:
-            return LockCommitResult(mode, "committed", gitops.head_commit(repo), None, attempt)
-        _git(repo, "fetch", "-q", remote, f"refs/heads/{branch}", endpoint=endpoint)
-        tip = _git(repo, "rev-parse", "FETCH_HEAD").strip()
-        moved = _git(repo, "diff", "--name-only", built_commit, tip).split()
-        newer_pipeline = _touches(moved, pipeline_inputs)
+            return LockCommitResult(mode, "committed", git.head_commit(git_root), None, attempt)
+        git.git(git_root, "fetch", "-q", remote, f"refs/heads/{branch}", retry=True, endpoint=endpoint)
+        tip = git.git(git_root, "rev-parse", "FETCH_HEAD").strip()
+        newer_pipeline = _touches(git.files_changed_between(git_root, built_commit, tip), pipeline_inputs)
         if newer_pipeline:
-            _git(repo, "reset", "-q", "--hard", built_commit)
+            git.git(git_root, "reset", "-q", "--hard", built_commit)
             return LockCommitResult(
                 mode, "superseded", None, None, attempt,
                 f"{branch} moved past {built_commit[:12]} with pipeline changes ({', '.join(newer_pipeline[:5])}); "
@@ -132,9 +142,9 @@ def commit_lock_file(
             )
         # Only unrelated commits (or other builds' lock commits) landed: replay ours on top.
         try:
-            _git(repo, "rebase", "-q", "-X", "theirs", tip, identity=identity)
+            git.git(git_root, "rebase", "-q", "-X", "theirs", tip, env=env)
         except CommandError as error:
-            _git(repo, "rebase", "--abort")
+            git.git(git_root, "rebase", "--abort")
             raise InfrastructureError(
                 f"could not rebase the dvc.lock commit onto {branch}: {error}", endpoint=endpoint
             ) from None

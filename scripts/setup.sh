@@ -15,7 +15,7 @@ if [ ! -x .venv/bin/python ]; then
   $UV venv --quiet --python "$PYTHON" .venv
 fi
 echo "==> installing ci_helpers (editable) with test and airflow extras into .venv" >&2
-VIRTUAL_ENV="$PWD/.venv" $UV pip install --quiet -e '.[test,airflow]'
+VIRTUAL_ENV="$PWD/.venv" $UV pip install --quiet --compile-bytecode -e '.[test,airflow]'
 
 # Warm uv's cache with the actions' own dependency lock too, so the act-driven tests can build the
 # actions' private venv offline (they run with loopback as the only network).

@@ -2,10 +2,10 @@ import math
 
 import pytest
 
-from ci_helpers.config import ProjectSettings, merge_settings
+from ci_helpers.settings import ProjectSettings, merge_settings
 from ci_helpers.errors import ConfigError
 from ci_helpers.metrics import flatten, merge_metrics, parse_metrics_text
-from ci_helpers.redact import redact
+from ci_helpers.adapters.redact import redact
 
 
 def test_nested_metrics_flatten_with_dots_like_dvc_metrics_show():

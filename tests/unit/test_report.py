@@ -2,9 +2,11 @@ import json
 
 from ci_helpers.evaluation import EvalReport, MetricMismatch
 from ci_helpers.gate import evaluate_gate, parse_regression, parse_threshold
-from ci_helpers.pr_validate import Baseline, GitContext, PRValidationResult
-from ci_helpers.report import failure_messages, render_markdown, report_json
-from ci_helpers.sanity import SanityCheck
+from ci_helpers.baseline import Baseline
+from ci_helpers.provenance import GitContext
+from ci_helpers.report.pr import failure_messages, render_markdown, report_json
+from ci_helpers.results import PRValidationResult
+from ci_helpers.sanity_checks import SanityCheck
 
 
 def _result(value: float) -> PRValidationResult:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError, InfrastructureError
+from ..errors import ConfigError, InfrastructureError
 from .redact import redact
 
 # MLflow's own HTTP retries default to 7 attempts with a factor-2 back-off (minutes); keep them

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .tracking import _client, mlflow_errors
 
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,254}$")
 HISTORY_TAG = "mlops.alias_history.{alias}"
 HISTORY_KEEP = 25
-CI_BUILD_KIND = "ci-build"
 
 
 @dataclass(frozen=True)
@@ -40,22 +36,6 @@ class AliasMove:
     @property
     def uri(self) -> str:
         return f"models:/{self.name}@{self.alias}"
-
-
-def validate_model_name(name: str | None) -> str:
-    if not name or not _MODEL_NAME.match(name):
-        raise ConfigError(
-            f"invalid model name '{name or ''}': use letters, digits, '.', '_' or '-' (max 128), e.g. housing-regressor"
-        )
-    return name
-
-
-def validate_alias(alias: str | None, option: str = "--alias") -> str:
-    if not alias or not _ALIAS.match(alias) or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
-        raise ConfigError(
-            f"invalid alias '{alias or ''}' for {option}: use letters, digits, '_' or '-', not 'latest' or 'v<N>', e.g. staging"
-        )
-    return alias
 
 
 def find_run_model(tracking_uri: str, run_id: str, artifact_path: str = "model") -> tuple[str, str | None]:

@@ -1,11 +1,11 @@
-"""Render a BuildResult (master-build) and registry moves: JSON, job summary, outputs."""
+"""Render a BuildResult (master-build): JSON report, job summary, step outputs, annotations."""
 
 from __future__ import annotations
 
 import json
 
-from .build import BuildResult
-from .report import check_json, fmt, metrics_table, number
+from ..results import BuildResult
+from .common import check_json, fmt, metrics_table, number
 
 
 def build_report_dict(result: BuildResult) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import github
+from ..adapters import github
 
 
 def publish_report(

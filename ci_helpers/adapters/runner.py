@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CIHelpersError, InfrastructureError
+from ..errors import CIHelpersError, InfrastructureError
 from .redact import redact
 
 # Output fragments that mean "the other end was unreachable", worth another attempt.
@@ -49,8 +49,13 @@ class CommandError(CIHelpersError):
 
     @property
     def transient(self) -> bool:
-        lowered = self.output.lower()
-        return any(marker in lowered for marker in TRANSIENT_MARKERS)
+        return is_transient_text(self.output)
+
+
+def is_transient_text(text: str) -> bool:
+    """Whether an error text means "the other end was unreachable", worth another attempt."""
+    lowered = text.lower()
+    return any(marker in lowered for marker in TRANSIENT_MARKERS)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""DVC through its CLI (``--json`` where it exists), via the shared runner."""
+"""DVC through its CLI (``--json`` where it exists), via the shared runner; remote presence through
+DVC's own object database API."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
-
-from .errors import ConfigError
+from ..errors import ConfigError, InfrastructureError
 from .runner import CommandError, run
 
 
@@ -23,11 +22,6 @@ def dvc_executable() -> str:
 
 def dvc(repo: Path, *args: str, stream: bool = False, retry: bool = False, endpoint: str | None = None) -> str:
     return run([dvc_executable(), *args], cwd=repo, stream=stream, retry=retry, endpoint=endpoint).stdout
-
-
-def require_dvc_repo(repo: Path) -> None:
-    if not (repo / ".dvc").is_dir():
-        raise ConfigError(f"{repo} is not a DVC project (no .dvc/ folder); run `dvc init` or pass the project root to --repo")
 
 
 def _project_config(repo: Path) -> configparser.ConfigParser:
@@ -96,86 +90,6 @@ def remote_endpoint(repo: Path, remote: str) -> str:
     return f"DVC remote '{remote}' ({url}" + (f" at {endpoint})" if endpoint else ")")
 
 
-def stage_names(repo: Path) -> list[str]:
-    """Every stage of the project's dvc.yaml, foreach/matrix expanded."""
-    path = repo / "dvc.yaml"
-    if not path.is_file():
-        raise ConfigError(f"{repo} has no dvc.yaml; add your pipeline stages there or pass the project root to --repo")
-    try:
-        spec = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"dvc.yaml is not valid YAML ({str(error).splitlines()[0]}); fix its syntax") from None
-    stages = spec.get("stages") or {}
-    if not any(isinstance(body, dict) and ({"foreach", "matrix"} & body.keys()) for body in stages.values()):
-        return list(stages)
-    try:  # foreach/matrix stages: let DVC expand the names
-        out = dvc(repo, "stage", "list", "--name-only", "--fail")
-    except CommandError as error:
-        raise ConfigError(f"dvc.yaml cannot be read: {error}") from None
-    return [line.strip() for line in out.splitlines() if line.strip()]
-
-
-def require_stage(repo: Path, stage: str) -> None:
-    names = stage_names(repo)
-    if stage not in names:
-        raise ConfigError(
-            f"unknown DVC stage '{stage}' (stages: {', '.join(names) or 'none'}); pass one of them to --eval-stage"
-        )
-
-
-def load_lock(repo: Path) -> dict:
-    """The parsed dvc.lock stages (empty when there is no lock file)."""
-    path = repo / "dvc.lock"
-    if not path.exists():
-        return {}
-    data = yaml.safe_load(path.read_text()) or {}
-    return data.get("stages", {})
-
-
-def _lock_paths(entries: list[dict] | None) -> list[str]:
-    return [entry["path"] for entry in entries or [] if "path" in entry]
-
-
-def lock_outputs(lock: dict) -> dict[str, dict]:
-    """Every output in dvc.lock, path -> lock entry (md5, size...)."""
-    return {entry["path"]: entry for stage in lock.values() for entry in stage.get("outs", []) or []}
-
-
-def dvc_file_outputs(repo: Path) -> list[str]:
-    """Paths tracked by committed .dvc files (`dvc add`), relative to the project root."""
-    listed = run(["git", "ls-files", "-z", "--", "*.dvc"], cwd=repo).stdout
-    found = []
-    for name in filter(None, listed.split("\0")):
-        data = yaml.safe_load((repo / name).read_text()) or {}
-        base = Path(name).parent
-        found += [str(base / out["path"]) for out in data.get("outs", []) if "path" in out]
-    return found
-
-
-def stage_dependencies(lock: dict, stage: str) -> list[str]:
-    """The data dependencies of `stage` that DVC tracks (outputs of stages or of .dvc files)."""
-    if stage not in lock:
-        raise ConfigError(f"stage '{stage}' has no entry in dvc.lock; run `dvc repro {stage}` and commit dvc.lock")
-    return _lock_paths(lock[stage].get("deps"))
-
-
-def _declared(repo: Path, stage: str, *sections: str) -> list[str]:
-    spec = yaml.safe_load((repo / "dvc.yaml").read_text()) or {}
-    body = spec.get("stages", {}).get(stage) or {}
-    return [next(iter(item)) if isinstance(item, dict) else str(item)
-            for section in sections for item in body.get(section, []) or []]
-
-
-def stage_metrics_files(repo: Path, stage: str) -> list[str]:
-    """The metrics files a stage declares in dvc.yaml."""
-    return _declared(repo, stage, "metrics")
-
-
-def stage_output_paths(repo: Path, stage: str) -> list[str]:
-    """Everything a stage writes: outs, metrics and plots."""
-    return _declared(repo, stage, "outs", "metrics", "plots")
-
-
 def cloud_status(repo: Path, remote: str, endpoint: str) -> dict[str, str]:
     """`dvc status --cloud --json`: path -> new|deleted|missing|modified for objects not in sync."""
     out = dvc(repo, "status", "--cloud", "--json", "--remote", remote, retry=True, endpoint=endpoint)
@@ -206,3 +120,57 @@ def push(repo: Path, targets: list[str], remote: str, endpoint: str, run_cache: 
 def repro_single(repo: Path, stage: str) -> None:
     """Re-run exactly one stage, unconditionally, on what is in the workspace."""
     dvc(repo, "repro", "--force", "--single-item", stage, stream=True)
+
+
+def missing_on_remote(repo: Path, remote: str, endpoint: str, outs: dict[str, str]) -> list[str]:
+    """Which of `outs` (path -> md5 as the lock records it) are not wholly on `remote`.
+
+    A directory out counts as present only when its `.dir` manifest and every file it lists are:
+    `dvc status --cloud` stops at the manifest. Transient errors are retried, then exit 3.
+    """
+    import stamina
+
+    from .runner import is_transient_text, retry_attempts, retry_wait_seconds
+
+    def check() -> list[str]:
+        from dvc.repo import Repo
+
+        with Repo(str(repo)) as dvc_repo:
+            odb = dvc_repo.cloud.get_remote_odb(remote, "status")
+            wanted = {path: _object_ids(md5, (dvc_repo.cache.local, odb)) for path, md5 in outs.items()}
+            every = set().union(*wanted.values()) if wanted else set()
+            present = set(odb.oids_exist(every)) if every else set()
+        return sorted(path for path, oids in wanted.items() if not oids <= present)
+
+    wait = retry_wait_seconds()
+    try:
+        for attempt in stamina.retry_context(on=lambda e: is_transient_text(f"{type(e).__name__} {e}"),
+                                             attempts=retry_attempts(), wait_initial=wait, wait_max=8 * wait + 0.1):
+            with attempt:
+                return check()
+    except Exception as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise InfrastructureError(
+            f"could not check what is on {endpoint}: {type(error).__name__}: {' '.join(str(error).split())[:300]}",
+            endpoint=endpoint,
+        ) from None
+    raise AssertionError("unreachable")
+
+
+def _object_ids(md5: str, sources: tuple) -> set[str]:
+    """The object and, for a directory, every file object its manifest lists (read from the
+    local cache, else the remote); an unreadable manifest leaves just the manifest's id."""
+    from dvc_data.hashfile.hash_info import HashInfo
+    from dvc_data.hashfile.tree import Tree
+
+    oids = {md5}
+    if md5.endswith(".dir"):
+        for source in sources:
+            try:
+                tree = Tree.load(source, HashInfo("md5", md5))
+            except Exception:  # not in this store (FileNotFoundError, ObjectFormatError...)
+                continue
+            oids |= {oid.value for _, _, oid in tree if oid is not None and oid.value}
+            break
+    return oids

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from . import dvc
+from .adapters import dvc
+from .project import Project
 
 
 @dataclass(frozen=True)
@@ -22,11 +22,16 @@ class SanityCheck:
         return f"{self.name}: {'; '.join(self.problems)}. Fix: {self.fix}"
 
 
-def check_pushed(repo: Path, remote: str, endpoint: str) -> SanityCheck:
-    """Every output recorded in dvc.lock and .dvc files is present on the remote."""
-    status = dvc.cloud_status(repo, remote, endpoint)
+def check_pushed(project: Project, remote: str, endpoint: str) -> SanityCheck:
+    """Every output recorded in dvc.lock and .dvc files is present on the remote; a directory
+    out only when every file of it is."""
+    status = dvc.cloud_status(project.root, remote, endpoint)
     # "deleted" = on the remote but not in the local cache: fine for a fresh CI checkout.
-    unpushed = sorted(path for path, state in status.items() if state in ("new", "missing"))
+    unpushed = {path for path, state in status.items() if state in ("new", "missing")}
+    directories = {out.path: out.md5 for out in project.outs if out.cached and out.is_dir and out.md5}
+    if directories:
+        unpushed |= set(dvc.missing_on_remote(project.root, remote, endpoint, directories))
+    unpushed = sorted(unpushed)
     return SanityCheck(
         "pushed",
         not unpushed,
@@ -56,11 +61,10 @@ def _stale_reasons(stage: str, changes: list) -> list[str]:
     return reasons
 
 
-def check_lock_fresh(repo: Path) -> SanityCheck:
+def check_lock_fresh(project: Project) -> SanityCheck:
     """dvc.lock matches dvc.yaml, params and code (data not yet pulled is ignored)."""
-    lock = dvc.load_lock(repo)
-    reasons = [f"stage '{name}' is not in dvc.lock" for name in dvc.stage_names(repo) if name not in lock]
-    for stage, changes in dvc.pipeline_status(repo).items():
+    reasons = [f"stage '{stage.name}' is not in dvc.lock" for stage in project.pipeline_stages if not stage.locked]
+    for stage, changes in dvc.pipeline_status(project.root).items():
         reasons += _stale_reasons(stage, changes)
     return SanityCheck(
         "lock-fresh",

@@ -25,8 +25,8 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .errors import ConfigError
-from .gate import parse_regression, parse_threshold
+from ..errors import ConfigError
+from ..gate import parse_regression, parse_threshold
 
 log = logging.getLogger(__name__)
 AlertHook = Callable[[list[dict], dict], None]
@@ -42,7 +42,7 @@ def log_alert(failing_checks: list[dict], context: dict) -> None:
 
 def _validate_config(project_dir: str | Path, thresholds: Sequence[str], max_regressions: Sequence[str],
                      model_name: str | None, alias: str) -> Path:
-    from .registry import validate_alias, validate_model_name
+    from ..registry_names import validate_alias, validate_model_name
 
     try:
         for text in thresholds:
@@ -65,11 +65,12 @@ def _validate_config(project_dir: str | Path, thresholds: Sequence[str], max_reg
 def run_dvc_pipeline(project_dir: str, force_stages: Sequence[str], tracking_uri: str | None,
                      experiment: str | None) -> dict:
     """Reproduce the pipeline inside an MLflow run this task owns; report which stages ran."""
-    from . import dvc, git
-    from .pipeline import load_stages, plan_rebuild
-    from .pr_validate import project_name
-    from .runner import run
-    from .tracking import finish_run, open_run, resolve_tracking_uri, run_environment
+    from ..adapters import dvc, git
+    from ..adapters.runner import run
+    from ..adapters.tracking import finish_run, open_run, resolve_tracking_uri, run_environment
+    from ..project import load_project
+    from ..provenance import project_name
+    from ..rebuild_plan import plan_rebuild
 
     repo = Path(project_dir).resolve()
     uri = resolve_tracking_uri(tracking_uri, repo)
@@ -80,7 +81,7 @@ def run_dvc_pipeline(project_dir: str, force_stages: Sequence[str], tracking_uri
     run_info = open_run(uri, experiment or project_name(repo), f"airflow-{commit[:8]}",
                         {"mlops.kind": "airflow", "mlops.git_commit": commit})
     if force_stages:
-        plan = plan_rebuild(load_stages(repo), list(force_stages))
+        plan = plan_rebuild(load_project(repo), list(force_stages))
         args = ["repro", "--force", "--downstream", *plan.forced]
     else:
         args = ["repro"]
@@ -97,13 +98,12 @@ def run_dvc_pipeline(project_dir: str, force_stages: Sequence[str], tracking_uri
 def gate_project_metrics(project_dir: str, metrics_files: Sequence[str], thresholds: Sequence[str],
                          max_regressions: Sequence[str], baseline: dict | None) -> dict:
     """Gate the project's metrics files; returns {'passed', 'metrics', 'checks'}."""
-    from . import dvc
-    from .gate import evaluate_gate
-    from .metrics import read_metrics_files
-    from .pipeline import load_stages
+    from ..gate import evaluate_gate
+    from ..metrics import read_metrics_files
+    from ..project import load_project
 
     repo = Path(project_dir).resolve()
-    files = list(metrics_files) or [m for name in load_stages(repo) for m in dvc.stage_metrics_files(repo, name)]
+    files = list(metrics_files) or list(load_project(repo).metrics_files)
     metrics = read_metrics_files(repo, files)
     gate = evaluate_gate(metrics, [parse_threshold(t) for t in thresholds],
                          [parse_regression(r) for r in max_regressions], baseline)
@@ -113,15 +113,14 @@ def gate_project_metrics(project_dir: str, metrics_files: Sequence[str], thresho
 def promote_model(project_dir: str, pipeline: dict, model_name: str, alias: str,
                   model_artifact_path: str = "model") -> dict:
     """Register the model (the same version again when the model file did not change), move the alias."""
-    from . import dvc
-    from .pipeline import load_stages
-    from .registry import find_run_model, register_version, set_alias
+    from ..adapters.registry import find_run_model, register_version, set_alias
+    from ..project import load_project
 
     repo = Path(project_dir).resolve()
     uri = pipeline["tracking_uri"]
-    outputs = dvc.lock_outputs(dvc.load_lock(repo))
-    cached = [o for s in load_stages(repo).values() for o in s.cached_outs if o in outputs]
-    fingerprint = ",".join(f"{path}:{outputs[path].get('md5', '')}" for path in sorted(cached))
+    project = load_project(repo)
+    outputs = {out.path: out.md5 for stage in project.pipeline_stages for out in stage.outs if out.cached and out.md5}
+    fingerprint = ",".join(f"{path}:{outputs[path]}" for path in sorted(outputs))
     key = ("mlops.outputs_md5", fingerprint[:5000])
     source, model_id = (None, None)
     try:
@@ -176,7 +175,7 @@ def mlops_pipeline_dag(
         def validate_task(pipeline: dict, ti=None) -> str:
             baseline = None
             if baseline_alias:
-                from .registry import resolve_alias, version_metrics
+                from ..adapters.registry import resolve_alias, version_metrics
 
                 try:
                     version = resolve_alias(pipeline["tracking_uri"], model_name, baseline_alias)

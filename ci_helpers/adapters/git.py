@@ -1,15 +1,16 @@
-"""Git queries through the shared runner."""
+"""Git through the shared runner. Paths given to these functions are as git names them from `cwd`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .runner import CommandError, run
 
 
-def git(repo: Path, *args: str, retry: bool = False, endpoint: str | None = None) -> str:
-    return run(["git", *args], cwd=repo, retry=retry, endpoint=endpoint).stdout
+def git(repo: Path, *args: str, retry: bool = False, endpoint: str | None = None,
+        env: dict[str, str] | None = None) -> str:
+    return run(["git", *args], cwd=repo, env=env, retry=retry, endpoint=endpoint).stdout
 
 
 def require_git_repo(repo: Path) -> Path:
@@ -32,6 +33,13 @@ def current_branch(repo: Path) -> str | None:
     """The branch name, or None on a detached HEAD."""
     name = git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
     return None if name == "HEAD" else name
+
+
+def config_value(repo: Path, key: str) -> str | None:
+    try:
+        return git(repo, "config", key).strip() or None
+    except CommandError:
+        return None
 
 
 def remote_url(repo: Path, name: str = "origin") -> str | None:
@@ -73,8 +81,22 @@ def resolve_ref(repo: Path, ref: str) -> str:
 
 
 def read_file_at(repo: Path, commit: str, path: str) -> str | None:
-    """The content of `path` (relative to the repo root) at `commit`, or None where it is absent."""
+    """The content of `path` (relative to `repo`, the working directory) at `commit`, or None."""
     try:
-        return git(repo, "show", f"{commit}:{path}")
+        return git(repo, "show", f"{commit}:./{path}")
     except CommandError:
         return None
+
+
+def changed_paths(git_root: Path, paths: list[str]) -> list[str]:
+    """Which of `paths` (relative to the git root) differ from HEAD, modified or new."""
+    existing = [p for p in paths if (git_root / p).exists()]
+    if not existing:
+        return []
+    out = git(git_root, "status", "--porcelain", "--untracked-files=all", "--", *existing)
+    return [line[3:].strip() for line in out.splitlines() if line.strip()]
+
+
+def files_changed_between(git_root: Path, old: str, new: str) -> list[str]:
+    """Paths (relative to the git root) that differ between two commits."""
+    return git(git_root, "diff", "--name-only", old, new).split()

@@ -1,0 +1,294 @@
+"""`pr-validate`: check the PR's DVC state, pull, evaluate, gate, log to MLflow, report.
+
+Also the PR's building blocks as commands of their own (`check-remote`, `check-lock`, `pull`,
+`evaluate`, `gate`), so that a user can run one step of what CI did.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..adapters import dvc, github
+from ..adapters.tracking import TrackedRun, flatten_params, log_run, resolve_tracking_uri
+from ..baseline import Baseline, read_baseline
+from ..errors import ConfigError
+from ..evaluation import BUILTIN_METRICS, TASKS, EvalReport, evaluate_builtin, evaluate_with_stage
+from ..gate import GateResult, RegressionRule, Threshold, evaluate_gate, parse_gate_rules
+from ..metrics import Metrics, read_metrics_files
+from ..project import Project, load_project
+from ..provenance import GitContext, pr_git_context, pr_number_from_env, project_name
+from ..report.pr import failure_messages, render_markdown, report_json, step_outputs
+from ..report.publish import publish_report
+from ..results import PRValidationResult
+from ..sanity_checks import SanityCheck, check_lock_fresh, check_pushed
+
+
+@dataclass(frozen=True)
+class PRValidationOptions:
+    repo: Path
+    remote: str | None = None
+    eval_stage: str | None = None
+    metrics_files: tuple[str, ...] = ()
+    model: str | None = None
+    test_data: str | None = None
+    target: str | None = None
+    task: str = "regression"
+    thresholds: tuple[str, ...] = ()
+    max_regressions: tuple[str, ...] = ()
+    baseline_ref: str | None = None
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    pr: int | None = None
+    track: bool = True
+
+
+@dataclass(frozen=True)
+class ValidatedInputs:
+    """Inputs checked before anything runs, so bad input changes nothing."""
+
+    project: Project
+    remote: str
+    endpoint: str
+    eval_stages: tuple[str, ...]
+    thresholds: tuple[Threshold, ...]
+    regressions: tuple[RegressionRule, ...]
+    metrics_files: tuple[str, ...]
+    pull_targets: tuple[str, ...]
+
+    @property
+    def repo(self) -> Path:
+        return self.project.root
+
+
+def _relative_to_repo(repo: Path, path: str, option: str) -> str:
+    candidate = Path(path)
+    absolute = candidate if candidate.is_absolute() else (repo / candidate)
+    try:
+        return str(absolute.resolve().relative_to(repo.resolve()))
+    except ValueError:
+        raise ConfigError(f"{option} {path} is outside the project {repo}; pass a path inside it") from None
+
+
+def _check_metric_names(rules: tuple, known: Metrics | set[str], where: str) -> None:
+    for rule in rules:
+        if rule.metric not in known:
+            names = ", ".join(sorted(known)) or "none"
+            raise ConfigError(f"no metrics file has a metric '{rule.metric}' ({where}: {names}); fix the metric name in the gate")
+
+
+def _stage_evaluation(project: Project, options: PRValidationOptions, rules: tuple) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
+    """(eval stages, metrics files, inputs to pull) for --eval-stage."""
+    assert options.eval_stage
+    stages = project.resolve_stages([options.eval_stage], "--eval-stage")
+    metrics_files = options.metrics_files or project.metrics_files_of(stages)
+    if not metrics_files:
+        raise ConfigError(
+            f"stage '{options.eval_stage}' declares no metrics files; add `metrics:` to it in dvc.yaml or pass --metrics-file"
+        )
+    def produced(name: str) -> bool:
+        out = project.out_covering(name)
+        return out is not None and out.stage in stages
+
+    unknown = [name for name in metrics_files if not produced(name) and not (project.root / name).is_file()]
+    if unknown:
+        raise ConfigError(
+            f"metrics file {unknown[0]} does not exist and stage '{options.eval_stage}' does not write it; fix --metrics-file"
+        )
+    if all((project.root / name).is_file() for name in metrics_files):
+        _check_metric_names(rules, read_metrics_files(project.root, list(metrics_files)), "the committed metrics have")
+    needed = [dep for name in stages for dep in project.stage(name).deps]
+    return stages, tuple(metrics_files), needed
+
+
+def validate_inputs(options: PRValidationOptions, need_remote: bool = True) -> ValidatedInputs:
+    """Check every input before anything runs, so that bad input changes nothing."""
+    thresholds, regressions = parse_gate_rules(options.thresholds, options.max_regressions)
+    project = load_project(options.repo)
+    repo = project.root
+    remote = dvc.resolve_remote(repo, options.remote) if need_remote else ""
+    if options.eval_stage and options.model:
+        raise ConfigError("both --eval-stage and --model are set; pass one: the project's stage or the built-in evaluator")
+    eval_stages: tuple[str, ...] = ()
+    if options.eval_stage:
+        eval_stages, metrics_files, needed = _stage_evaluation(project, options, thresholds + regressions)
+    else:
+        missing = [name for name, value in (("--model", options.model), ("--test-data", options.test_data),
+                                             ("--target", options.target)) if not value]
+        if missing:
+            raise ConfigError(
+                f"nothing to evaluate: pass --eval-stage NAME, or {', '.join(missing)} for the built-in evaluator"
+            )
+        if options.task not in TASKS:
+            raise ConfigError(f"unsupported task '{options.task}'; pass --task regression or --task classification")
+        _check_metric_names(thresholds + regressions, set(BUILTIN_METRICS[options.task]),
+                            f"the built-in {options.task} evaluator computes")
+        metrics_files = options.metrics_files
+        needed = [_relative_to_repo(repo, options.model or "", "--model"),
+                  _relative_to_repo(repo, options.test_data or "", "--test-data")]
+    # Only what DVC caches needs pulling; git-tracked files are in the checkout already.
+    pull_targets = []
+    for path in needed:
+        out = project.out_covering(path)
+        if out is not None and out.cached and out.stage not in eval_stages and path not in pull_targets:
+            pull_targets.append(path)
+    return ValidatedInputs(
+        project, remote, dvc.remote_endpoint(repo, remote) if remote else "", eval_stages, thresholds, regressions,
+        tuple(metrics_files), tuple(pull_targets),
+    )
+
+
+def _pull(inputs: ValidatedInputs) -> list[str]:
+    if inputs.pull_targets:
+        dvc.pull(inputs.repo, list(inputs.pull_targets), inputs.remote, inputs.endpoint)
+    return list(inputs.pull_targets)
+
+
+def _evaluate(options: PRValidationOptions, inputs: ValidatedInputs) -> EvalReport:
+    if inputs.eval_stages:
+        return evaluate_with_stage(inputs.repo, inputs.eval_stages, list(inputs.metrics_files))
+    assert options.model and options.test_data and options.target
+    return evaluate_builtin(inputs.repo / options.model, inputs.repo / options.test_data, options.target, options.task)
+
+
+def _default_experiment(repo: Path) -> str:
+    """`<project>-pr`: one experiment for all of a project's PR validations."""
+    return f"{project_name(repo)}-pr"
+
+
+def with_ci_defaults(options: PRValidationOptions) -> PRValidationOptions:
+    """Fill the PR number and baseline from GitHub's environment when not given."""
+    return replace(
+        options,
+        pr=options.pr if options.pr is not None else pr_number_from_env(),
+        baseline_ref=options.baseline_ref or os.environ.get("GITHUB_BASE_REF") or None,
+    )
+
+
+def run_pr_validation(options: PRValidationOptions) -> PRValidationResult:
+    """Validate a PR's model; return the result (the caller reports it and picks the exit code)."""
+    inputs = validate_inputs(options)
+    repo = inputs.repo
+    context = pr_git_context(repo, options.pr)
+    baseline = None
+    if options.baseline_ref and inputs.metrics_files:
+        baseline = read_baseline(repo, options.baseline_ref, inputs.metrics_files)
+    experiment = options.experiment or _default_experiment(repo)
+
+    with github.group(f"Check that DVC outputs are on remote '{inputs.remote}'"):
+        pushed = check_pushed(inputs.project, inputs.remote, inputs.endpoint)
+    with github.group("Check that dvc.lock is up to date"):
+        fresh = check_lock_fresh(inputs.project)
+    sanity = (pushed, fresh)
+    if not pushed.passed or not fresh.passed:
+        verdict = "not-pushed" if not pushed.passed else "stale-lock"
+        return PRValidationResult(False, verdict, context, sanity, baseline=baseline, experiment=experiment)
+
+    with github.group(f"Pull evaluation inputs: {', '.join(inputs.pull_targets) or 'nothing tracked by DVC'}"):
+        _pull(inputs)
+    with github.group("Evaluate the model"):
+        evaluation = _evaluate(options, inputs)
+        for key, value in sorted(evaluation.metrics.items()):
+            sys.stderr.write(f"  {key} = {value:.6g}\n")
+    gate = evaluate_gate(evaluation.metrics, list(inputs.thresholds), list(inputs.regressions),
+                         baseline.metrics if baseline else None)
+    verdict = "passed" if gate.passed else "gate-failed"
+    return PRValidationResult(gate.passed, verdict, context, sanity, evaluation, baseline, gate, experiment=experiment)
+
+
+def _project_params(repo: Path) -> dict[str, object]:
+    import yaml
+
+    path = repo / "params.yaml"
+    if not path.is_file():
+        return {}
+    return flatten_params(yaml.safe_load(path.read_text()) or {})
+
+
+def track_result(options: PRValidationOptions, repo: Path, result: PRValidationResult, report_text: str) -> TrackedRun:
+    """Log the validation as a finished run of the PR experiment; never touches the registry."""
+    context = result.git
+    tags = {
+        "mlops.kind": "pr-validation",
+        "mlops.verdict": result.verdict,
+        "mlops.passed": str(result.passed).lower(),
+        "mlops.git_commit": context.commit,
+        "mlflow.source.git.commit": context.commit,
+    }
+    if context.branch:
+        tags["mlops.branch"] = context.branch
+    if context.pr is not None:
+        tags["mlops.pr"] = str(context.pr)
+    if result.evaluation:
+        tags["mlops.evaluation"] = result.evaluation.method
+    if result.baseline:
+        tags["mlops.baseline_commit"] = result.baseline.commit
+    run_name = (f"pr-{context.pr}-{context.commit[:8]}" if context.pr is not None
+                else f"{context.branch or 'detached'}-{context.commit[:8]}")
+    metrics = result.evaluation.metrics if result.evaluation else {}
+    return log_run(
+        resolve_tracking_uri(options.tracking_uri, repo),
+        result.experiment or _default_experiment(repo),
+        run_name, tags, _project_params(repo), metrics,
+        {"pr-validation-report.json": report_text},
+    )
+
+
+def publish(result: PRValidationResult, report_path: Path | None) -> None:
+    publish_report(report_json(result), render_markdown(result), step_outputs(result),
+                   failure_messages(result), report_path, "mlops-actions pr-validate")
+
+
+def validate_pull_request(options: PRValidationOptions, report_path: Path | None) -> PRValidationResult:
+    """The whole PR flow, published; the caller maps `passed` to the exit code."""
+    options = with_ci_defaults(options)
+    result = run_pr_validation(options)
+    if options.track:
+        with github.group(f"Log to MLflow experiment '{result.experiment}'"):
+            run = track_result(options, options.repo.resolve(), result, report_json(result))
+        result = replace(result, run=run)
+    publish(result, report_path)
+    return result
+
+
+# -- building blocks -------------------------------------------------------------------------
+
+
+def validate_remote_pushed(repo: Path, remote: str | None) -> SanityCheck:
+    """`check-remote`: every out recorded in the lock files and .dvc files is on the remote."""
+    project = load_project(repo)
+    name = dvc.resolve_remote(project.root, remote)
+    return check_pushed(project, name, dvc.remote_endpoint(project.root, name))
+
+
+def validate_lock_fresh(repo: Path) -> SanityCheck:
+    """`check-lock`: dvc.lock is current against dvc.yaml, params and code."""
+    return check_lock_fresh(load_project(repo))
+
+
+def pull_eval_inputs(options: PRValidationOptions) -> list[str]:
+    """`pull`: the DVC-tracked inputs of evaluation, nothing else."""
+    return _pull(validate_inputs(options))
+
+
+def evaluate_model(options: PRValidationOptions) -> EvalReport:
+    """`evaluate`: evaluate what is in the workspace (run `pull` first)."""
+    return _evaluate(options, validate_inputs(options, need_remote=False))
+
+
+def gate_metrics_files(options: PRValidationOptions) -> PRValidationResult:
+    """`gate`: gate the metrics files in the workspace against thresholds and the baseline."""
+    thresholds, regressions = parse_gate_rules(options.thresholds, options.max_regressions)
+    project = load_project(options.repo)
+    files = options.metrics_files
+    if not files:
+        raise ConfigError("no metrics to gate; pass --metrics-file (repeatable)")
+    metrics = read_metrics_files(project.root, list(files))
+    baseline = read_baseline(project.root, options.baseline_ref, files) if options.baseline_ref else None
+    gate = evaluate_gate(metrics, list(thresholds), list(regressions), baseline.metrics if baseline else None)
+    return PRValidationResult(
+        gate.passed, "passed" if gate.passed else "gate-failed", pr_git_context(project.root, options.pr), (),
+        EvalReport(metrics, "files:" + ",".join(files)), baseline, gate,
+    )

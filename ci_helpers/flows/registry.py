@@ -1,0 +1,76 @@
+"""`register-model`, `promote` and `rollback`: registry moves on their own, with an optional gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..adapters.registry import (
+    find_run_model, register_version, resolve_alias, rollback_alias, set_alias, transition_stage, version_metrics,
+)
+from ..errors import ConfigError
+from ..gate import evaluate_gate, parse_gate_rules
+from ..registry_names import validate_alias, validate_model_name
+from ..report.registry import publish_registry_outcome
+from ..results import RegistryOutcome
+
+
+def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
+    parsed = {}
+    for item in tags:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"malformed --tag '{item}': expected KEY=VALUE, e.g. team=forecasting")
+        parsed[key.strip()] = value
+    return parsed
+
+
+def register_model(tracking_uri: str, model_name: str, run_id: str | None, model_uri: str | None,
+                   tags: tuple[str, ...], alias: str | None, stage: str | None,
+                   model_artifact_path: str = "model", report_path: Path | None = None) -> RegistryOutcome:
+    """Register a run's model or a model URI, then point the alias at it; publish the outcome."""
+    name = validate_model_name(model_name)
+    alias = validate_alias(alias) if alias else None
+    parsed = _parse_tags(tags)
+    if bool(run_id) == bool(model_uri):
+        raise ConfigError("pass exactly one of --run-id or --model-uri")
+    if run_id:
+        source, model_id = find_run_model(tracking_uri, run_id, model_artifact_path)
+    else:
+        assert model_uri
+        source, model_id = model_uri, (model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None)
+    registered = register_version(tracking_uri, name, source, run_id, parsed, model_id=model_id)
+    move = set_alias(tracking_uri, name, alias, registered.version, parsed.get("mlops.git_commit"),
+                     "register-model") if alias else None
+    if stage:
+        transition_stage(tracking_uri, name, registered.version, stage)
+    return _published(RegistryOutcome(True, "registered", name, registered.version, registered, move), report_path)
+
+
+def promote(tracking_uri: str, model_name: str, from_alias: str, to_alias: str,
+            thresholds: tuple[str, ...], stage: str | None, report_path: Path | None = None) -> RegistryOutcome:
+    """Point `to_alias` at the version behind `from_alias`, behind an optional gate; publish the outcome."""
+    name = validate_model_name(model_name)
+    source, target = validate_alias(from_alias, "--from-alias"), validate_alias(to_alias, "--to-alias")
+    rules, _ = parse_gate_rules(thresholds, ())
+    version = resolve_alias(tracking_uri, name, source)
+    gate = None
+    if rules:
+        gate = evaluate_gate(version_metrics(tracking_uri, name, version), list(rules), [], None)
+        if not gate.passed:
+            return _published(RegistryOutcome(False, "gate-failed", name, version, gate=gate), report_path)
+    move = set_alias(tracking_uri, name, target, version, None, f"promote from {source}")
+    if stage:
+        transition_stage(tracking_uri, name, version, stage)
+    return _published(RegistryOutcome(True, "promoted", name, version, alias=move, gate=gate), report_path)
+
+
+def rollback(tracking_uri: str, model_name: str, alias: str, report_path: Path | None = None) -> RegistryOutcome:
+    """Move `alias` back to its previous holder; publish the outcome."""
+    name = validate_model_name(model_name)
+    move = rollback_alias(tracking_uri, name, validate_alias(alias))
+    return _published(RegistryOutcome(True, "rolled-back", name, move.version, alias=move), report_path)
+
+
+def _published(outcome: RegistryOutcome, report_path: Path | None) -> RegistryOutcome:
+    publish_registry_outcome(outcome, report_path)
+    return outcome

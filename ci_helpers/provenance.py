@@ -1,0 +1,74 @@
+"""Where a result came from: the commit, branch, PR, CI run and project name, and the build's
+provenance tags (dvc.lock hashes of the developer's and of CI's outputs)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .adapters import git
+
+_PR_REF = re.compile(r"^refs/pull/(\d+)/")
+
+
+@dataclass(frozen=True)
+class GitContext:
+    commit: str
+    branch: str | None
+    pr: int | None
+
+
+def pr_number_from_env() -> int | None:
+    """The PR number GitHub exposes in GITHUB_REF (refs/pull/N/merge) on pull_request events."""
+    match = _PR_REF.match(os.environ.get("GITHUB_REF", ""))
+    return int(match.group(1)) if match else None
+
+
+def pr_git_context(repo: Path, pr: int | None) -> GitContext:
+    """A PR's commit and head branch (GITHUB_HEAD_REF on Actions)."""
+    branch = os.environ.get("GITHUB_HEAD_REF") or git.current_branch(repo)
+    return GitContext(git.head_commit(repo), branch, pr)
+
+
+def build_branch(repo: Path, option: str | None) -> str | None:
+    """--branch, else the branch of GITHUB_REF, else the checked-out branch (None when detached)."""
+    if option:
+        return option
+    ref = os.environ.get("GITHUB_REF", "")
+    if ref.startswith("refs/heads/"):
+        return ref.removeprefix("refs/heads/")
+    return git.current_branch(repo)
+
+
+def project_name(repo: Path) -> str:
+    """The GitHub repository's name, else the origin remote's, else the folder's."""
+    from_github = os.environ.get("GITHUB_REPOSITORY", "").rpartition("/")[2]
+    origin = (git.remote_url(repo) or "").rstrip("/").rpartition("/")[2].removesuffix(".git")
+    return from_github or origin or repo.resolve().name
+
+
+def ci_run_url() -> str | None:
+    server, repository, run_id = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    if server and repository and run_id:
+        return f"{server.rstrip('/')}/{repository}/actions/runs/{run_id}"
+    return None
+
+
+def provenance_tags(context: GitContext, dev: dict[str, str], ci: dict[str, str]) -> dict[str, str]:
+    """Tags of a CI build's run and model version: what was built, where, and whether the
+    developer's pushed outputs (`dev`, path -> md5) match CI's (`ci`)."""
+    tags = {"mlops.kind": "ci-build", "mlops.git_commit": context.commit, "mlflow.source.git.commit": context.commit}
+    if context.branch:
+        tags["mlops.branch"] = context.branch
+    url = ci_run_url()
+    if url:
+        tags["mlops.ci_run_url"] = url
+    for path, md5 in ci.items():
+        tags[f"mlops.ci_md5.{path}"] = md5
+    for path, md5 in dev.items():
+        tags[f"mlops.dev_md5.{path}"] = md5
+    compared = [path for path in ci if path in dev]
+    tags["mlops.dev_model_matches_ci"] = str(bool(compared) and all(dev[p] == ci[p] for p in compared)).lower()
+    return tags

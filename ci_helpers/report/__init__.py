@@ -1,0 +1,1 @@
+"""Render results (JSON report, markdown job summary, step outputs, annotations) and publish them."""

@@ -1,0 +1,64 @@
+"""What each top-level command produced, as small frozen dataclasses the reports render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .adapters.registry import AliasMove, RegisteredVersion
+from .adapters.tracking import TrackedRun
+from .baseline import Baseline
+from .evaluation import EvalReport
+from .gate import GateResult
+from .lock_commit import LockCommitResult
+from .metrics import Metrics
+from .provenance import GitContext
+from .rebuild_plan import RebuildPlan
+from .sanity_checks import SanityCheck
+
+
+@dataclass(frozen=True)
+class PRValidationResult:
+    """Everything a report needs about one PR validation."""
+
+    passed: bool
+    verdict: str  # passed | gate-failed | not-pushed | stale-lock
+    git: GitContext
+    sanity: tuple[SanityCheck, ...]
+    evaluation: EvalReport | None = None
+    baseline: Baseline | None = None
+    gate: GateResult | None = None
+    run: TrackedRun | None = None
+    experiment: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Everything the report and the step outputs need about one main build."""
+
+    passed: bool
+    verdict: str  # passed | gate-failed
+    git: GitContext
+    plan: RebuildPlan
+    metrics: Metrics
+    run: TrackedRun
+    experiment: str
+    provenance: dict[str, str]
+    gate: GateResult
+    baseline: Baseline | None = None
+    lock: LockCommitResult | None = None
+    registered: RegisteredVersion | None = None
+    alias: AliasMove | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RegistryOutcome:
+    """What `register-model`, `promote` or `rollback` did."""
+
+    passed: bool
+    action: str  # registered | promoted | rolled-back | gate-failed
+    model_name: str
+    version: str | None = None
+    registered: RegisteredVersion | None = None
+    alias: AliasMove | None = None
+    gate: GateResult | None = None
