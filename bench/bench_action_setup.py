@@ -42,8 +42,10 @@ def main() -> None:
     if not (house / ".complete").exists():
         print(f"filling the wheelhouse {house} (one-off, from the package registry)...", file=sys.stderr)
         house.mkdir(parents=True, exist_ok=True)
-        subprocess.run([BASE_PYTHON, "-m", "pip", "download", "-q", "-d", str(house), "-r", str(LOCK),
-                        "setuptools>=68", "wheel"], check=True)
+        subprocess.run(
+            [BASE_PYTHON, "-m", "pip", "download", "-q", "-d", str(house), "-r", str(LOCK), "setuptools>=68", "wheel"],
+            check=True,
+        )
         (house / ".complete").touch()
     offline = {"UV_NO_INDEX": "1", "UV_FIND_LINKS": str(house), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(house)}
     cold, warm, pip = [], [], []
@@ -56,8 +58,12 @@ def main() -> None:
             warm.append(timed(["bash", str(ROOT / "actions/setup/setup.sh")], {**env, "MLOPS_VENV": str(home / "v2")}))
             venv = base / f"pip-{i}"
             subprocess.run([BASE_PYTHON, "-m", "venv", str(venv)], check=True)
-            pip.append(timed([str(venv / "bin/pip"), "install", "-q", "-r", str(LOCK), str(ROOT)],
-                             {**offline, "PIP_NO_CACHE_DIR": "1"}))
+            pip.append(
+                timed(
+                    [str(venv / "bin/pip"), "install", "-q", "-r", str(LOCK), str(ROOT)],
+                    {**offline, "PIP_NO_CACHE_DIR": "1"},
+                )
+            )
             shutil.rmtree(home, ignore_errors=True)
             shutil.rmtree(venv, ignore_errors=True)
             print(f"round {i + 1}: cold {cold[-1]:.1f}s warm {warm[-1]:.1f}s pip {pip[-1]:.1f}s", file=sys.stderr)

@@ -23,12 +23,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.update({
-    "DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-    "AWS_EC2_METADATA_DISABLED": "true", "NO_PROXY": "127.0.0.1,localhost",
-    "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-})
+os.environ.update(
+    {
+        "DVC_NO_ANALYTICS": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "GIT_AUTHOR_NAME": "Bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+        "GIT_COMMITTER_NAME": "Bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+    }
+)
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 
 from tests.support.project import Project, build_template, sh  # noqa: E402
@@ -68,17 +75,21 @@ def timed(args: list[str], cwd: Path) -> float:
 
 def raw_workflow(checkout: Path, uri: str) -> float:
     start = time.perf_counter()
-    for args in (["dvc", "status", "-c", "--json"], ["dvc", "status", "--json"],
-                 ["dvc", "pull", "data/features/test.csv", "models/model.pkl"],
-                 ["dvc", "repro", "-f", "-s", "evaluate"],
-                 [sys.executable, "-c", RAW_GATE_AND_LOG, uri, "bench-raw"]):
+    for args in (
+        ["dvc", "status", "-c", "--json"],
+        ["dvc", "status", "--json"],
+        ["dvc", "pull", "data/features/test.csv", "models/model.pkl"],
+        ["dvc", "repro", "-f", "-s", "evaluate"],
+        [sys.executable, "-c", RAW_GATE_AND_LOG, uri, "bench-raw"],
+    ):
         subprocess.run(args, cwd=checkout, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
 def helper_workflow(checkout: Path, uri: str) -> float:
-    return timed(["ci-helpers", "pr-validate", "--pr", "1", "--tracking-uri", uri, "--experiment", "bench-helper"],
-                 checkout)
+    return timed(
+        ["ci-helpers", "pr-validate", "--pr", "1", "--tracking-uri", uri, "--experiment", "bench-helper"], checkout
+    )
 
 
 def main() -> None:
@@ -101,7 +112,7 @@ def main() -> None:
             for i in range(rounds):
                 # fresh clones, alternating order, so neither side benefits from warm caches
                 pair = [("raw", raw_workflow, raw), ("helper", helper_workflow, helper)]
-                for name, run, times in (pair if i % 2 == 0 else pair[::-1]):
+                for name, run, times in pair if i % 2 == 0 else pair[::-1]:
                     checkout = project.checkout("pr-better", name=f"{name}-{i}")
                     sh(["git", "fetch", "-q", "origin", "main:refs/remotes/origin/main"], checkout)
                     times.append(run(checkout, mlflow.url))
@@ -113,10 +124,14 @@ def main() -> None:
             server.stop()
     raw_m, helper_m = statistics.median(raw), statistics.median(helper)
     help_m, dvc_m = statistics.median(help_times), statistics.median(dvc_times)
-    print(f"pr-validate median {helper_m:.2f}s vs raw commands median {raw_m:.2f}s "
-          f"-> overhead ratio {helper_m / raw_m:.3f} (goal <= 1.15)")
-    print(f"ci-helpers --help median {help_m:.3f}s vs dvc --version median {dvc_m:.3f}s "
-          f"-> ratio {help_m / dvc_m:.3f} (goal <= 1.5)")
+    print(
+        f"pr-validate median {helper_m:.2f}s vs raw commands median {raw_m:.2f}s "
+        f"-> overhead ratio {helper_m / raw_m:.3f} (goal <= 1.15)"
+    )
+    print(
+        f"ci-helpers --help median {help_m:.3f}s vs dvc --version median {dvc_m:.3f}s "
+        f"-> ratio {help_m / dvc_m:.3f} (goal <= 1.5)"
+    )
 
 
 if __name__ == "__main__":

@@ -15,67 +15,112 @@ from .errors import CIHelpersError
 # Shared options (pip-tools style): each names its environment variable explicitly so an
 # action's `env:` maps straight onto it.
 repo_option = click.option(
-    "--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True,
-    envvar="CI_HELPERS_REPO", show_envvar=True, help="Project root: a git checkout holding dvc.yaml.",
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    envvar="CI_HELPERS_REPO",
+    show_envvar=True,
+    help="Project root: a git checkout holding dvc.yaml.",
 )
 remote_option = click.option(
-    "--remote", envvar="CI_HELPERS_REMOTE", show_envvar=True,
+    "--remote",
+    envvar="CI_HELPERS_REMOTE",
+    show_envvar=True,
     help="DVC remote to pull from and check against. Default: the project's default remote.",
 )
 eval_stage_option = click.option(
-    "--eval-stage", envvar="CI_HELPERS_EVAL_STAGE", show_envvar=True,
+    "--eval-stage",
+    envvar="CI_HELPERS_EVAL_STAGE",
+    show_envvar=True,
     help="Evaluate by re-running this dvc.yaml stage on the pulled model and reading its metrics files.",
 )
 metrics_file_option = click.option(
-    "--metrics-file", "metrics_file", multiple=True, envvar="CI_HELPERS_METRICS_FILE", show_envvar=True,
+    "--metrics-file",
+    "metrics_file",
+    multiple=True,
+    envvar="CI_HELPERS_METRICS_FILE",
+    show_envvar=True,
     help="Metrics file (JSON/YAML, nested keys addressed with dots). Repeatable. "
     "Default with --eval-stage: the stage's declared metrics.",
 )
 model_option = click.option(
-    "--model", envvar="CI_HELPERS_MODEL", show_envvar=True,
+    "--model",
+    envvar="CI_HELPERS_MODEL",
+    show_envvar=True,
     help="Built-in evaluator: pickle/joblib of a sklearn-compatible estimator, or an MLflow model directory.",
 )
 test_data_option = click.option(
-    "--test-data", envvar="CI_HELPERS_TEST_DATA", show_envvar=True,
+    "--test-data",
+    envvar="CI_HELPERS_TEST_DATA",
+    show_envvar=True,
     help="Built-in evaluator: test set as CSV or Parquet.",
 )
 target_option = click.option(
-    "--target", envvar="CI_HELPERS_TARGET", show_envvar=True, help="Built-in evaluator: the target column.",
+    "--target",
+    envvar="CI_HELPERS_TARGET",
+    show_envvar=True,
+    help="Built-in evaluator: the target column.",
 )
 task_option = click.option(
-    "--task", type=click.Choice(["regression", "classification"]), default="regression", show_default=True,
-    envvar="CI_HELPERS_TASK", show_envvar=True, help="Built-in evaluator: which standard metrics to compute.",
+    "--task",
+    type=click.Choice(["regression", "classification"]),
+    default="regression",
+    show_default=True,
+    envvar="CI_HELPERS_TASK",
+    show_envvar=True,
+    help="Built-in evaluator: which standard metrics to compute.",
 )
 threshold_option = click.option(
-    "--threshold", "threshold", multiple=True, envvar="CI_HELPERS_THRESHOLD", show_envvar=True,
+    "--threshold",
+    "threshold",
+    multiple=True,
+    envvar="CI_HELPERS_THRESHOLD",
+    show_envvar=True,
     help="Absolute gate 'METRIC OP VALUE', OP one of >= <= > <, e.g. metrics.r2_score>=0.75. Repeatable; "
     "the env var takes several separated by whitespace.",
 )
 max_regression_option = click.option(
-    "--max-regression", "max_regression", multiple=True, envvar="CI_HELPERS_MAX_REGRESSION", show_envvar=True,
+    "--max-regression",
+    "max_regression",
+    multiple=True,
+    envvar="CI_HELPERS_MAX_REGRESSION",
+    show_envvar=True,
     help="Allowed regression vs the baseline: METRIC=DELTA (absolute) or METRIC=P% (relative), with an "
     "optional :higher/:lower direction (else taken from the metric's threshold operator). Repeatable.",
 )
 baseline_ref_option = click.option(
-    "--baseline-ref", envvar="CI_HELPERS_BASELINE_REF", show_envvar=True,
+    "--baseline-ref",
+    envvar="CI_HELPERS_BASELINE_REF",
+    show_envvar=True,
     help="Git ref whose committed metrics are the baseline (fetched if the checkout is shallow). "
     "Default on Actions: $GITHUB_BASE_REF.",
 )
 tracking_uri_option = click.option(
-    "--tracking-uri", envvar=["CI_HELPERS_TRACKING_URI", "MLFLOW_TRACKING_URI"], show_envvar=True,
+    "--tracking-uri",
+    envvar=["CI_HELPERS_TRACKING_URI", "MLFLOW_TRACKING_URI"],
+    show_envvar=True,
     help="MLflow tracking URI. Default: sqlite:///<repo>/mlflow.db.",
 )
 experiment_option = click.option(
-    "--experiment", envvar="CI_HELPERS_EXPERIMENT", show_envvar=True,
+    "--experiment",
+    envvar="CI_HELPERS_EXPERIMENT",
+    show_envvar=True,
     help="MLflow experiment for PR runs. Default: '<project>-pr'.",
 )
 pr_option = click.option(
-    "--pr", type=int, envvar="CI_HELPERS_PR", show_envvar=True,
+    "--pr",
+    type=int,
+    envvar="CI_HELPERS_PR",
+    show_envvar=True,
     help="Pull-request number, tagged on the MLflow run. Default on Actions: from $GITHUB_REF.",
 )
 report_json_option = click.option(
-    "--report-json", type=click.Path(dir_okay=False, path_type=Path), envvar="CI_HELPERS_REPORT_JSON",
-    show_envvar=True, help="Write the machine-readable report here.",
+    "--report-json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CI_HELPERS_REPORT_JSON",
+    show_envvar=True,
+    help="Write the machine-readable report here.",
 )
 
 
@@ -106,7 +151,8 @@ def project_settings(ctx: click.Context, params: dict) -> dict:
     from .settings import load_project_settings, merge_settings
 
     explicit = {
-        name for name in params
+        name
+        for name in params
         if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     }
     return merge_settings(params, explicit, load_project_settings(Path(params["repo"])))
@@ -116,12 +162,21 @@ def pr_options(params: dict, track: bool = True):
     from .flows.pr import PRValidationOptions
 
     return PRValidationOptions(
-        repo=Path(params["repo"]), remote=params.get("remote"), eval_stage=params.get("eval_stage"),
-        metrics_files=tuple(params.get("metrics_file") or ()), model=params.get("model"),
-        test_data=params.get("test_data"), target=params.get("target"), task=params.get("task") or "regression",
-        thresholds=tuple(params.get("threshold") or ()), max_regressions=tuple(params.get("max_regression") or ()),
-        baseline_ref=params.get("baseline_ref"), tracking_uri=params.get("tracking_uri"),
-        experiment=params.get("experiment"), pr=params.get("pr"), track=track,
+        repo=Path(params["repo"]),
+        remote=params.get("remote"),
+        eval_stage=params.get("eval_stage"),
+        metrics_files=tuple(params.get("metrics_file") or ()),
+        model=params.get("model"),
+        test_data=params.get("test_data"),
+        target=params.get("target"),
+        task=params.get("task") or "regression",
+        thresholds=tuple(params.get("threshold") or ()),
+        max_regressions=tuple(params.get("max_regression") or ()),
+        baseline_ref=params.get("baseline_ref"),
+        tracking_uri=params.get("tracking_uri"),
+        experiment=params.get("experiment"),
+        pr=params.get("pr"),
+        track=track,
     )
 
 
@@ -139,8 +194,18 @@ def cli() -> None:
 
 
 def evaluation_options(command):
-    for option in reversed([repo_option, remote_option, eval_stage_option, metrics_file_option, model_option,
-                            test_data_option, target_option, task_option]):
+    for option in reversed(
+        [
+            repo_option,
+            remote_option,
+            eval_stage_option,
+            metrics_file_option,
+            model_option,
+            test_data_option,
+            target_option,
+            task_option,
+        ]
+    ):
         command = option(command)
     return command
 
@@ -158,8 +223,9 @@ def gate_options(command):
 @experiment_option
 @pr_option
 @report_json_option
-@click.option("--no-track", is_flag=True, envvar="CI_HELPERS_NO_TRACK", show_envvar=True,
-              help="Do not log the result to MLflow.")
+@click.option(
+    "--no-track", is_flag=True, envvar="CI_HELPERS_NO_TRACK", show_envvar=True, help="Do not log the result to MLflow."
+)
 @click.pass_context
 @handles_errors
 def pr_validate_command(ctx: click.Context, **params) -> None:
@@ -218,8 +284,13 @@ def pull_command(ctx: click.Context, **params) -> None:
 
 @cli.command("evaluate")
 @evaluation_options
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), envvar="CI_HELPERS_EVAL_OUTPUT",
-              show_envvar=True, help="Write the metrics as JSON here (default: stdout).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CI_HELPERS_EVAL_OUTPUT",
+    show_envvar=True,
+    help="Write the metrics as JSON here (default: stdout).",
+)
 @click.pass_context
 @handles_errors
 def evaluate_command(ctx: click.Context, **params) -> None:
@@ -253,11 +324,15 @@ def gate_command(ctx: click.Context, **params) -> None:
 
 
 model_name_option = click.option(
-    "--model-name", envvar="CI_HELPERS_MODEL_NAME", show_envvar=True,
+    "--model-name",
+    envvar="CI_HELPERS_MODEL_NAME",
+    show_envvar=True,
     help="Registered model name in the MLflow Model Registry.",
 )
 stage_transition_option = click.option(
-    "--stage-transition", envvar="CI_HELPERS_STAGE_TRANSITION", show_envvar=True,
+    "--stage-transition",
+    envvar="CI_HELPERS_STAGE_TRANSITION",
+    show_envvar=True,
     help="Also move the version to this legacy MLflow stage (Staging, Production...). Deprecated by "
     "MLflow since 2.9 in favour of aliases; off by default.",
 )
@@ -266,36 +341,92 @@ stage_transition_option = click.option(
 @cli.command("master-build")
 @repo_option
 @remote_option
-@click.option("--stage", "stage", multiple=True, envvar="CI_HELPERS_STAGE", show_envvar=True,
-              help="Stage to force-rebuild (repeatable; default: train). Its downstream stages run on the new "
-              "outputs; upstream stages are reused when their lock entries match.")
+@click.option(
+    "--stage",
+    "stage",
+    multiple=True,
+    envvar="CI_HELPERS_STAGE",
+    show_envvar=True,
+    help="Stage to force-rebuild (repeatable; default: train). Its downstream stages run on the new "
+    "outputs; upstream stages are reused when their lock entries match.",
+)
 @metrics_file_option
 @gate_options
 @model_name_option
-@click.option("--alias", default="staging", show_default=True, envvar="CI_HELPERS_ALIAS", show_envvar=True,
-              help="Registry alias to point at the CI-built version when the gate passes.")
+@click.option(
+    "--alias",
+    default="staging",
+    show_default=True,
+    envvar="CI_HELPERS_ALIAS",
+    show_envvar=True,
+    help="Registry alias to point at the CI-built version when the gate passes.",
+)
 @stage_transition_option
-@click.option("--lock-mode", type=click.Choice(["commit", "tag", "none"]), default="commit", show_default=True,
-              envvar="CI_HELPERS_LOCK_MODE", show_envvar=True,
-              help="commit: push a [skip ci] commit of dvc.lock to --branch; tag: push a tag instead; none: skip.")
-@click.option("--git-remote", default="origin", show_default=True, envvar="CI_HELPERS_GIT_REMOTE", show_envvar=True,
-              help="Git remote to push the dvc.lock commit to.")
-@click.option("--branch", envvar="CI_HELPERS_BRANCH", show_envvar=True,
-              help="Branch to commit dvc.lock to. Default: the checked-out branch, or $GITHUB_REF's.")
-@click.option("--git-user-name", envvar="CI_HELPERS_GIT_USER_NAME", show_envvar=True,
-              help="Identity of the dvc.lock commit. Default: git config, else github-actions[bot] on Actions.")
-@click.option("--git-user-email", envvar="CI_HELPERS_GIT_USER_EMAIL", show_envvar=True,
-              help="E-mail of the dvc.lock commit's identity.")
-@click.option("--register-failed", is_flag=True, envvar="CI_HELPERS_REGISTER_FAILED", show_envvar=True,
-              help="Register the model even when the gate fails (the alias never moves then).")
-@click.option("--push-run-cache", is_flag=True, envvar="CI_HELPERS_PUSH_RUN_CACHE", show_envvar=True,
-              help="Also push DVC's run cache.")
-@click.option("--model-artifact-path", default="model", show_default=True, envvar="CI_HELPERS_MODEL_ARTIFACT_PATH",
-              show_envvar=True, help="Where to find the model in the run's artifacts when the training script "
-              "logged no MLflow 3 logged model (MLflow 2 scripts).")
+@click.option(
+    "--lock-mode",
+    type=click.Choice(["commit", "tag", "none"]),
+    default="commit",
+    show_default=True,
+    envvar="CI_HELPERS_LOCK_MODE",
+    show_envvar=True,
+    help="commit: push a [skip ci] commit of dvc.lock to --branch; tag: push a tag instead; none: skip.",
+)
+@click.option(
+    "--git-remote",
+    default="origin",
+    show_default=True,
+    envvar="CI_HELPERS_GIT_REMOTE",
+    show_envvar=True,
+    help="Git remote to push the dvc.lock commit to.",
+)
+@click.option(
+    "--branch",
+    envvar="CI_HELPERS_BRANCH",
+    show_envvar=True,
+    help="Branch to commit dvc.lock to. Default: the checked-out branch, or $GITHUB_REF's.",
+)
+@click.option(
+    "--git-user-name",
+    envvar="CI_HELPERS_GIT_USER_NAME",
+    show_envvar=True,
+    help="Identity of the dvc.lock commit. Default: git config, else github-actions[bot] on Actions.",
+)
+@click.option(
+    "--git-user-email",
+    envvar="CI_HELPERS_GIT_USER_EMAIL",
+    show_envvar=True,
+    help="E-mail of the dvc.lock commit's identity.",
+)
+@click.option(
+    "--register-failed",
+    is_flag=True,
+    envvar="CI_HELPERS_REGISTER_FAILED",
+    show_envvar=True,
+    help="Register the model even when the gate fails (the alias never moves then).",
+)
+@click.option(
+    "--push-run-cache",
+    is_flag=True,
+    envvar="CI_HELPERS_PUSH_RUN_CACHE",
+    show_envvar=True,
+    help="Also push DVC's run cache.",
+)
+@click.option(
+    "--model-artifact-path",
+    default="model",
+    show_default=True,
+    envvar="CI_HELPERS_MODEL_ARTIFACT_PATH",
+    show_envvar=True,
+    help="Where to find the model in the run's artifacts when the training script "
+    "logged no MLflow 3 logged model (MLflow 2 scripts).",
+)
 @tracking_uri_option
-@click.option("--experiment", envvar="CI_HELPERS_EXPERIMENT", show_envvar=True,
-              help="MLflow experiment of the build run. Default: the project's name.")
+@click.option(
+    "--experiment",
+    envvar="CI_HELPERS_EXPERIMENT",
+    show_envvar=True,
+    help="MLflow experiment of the build run. Default: the project's name.",
+)
 @report_json_option
 @click.pass_context
 @handles_errors
@@ -312,15 +443,26 @@ def master_build_command(ctx: click.Context, **params) -> None:
 
     p = project_settings(ctx, params)
     options = MasterBuildOptions(
-        repo=Path(p["repo"]), remote=p.get("remote"), stages=tuple(p.get("stage") or ("train",)),
-        metrics_files=tuple(p.get("metrics_file") or ()), thresholds=tuple(p.get("threshold") or ()),
-        max_regressions=tuple(p.get("max_regression") or ()), baseline_ref=p.get("baseline_ref"),
-        model_name=p.get("model_name"), alias="staging" if p.get("alias") is None else p["alias"], stage_transition=p.get("stage_transition"),
-        lock_mode=p.get("lock_mode") or "commit", git_remote=p.get("git_remote") or "origin", branch=p.get("branch"),
-        tracking_uri=p.get("tracking_uri"), experiment=p.get("experiment"),
-        register_failed=bool(p.get("register_failed")), push_run_cache=bool(p.get("push_run_cache")),
+        repo=Path(p["repo"]),
+        remote=p.get("remote"),
+        stages=tuple(p.get("stage") or ("train",)),
+        metrics_files=tuple(p.get("metrics_file") or ()),
+        thresholds=tuple(p.get("threshold") or ()),
+        max_regressions=tuple(p.get("max_regression") or ()),
+        baseline_ref=p.get("baseline_ref"),
+        model_name=p.get("model_name"),
+        alias="staging" if p.get("alias") is None else p["alias"],
+        stage_transition=p.get("stage_transition"),
+        lock_mode=p.get("lock_mode") or "commit",
+        git_remote=p.get("git_remote") or "origin",
+        branch=p.get("branch"),
+        tracking_uri=p.get("tracking_uri"),
+        experiment=p.get("experiment"),
+        register_failed=bool(p.get("register_failed")),
+        push_run_cache=bool(p.get("push_run_cache")),
         model_artifact_path=p.get("model_artifact_path") or "model",
-        git_user_name=p.get("git_user_name"), git_user_email=p.get("git_user_email"),
+        git_user_name=p.get("git_user_name"),
+        git_user_email=p.get("git_user_email"),
     )
     result = build_and_publish(options, p.get("report_json"))
     sys.exit(0 if result.passed else 1)
@@ -334,33 +476,66 @@ def _tracking_uri(value: str | None) -> str:
 
 @cli.command("register-model")
 @model_name_option
-@click.option("--run-id", envvar="CI_HELPERS_RUN_ID", show_envvar=True,
-              help="Register the model this MLflow run logged.")
-@click.option("--model-uri", envvar="CI_HELPERS_MODEL_URI", show_envvar=True,
-              help="Register this model URI instead (models:/m-..., s3://..., runs:/...).")
+@click.option(
+    "--run-id", envvar="CI_HELPERS_RUN_ID", show_envvar=True, help="Register the model this MLflow run logged."
+)
+@click.option(
+    "--model-uri",
+    envvar="CI_HELPERS_MODEL_URI",
+    show_envvar=True,
+    help="Register this model URI instead (models:/m-..., s3://..., runs:/...).",
+)
 @click.option("--tag", "tag", multiple=True, help="Version tag KEY=VALUE (repeatable).")
 @click.option("--alias", envvar="CI_HELPERS_ALIAS", show_envvar=True, help="Point this alias at the new version.")
 @stage_transition_option
-@click.option("--model-artifact-path", default="model", show_default=True, envvar="CI_HELPERS_MODEL_ARTIFACT_PATH",
-              show_envvar=True, help="With --run-id: the model's artifact path when the run has no logged model.")
+@click.option(
+    "--model-artifact-path",
+    default="model",
+    show_default=True,
+    envvar="CI_HELPERS_MODEL_ARTIFACT_PATH",
+    show_envvar=True,
+    help="With --run-id: the model's artifact path when the run has no logged model.",
+)
 @tracking_uri_option
 @report_json_option
 @handles_errors
-def register_model_command(model_name, run_id, model_uri, tag, alias, stage_transition, model_artifact_path,
-                           tracking_uri, report_json) -> None:
+def register_model_command(
+    model_name, run_id, model_uri, tag, alias, stage_transition, model_artifact_path, tracking_uri, report_json
+) -> None:
     """Register a model from --run-id or --model-uri under --model-name, with tags and an alias."""
     from .flows.registry import register_model
 
-    register_model(_tracking_uri(tracking_uri), model_name, run_id, model_uri, tag, alias, stage_transition,
-                   model_artifact_path, report_json)
+    register_model(
+        _tracking_uri(tracking_uri),
+        model_name,
+        run_id,
+        model_uri,
+        tag,
+        alias,
+        stage_transition,
+        model_artifact_path,
+        report_json,
+    )
 
 
 @cli.command("promote")
 @model_name_option
-@click.option("--from-alias", default="staging", show_default=True, envvar="CI_HELPERS_FROM_ALIAS",
-              show_envvar=True, help="Alias whose version is promoted.")
-@click.option("--to-alias", default="production", show_default=True, envvar="CI_HELPERS_TO_ALIAS",
-              show_envvar=True, help="Alias to point at that version.")
+@click.option(
+    "--from-alias",
+    default="staging",
+    show_default=True,
+    envvar="CI_HELPERS_FROM_ALIAS",
+    show_envvar=True,
+    help="Alias whose version is promoted.",
+)
+@click.option(
+    "--to-alias",
+    default="production",
+    show_default=True,
+    envvar="CI_HELPERS_TO_ALIAS",
+    show_envvar=True,
+    help="Alias to point at that version.",
+)
 @threshold_option
 @stage_transition_option
 @tracking_uri_option
@@ -370,15 +545,22 @@ def promote_command(model_name, from_alias, to_alias, threshold, stage_transitio
     """Point --to-alias at the version behind --from-alias, behind an optional gate on its run's metrics."""
     from .flows.registry import promote
 
-    outcome = promote(_tracking_uri(tracking_uri), model_name, from_alias, to_alias, threshold, stage_transition,
-                      report_json)
+    outcome = promote(
+        _tracking_uri(tracking_uri), model_name, from_alias, to_alias, threshold, stage_transition, report_json
+    )
     sys.exit(0 if outcome.passed else 1)
 
 
 @cli.command("rollback")
 @model_name_option
-@click.option("--alias", default="production", show_default=True, envvar="CI_HELPERS_ALIAS", show_envvar=True,
-              help="Alias to move back to its previous holder.")
+@click.option(
+    "--alias",
+    default="production",
+    show_default=True,
+    envvar="CI_HELPERS_ALIAS",
+    show_envvar=True,
+    help="Alias to move back to its previous holder.",
+)
 @tracking_uri_option
 @report_json_option
 @handles_errors

@@ -70,7 +70,9 @@ def load_model(path: Path):
     try:
         if path.is_dir():
             if not (path / "MLmodel").is_file():
-                raise ConfigError(f"model directory {path} has no MLmodel file; pass a pickle/joblib file or an MLflow model directory")
+                raise ConfigError(
+                    f"model directory {path} has no MLmodel file; pass a pickle/joblib file or an MLflow model directory"
+                )
             import mlflow.pyfunc
 
             return mlflow.pyfunc.load_model(str(path))
@@ -102,7 +104,9 @@ def load_test_data(path: Path, target: str):
         elif suffix in (".csv", ".tsv", ".txt"):
             frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
         else:
-            raise ConfigError(f"test data {path} is neither CSV nor Parquet; pass a .csv or .parquet file to --test-data")
+            raise ConfigError(
+                f"test data {path} is neither CSV nor Parquet; pass a .csv or .parquet file to --test-data"
+            )
     except ConfigError:
         raise
     except Exception as error:
@@ -156,7 +160,9 @@ def evaluate_builtin(model_path: Path, test_data: Path, target: str, task: str) 
     features, y_true = load_test_data(test_data, target)
     model = load_model(model_path)
     if not hasattr(model, "predict"):
-        raise ConfigError(f"model {model_path} has no predict(); pass a sklearn-compatible estimator or an MLflow model")
+        raise ConfigError(
+            f"model {model_path} has no predict(); pass a sklearn-compatible estimator or an MLflow model"
+        )
     try:
         y_pred = model.predict(features)
     except Exception as error:

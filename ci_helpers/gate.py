@@ -70,7 +70,9 @@ def parse_threshold(text: str) -> Threshold:
     try:
         value = float(match["value"])
     except ValueError:
-        raise ConfigError(f"malformed threshold '{text}': '{match['value']}' is not a number; {THRESHOLD_HELP}") from None
+        raise ConfigError(
+            f"malformed threshold '{text}': '{match['value']}' is not a number; {THRESHOLD_HELP}"
+        ) from None
     if not is_finite(value):
         raise ConfigError(f"malformed threshold '{text}': the limit must be a finite number; {THRESHOLD_HELP}")
     return Threshold(match["metric"], match["op"], value)
@@ -83,9 +85,13 @@ def parse_regression(text: str) -> RegressionRule:
     try:
         delta = float(match["delta"])
     except ValueError:
-        raise ConfigError(f"malformed max-regression '{text}': '{match['delta']}' is not a number; {REGRESSION_HELP}") from None
+        raise ConfigError(
+            f"malformed max-regression '{text}': '{match['delta']}' is not a number; {REGRESSION_HELP}"
+        ) from None
     if not is_finite(delta) or delta < 0:
-        raise ConfigError(f"malformed max-regression '{text}': the allowance must be a finite number >= 0; {REGRESSION_HELP}")
+        raise ConfigError(
+            f"malformed max-regression '{text}': the allowance must be a finite number >= 0; {REGRESSION_HELP}"
+        )
     return RegressionRule(match["metric"], delta, bool(match["percent"]), match["direction"])
 
 
@@ -116,7 +122,13 @@ def _threshold_check(threshold: Threshold, value: float) -> Check:
     finite = is_finite(value)
     passed = finite and OPERATORS[threshold.op](value, threshold.value)
     return Check(
-        threshold.metric, "threshold", threshold.op, threshold.value, value, None, passed,
+        threshold.metric,
+        "threshold",
+        threshold.op,
+        threshold.value,
+        value,
+        None,
+        passed,
         "" if finite else "metric is not a finite number",
     )
 
@@ -158,4 +170,3 @@ def delta(value: float, baseline: float | None) -> float | None:
     if baseline is None or not (is_finite(value) and is_finite(baseline)):
         return None
     return value - baseline
-

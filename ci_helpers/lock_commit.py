@@ -57,15 +57,19 @@ def commit_message(built_commit: str) -> str:
 
 def _identity_env(identity: GitIdentity) -> dict[str, str]:
     # Author and committer both: the environment would override `-c user.name`.
-    return {"GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
-            "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email}
+    return {
+        "GIT_AUTHOR_NAME": identity.name,
+        "GIT_AUTHOR_EMAIL": identity.email,
+        "GIT_COMMITTER_NAME": identity.name,
+        "GIT_COMMITTER_EMAIL": identity.email,
+    }
 
 
 def _touches(changed: list[str], inputs: frozenset[str] | set[str]) -> list[str]:
     hits = []
     for path in changed:
-        for item in inputs:
-            item = item.rstrip("/")
+        for raw in inputs:
+            item = raw.rstrip("/")
             if path == item or path.startswith(item + "/") or path == f"{item}.dvc" or path.endswith(".dvc"):
                 hits.append(path)
                 break
@@ -136,7 +140,11 @@ def commit_lock_file(
         if newer_pipeline:
             git.git(git_root, "reset", "-q", "--hard", built_commit)
             return LockCommitResult(
-                mode, "superseded", None, None, attempt,
+                mode,
+                "superseded",
+                None,
+                None,
+                attempt,
                 f"{branch} moved past {built_commit[:12]} with pipeline changes ({', '.join(newer_pipeline[:5])}); "
                 "the newer commit's build owns dvc.lock",
             )

@@ -20,9 +20,9 @@ def flatten(data: object, prefix: str = "") -> Metrics:
     if isinstance(data, Mapping):
         for key, value in data.items():
             flat.update(flatten(value, f"{prefix}{key}."))
-    elif isinstance(data, (int, float)) and not isinstance(data, bool):
-        flat[prefix.rstrip(".")] = float(data)
-    elif isinstance(data, str) and data.strip().lower() in {"nan", "inf", "-inf", "infinity", "-infinity"}:
+    elif (isinstance(data, (int, float)) and not isinstance(data, bool)) or (
+        isinstance(data, str) and data.strip().lower() in {"nan", "inf", "-inf", "infinity", "-infinity"}
+    ):
         flat[prefix.rstrip(".")] = float(data)
     return flat
 

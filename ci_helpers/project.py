@@ -91,7 +91,9 @@ class Project:
 
     def stage(self, name: str) -> Stage:
         """The stage named exactly `name` as DVC names it."""
-        return self._by_name[name] if name in self._by_name else self._by_name[self.resolve_stages([name], "--stage")[0]]
+        return (
+            self._by_name[name] if name in self._by_name else self._by_name[self.resolve_stages([name], "--stage")[0]]
+        )
 
     def resolve_stages(self, names: list[str] | tuple[str, ...], option: str) -> tuple[str, ...]:
         """Stage names as DVC spells them; a foreach/matrix group name means all of its items.
@@ -101,14 +103,16 @@ class Project:
         resolved: list[str] = []
         for raw in names:
             name = _normalize_stage_name(raw)
-            matches = [s.name for s in self.pipeline_stages if s.name == name or s.group == name]
+            matches = [s.name for s in self.pipeline_stages if name in (s.name, s.group)]
             if not matches:
                 raise ConfigError(self._unknown_stage_message(raw, option))
             resolved += [m for m in matches if m not in resolved]
         return tuple(resolved)
 
     def _unknown_stage_message(self, name: str, option: str) -> str:
-        candidates = list(dict.fromkeys([s.name for s in self.pipeline_stages] + [s.group for s in self.pipeline_stages]))
+        candidates = list(
+            dict.fromkeys([s.name for s in self.pipeline_stages] + [s.group for s in self.pipeline_stages])
+        )
         close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else f"stages: {', '.join(candidates[:20]) or 'none'}"
         return f"unknown DVC stage '{name}' ({hint}); pass a stage as `dvc stage list --all` names it to {option}"
@@ -207,7 +211,7 @@ class Project:
         if not self.prefix:
             return git_path
         prefix = self.prefix + "/"
-        return git_path[len(prefix):] if git_path.startswith(prefix) else None
+        return git_path[len(prefix) :] if git_path.startswith(prefix) else None
 
 
 def _reach(start: set[str], edges: dict[str, set[str]]) -> set[str]:
@@ -228,7 +232,7 @@ def _normalize_stage_name(name: str) -> str:
     name = name.strip()
     for prefix in ("./dvc.yaml:", "dvc.yaml:"):
         if name.startswith(prefix):
-            return name[len(prefix):]
+            return name[len(prefix) :]
     return name.removeprefix("./")
 
 
@@ -256,7 +260,8 @@ def one_line(error: BaseException) -> str:
             detail = f"{problem}" + (f" at line {mark.line + 1}" if mark is not None else "")
         elif getattr(cause, "errors", None):
             detail = "; ".join(
-                f"{'.'.join(map(str, getattr(e, 'path', []))) or '(top)'}: {getattr(e, 'msg', e)}" for e in cause.errors
+                f"{'.'.join(map(str, getattr(e, 'path', []))) or '(top)'}: {getattr(e, 'msg', e)}"
+                for e in getattr(cause, "errors", [])
             )
         else:
             detail = " ".join(str(cause).split())
@@ -271,21 +276,29 @@ def _out(out: Any, stage_name: str, root: Path) -> Out:
     kind = "metrics" if out.metric else "plots" if out.plot else "out"
     hash_info = out.hash_info
     is_dir = bool(
-        (hash_info and hash_info.isdir) or (out.meta and out.meta.isdir) or str(out.def_path).endswith("/")
+        (hash_info and hash_info.isdir)
+        or (out.meta and out.meta.isdir)
+        or str(out.def_path).endswith("/")
         or os.path.isdir(out.fs_path)
     )
-    return Out(_relative(out.fs_path, root), stage_name, kind, bool(out.use_cache), is_dir,
-               hash_info.value if hash_info else None)
+    return Out(
+        _relative(out.fs_path, root),
+        stage_name,
+        kind,
+        bool(out.use_cache),
+        is_dir,
+        hash_info.value if hash_info else None,
+    )
 
 
 def _locked_names(stage: Any, cache: dict[str, set[str]]) -> set[str]:
-    """The stage names the lock file beside `stage`'s dvc.yaml records (read by DVC, once per file)."""
-    lockfile = getattr(stage.dvcfile, "_lockfile", None)
-    if lockfile is None:
-        return set()
-    key = str(lockfile.path)
+    """The stage names the lock file beside `stage`'s dvc.yaml records, from the contents DVC
+    already parsed for its index (parsing a large dvc.lock twice doubles the read time)."""
+    dvcfile = stage.dvcfile
+    key = str(dvcfile.path)
     if key not in cache:
-        cache[key] = set((lockfile.load() or {}).get("stages", {}))
+        contents = getattr(dvcfile, "lockfile_contents", None) or {}
+        cache[key] = set(contents.get("stages", {}) if isinstance(contents, dict) else ())
     return cache[key]
 
 
@@ -314,8 +327,17 @@ def _stage(stage: Any, root: Path, lock_cache: dict[str, set[str]]) -> Stage:
     outs = tuple(_out(out, name, root) for out in stage.outs)
     is_source = bool(stage.is_data_source or stage.is_import)
     locked = is_source or stage.name in _locked_names(stage, lock_cache)
-    return Stage(name, _relative(stage.path, root), _relative(stage.wdir, root), stage.cmd or None,
-                 tuple(deps), tuple(dict.fromkeys(params_files)), outs, is_source, bool(locked))
+    return Stage(
+        name,
+        _relative(stage.path, root),
+        _relative(stage.wdir, root),
+        stage.cmd or None,
+        tuple(deps),
+        tuple(dict.fromkeys(params_files)),
+        outs,
+        is_source,
+        bool(locked),
+    )
 
 
 def _ordered(stages: list[Stage], edges: list[tuple[str, str]]) -> tuple[Stage, ...]:
@@ -373,13 +395,16 @@ def load_project(repo: Path) -> Project:
             index = dvc_repo.index
             lock_cache: dict[str, set[str]] = {}
             stages = [_stage(stage, root, lock_cache) for stage in index.stages]
-            edges = [(_address(upstream, root), _address(downstream, root))
-                     for downstream, upstream in index.graph.edges]
+            edges = [
+                (_address(upstream, root), _address(downstream, root)) for downstream, upstream in index.graph.edges
+            ]
             metrics = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_metrics(dvc_repo)))
             params = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_params(dvc_repo)))
             plots, artifacts = _top_level_plots(index, root), _artifacts(index, root)
     except DvcException as error:
-        raise ConfigError(f"DVC cannot read the project in {root}: {one_line(error)}; fix it, then check with `dvc stage list --all`") from None
+        raise ConfigError(
+            f"DVC cannot read the project in {root}: {one_line(error)}; fix it, then check with `dvc stage list --all`"
+        ) from None
     return Project(root, git_root, _ordered(stages, edges), tuple(edges), metrics, params, plots, artifacts)
 
 
@@ -387,3 +412,23 @@ def read_out_hashes(project: Project) -> dict[str, str]:
     """The md5 of every out as the lock files record them now (after a `dvc repro`)."""
     fresh = load_project(project.root)
     return {out.path: out.md5 for out in fresh.outs if out.md5}
+
+
+def read_params(project: Project) -> dict[str, object]:
+    """The project's params as `dvc params show` reads them, flattened with dots; keys of files
+    other than params.yaml are prefixed with the file's path."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    from .adapters.tracking import flatten_params
+
+    try:
+        with Repo(str(project.root)) as dvc_repo:
+            shown = dvc_repo.params.show()
+    except DvcException as error:
+        raise ConfigError(f"DVC cannot read the project's params: {one_line(error)}; fix the params file") from None
+    params: dict[str, object] = {}
+    for path, entry in ((shown.get("") or {}).get("data") or {}).items():
+        prefix = "" if _norm(path) == "params.yaml" else f"{_norm(path)}:"
+        params.update(flatten_params(entry.get("data") or {}, prefix))
+    return params

@@ -50,7 +50,9 @@ def project_name(repo: Path) -> str:
 
 
 def ci_run_url() -> str | None:
-    server, repository, run_id = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    server, repository, run_id = (
+        os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
     if server and repository and run_id:
         return f"{server.rstrip('/')}/{repository}/actions/runs/{run_id}"
     return None

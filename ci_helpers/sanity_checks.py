@@ -31,11 +31,10 @@ def check_pushed(project: Project, remote: str, endpoint: str) -> SanityCheck:
     directories = {out.path: out.md5 for out in project.outs if out.cached and out.is_dir and out.md5}
     if directories:
         unpushed |= set(dvc.missing_on_remote(project.root, remote, endpoint, directories))
-    unpushed = sorted(unpushed)
     return SanityCheck(
         "pushed",
         not unpushed,
-        tuple(f"{path} is not on remote '{remote}'" for path in unpushed),
+        tuple(f"{path} is not on remote '{remote}'" for path in sorted(unpushed)),
         f"run `dvc push -r {remote}` on the PR branch and push again",
     )
 

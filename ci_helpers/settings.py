@@ -57,10 +57,26 @@ class ProjectSettings(BaseModel):
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("remote", "eval_stage", "model", "test_data", "target", "baseline_ref",
-                     "tracking_uri", "experiment", "report_json", "model_name", "alias", "stage_transition",
-                     "git_remote", "branch", "model_artifact_path", "git_user_name", "git_user_email",
-                     mode="before")
+    @field_validator(
+        "remote",
+        "eval_stage",
+        "model",
+        "test_data",
+        "target",
+        "baseline_ref",
+        "tracking_uri",
+        "experiment",
+        "report_json",
+        "model_name",
+        "alias",
+        "stage_transition",
+        "git_remote",
+        "branch",
+        "model_artifact_path",
+        "git_user_name",
+        "git_user_email",
+        mode="before",
+    )
     @classmethod
     def _text(cls, value: object) -> object:
         if value is not None and not isinstance(value, str):

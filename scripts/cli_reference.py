@@ -16,12 +16,12 @@ START, END = "<!-- cli-reference:start -->", "<!-- cli-reference:end -->"
 ACTIONS_START, ACTIONS_END = "<!-- action-reference:start -->", "<!-- action-reference:end -->"
 USAGE = {
     "pr-validate": "on: pull_request\n...\n      - uses: org/mlops-actions/pr-validate@v1\n        with:\n"
-                   "          eval-stage: evaluate\n          threshold: metrics.r2_score>=0.75",
+    "          eval-stage: evaluate\n          threshold: metrics.r2_score>=0.75",
     "master-build": "on: push (branches: [main])\n...\n      - uses: org/mlops-actions/master-build@v1\n        with:\n"
-                    "          model-name: housing\n          alias: staging",
+    "          model-name: housing\n          alias: staging",
     "register-model": "on: workflow_dispatch\n...\n      - uses: org/mlops-actions/register-model@v1\n        with:\n"
-                      "          command: promote\n          model-name: housing\n"
-                      "          from-alias: staging\n          to-alias: production",
+    "          command: promote\n          model-name: housing\n"
+    "          from-alias: staging\n          to-alias: production",
 }
 
 
@@ -32,8 +32,18 @@ def render_actions() -> str:
     for path in sorted((ROOT / "actions").glob("*/action.yml")):
         name = path.parent.name
         action = yaml.safe_load(path.read_text())
-        lines += [f"### `{name}`", "", " ".join(action["description"].split()), "", "```yaml",
-                  USAGE.get(name, ""), "```", "", "| input | default | description |", "| --- | --- | --- |"]
+        lines += [
+            f"### `{name}`",
+            "",
+            " ".join(action["description"].split()),
+            "",
+            "```yaml",
+            USAGE.get(name, ""),
+            "```",
+            "",
+            "| input | default | description |",
+            "| --- | --- | --- |",
+        ]
         for key, spec in action["inputs"].items():
             default = "(required)" if spec.get("required") else f"`{spec.get('default', '')}`"
             lines.append(f"| `{key}` | {default} | {spec['description']} |")

@@ -31,9 +31,22 @@ TEST_ENV = {
     **FAKE_AWS,
 }
 os.environ.update(TEST_ENV)
-for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME",
-             "GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_REF", "GITHUB_BASE_REF",
-             "GITHUB_HEAD_REF", "GITHUB_REPOSITORY", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "CI_HELPERS_PR"):
+for name in (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_RUN_ID",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_EXPERIMENT_NAME",
+    "GITHUB_ACTIONS",
+    "GITHUB_OUTPUT",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_REF",
+    "GITHUB_BASE_REF",
+    "GITHUB_HEAD_REF",
+    "GITHUB_REPOSITORY",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "CI_HELPERS_PR",
+):
     os.environ.pop(name, None)
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 

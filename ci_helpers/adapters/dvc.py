@@ -74,9 +74,7 @@ def resolve_remote(repo: Path, remote: str | None) -> str:
         return remote
     chosen = default_remote(repo)
     if not chosen:
-        raise ConfigError(
-            "no DVC remote is configured; add one with `dvc remote add -d NAME URL` or pass --remote"
-        )
+        raise ConfigError("no DVC remote is configured; add one with `dvc remote add -d NAME URL` or pass --remote")
     return chosen
 
 
@@ -84,9 +82,11 @@ def remote_endpoint(repo: Path, remote: str) -> str:
     """A human description of where a remote lives: its URL, plus the S3 endpoint when set."""
     section = _remote_sections(_project_config(repo)).get(remote)
     url = section.get("url", "?") if section is not None else remotes(repo).get(remote, "?")
-    endpoint = (section.get("endpointurl") if section is not None else None) or os.environ.get(
-        "AWS_ENDPOINT_URL_S3"
-    ) or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = (
+        (section.get("endpointurl") if section is not None else None)
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+    )
     return f"DVC remote '{remote}' ({url}" + (f" at {endpoint})" if endpoint else ")")
 
 
@@ -144,8 +144,12 @@ def missing_on_remote(repo: Path, remote: str, endpoint: str, outs: dict[str, st
 
     wait = retry_wait_seconds()
     try:
-        for attempt in stamina.retry_context(on=lambda e: is_transient_text(f"{type(e).__name__} {e}"),
-                                             attempts=retry_attempts(), wait_initial=wait, wait_max=8 * wait + 0.1):
+        for attempt in stamina.retry_context(
+            on=lambda e: is_transient_text(f"{type(e).__name__} {e}"),
+            attempts=retry_attempts(),
+            wait_initial=wait,
+            wait_max=8 * wait + 0.1,
+        ):
             with attempt:
                 return check()
     except Exception as error:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from ..errors import ConfigError
 from .runner import CommandError, run
 
 
-def git(repo: Path, *args: str, retry: bool = False, endpoint: str | None = None,
-        env: dict[str, str] | None = None) -> str:
+def git(
+    repo: Path, *args: str, retry: bool = False, endpoint: str | None = None, env: dict[str, str] | None = None
+) -> str:
     return run(["git", *args], cwd=repo, env=env, retry=retry, endpoint=endpoint).stdout
 
 
@@ -68,11 +70,17 @@ def resolve_ref(repo: Path, ref: str) -> str:
             return git(repo, "rev-parse", f"{candidate}^{{commit}}").strip()
     url = remote_url(repo)
     if url:
-        try:
-            git(repo, "fetch", "--no-tags", "--depth=1", "origin", f"+{ref}:refs/remotes/origin/{ref}",
-                retry=True, endpoint=f"git remote origin ({url})")
-        except CommandError:
-            pass
+        with contextlib.suppress(CommandError):
+            git(
+                repo,
+                "fetch",
+                "--no-tags",
+                "--depth=1",
+                "origin",
+                f"+{ref}:refs/remotes/origin/{ref}",
+                retry=True,
+                endpoint=f"git remote origin ({url})",
+            )
         if _ref_exists(repo, f"origin/{ref}"):
             return git(repo, "rev-parse", f"origin/{ref}^{{commit}}").strip()
     raise ConfigError(

@@ -45,9 +45,11 @@ def find_run_model(tracking_uri: str, run_id: str, artifact_path: str = "model")
         client = _client(tracking_uri)
         run = client.get_run(run_id)
         try:
-            logged = list(client.search_logged_models(
-                experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
-            ))
+            logged = list(
+                client.search_logged_models(
+                    experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+                )
+            )
         except Exception:  # older servers have no logged models
             logged = []
         if logged:
@@ -148,10 +150,16 @@ def set_alias(tracking_uri: str, name: str, alias: str, version: str, commit: st
         client.set_registered_model_alias(name, alias, version)
         if previous != str(version):
             history = _history(client, name, alias)
-            history.append({
-                "version": str(version), "previous": previous, "commit": commit, "reason": reason,
-                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": _actor(),
-            })
+            history.append(
+                {
+                    "version": str(version),
+                    "previous": previous,
+                    "commit": commit,
+                    "reason": reason,
+                    "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "by": _actor(),
+                }
+            )
             client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), json.dumps(history[-HISTORY_KEEP:]))
         return AliasMove(name, alias, str(version), previous)
 
@@ -203,10 +211,17 @@ def rollback_alias(tracking_uri: str, name: str, alias: str) -> AliasMove:
             raise ConfigError(f"alias '{alias}' of model '{name}' has no earlier holder to roll back to")
         target = stack[-1]["previous"]
         client.set_registered_model_alias(name, alias, target)
-        history.append({
-            "version": target, "previous": current, "commit": None, "reason": "rollback", "rolled_back": True,
-            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": _actor(),
-        })
+        history.append(
+            {
+                "version": target,
+                "previous": current,
+                "commit": None,
+                "reason": "rollback",
+                "rolled_back": True,
+                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "by": _actor(),
+            }
+        )
         client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), json.dumps(history[-HISTORY_KEEP:]))
         return AliasMove(name, alias, target, current)
 
@@ -218,5 +233,3 @@ def transition_stage(tracking_uri: str, name: str, version: str, stage: str) -> 
     with mlflow_errors(tracking_uri), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         _client(tracking_uri).transition_model_version_stage(name, version, stage)
-
-

@@ -86,7 +86,7 @@ def retry_wait_seconds() -> float:
 def _run_once(args: Sequence[str], cwd: Path | None, env: dict[str, str] | None, stream: bool) -> CommandResult:
     full_env = {**os.environ, **(env or {})}
     if not stream:
-        proc = subprocess.run(list(args), cwd=cwd, env=full_env, capture_output=True, text=True)
+        proc = subprocess.run(list(args), cwd=cwd, env=full_env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise CommandError(args, proc.returncode, proc.stderr + proc.stdout)
         return CommandResult(tuple(args), proc.stdout, proc.stderr)
@@ -94,12 +94,12 @@ def _run_once(args: Sequence[str], cwd: Path | None, env: dict[str, str] | None,
     tail: deque[str] = deque(maxlen=200)
     with subprocess.Popen(
         list(args), cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+    ) as streaming:
+        assert streaming.stdout is not None
+        for line in streaming.stdout:
             sys.stderr.write(redact(line))
             tail.append(line)
-        returncode = proc.wait()
+        returncode = streaming.wait()
     output = "".join(tail)
     if returncode != 0:
         raise CommandError(args, returncode, output)

@@ -18,12 +18,14 @@ Bad configuration (a malformed threshold, a missing project) raises at DAG parse
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 from ..gate import parse_regression, parse_threshold
@@ -36,12 +38,18 @@ _RAN = re.compile(r"Running stage '([^']+)'")
 def log_alert(failing_checks: list[dict], context: dict) -> None:
     """The default alert hook: a warning per failing check."""
     for check in failing_checks:
-        log.warning("mlops gate failed: %s = %s, needs %s %s", check["metric"], check["value"], check["op"],
-                    check["threshold"])
+        log.warning(
+            "mlops gate failed: %s = %s, needs %s %s", check["metric"], check["value"], check["op"], check["threshold"]
+        )
 
 
-def _validate_config(project_dir: str | Path, thresholds: Sequence[str], max_regressions: Sequence[str],
-                     model_name: str | None, alias: str) -> Path:
+def _validate_config(
+    project_dir: str | Path,
+    thresholds: Sequence[str],
+    max_regressions: Sequence[str],
+    model_name: str | None,
+    alias: str,
+) -> Path:
     from ..registry_names import validate_alias, validate_model_name
 
     try:
@@ -62,8 +70,9 @@ def _validate_config(project_dir: str | Path, thresholds: Sequence[str], max_reg
     return project
 
 
-def run_dvc_pipeline(project_dir: str, force_stages: Sequence[str], tracking_uri: str | None,
-                     experiment: str | None) -> dict:
+def run_dvc_pipeline(
+    project_dir: str, force_stages: Sequence[str], tracking_uri: str | None, experiment: str | None
+) -> dict:
     """Reproduce the pipeline inside an MLflow run this task owns; report which stages ran."""
     from ..adapters import dvc, git
     from ..adapters.runner import run
@@ -78,8 +87,12 @@ def run_dvc_pipeline(project_dir: str, force_stages: Sequence[str], tracking_uri
         commit = git.head_commit(repo)
     except Exception:
         commit = "unknown"
-    run_info = open_run(uri, experiment or project_name(repo), f"airflow-{commit[:8]}",
-                        {"mlops.kind": "airflow", "mlops.git_commit": commit})
+    run_info = open_run(
+        uri,
+        experiment or project_name(repo),
+        f"airflow-{commit[:8]}",
+        {"mlops.kind": "airflow", "mlops.git_commit": commit},
+    )
     if force_stages:
         plan = plan_rebuild(load_project(repo), list(force_stages))
         args = ["repro", "--force", "--downstream", *plan.forced]
@@ -95,8 +108,13 @@ def run_dvc_pipeline(project_dir: str, force_stages: Sequence[str], tracking_uri
     return {"run_id": run_info.run_id, "tracking_uri": uri, "stages_ran": ran, "commit": commit}
 
 
-def gate_project_metrics(project_dir: str, metrics_files: Sequence[str], thresholds: Sequence[str],
-                         max_regressions: Sequence[str], baseline: dict | None) -> dict:
+def gate_project_metrics(
+    project_dir: str,
+    metrics_files: Sequence[str],
+    thresholds: Sequence[str],
+    max_regressions: Sequence[str],
+    baseline: dict | None,
+) -> dict:
     """Gate the project's metrics files; returns {'passed', 'metrics', 'checks'}."""
     from ..gate import evaluate_gate
     from ..metrics import read_metrics_files
@@ -105,13 +123,15 @@ def gate_project_metrics(project_dir: str, metrics_files: Sequence[str], thresho
     repo = Path(project_dir).resolve()
     files = list(metrics_files) or list(load_project(repo).metrics_files)
     metrics = read_metrics_files(repo, files)
-    gate = evaluate_gate(metrics, [parse_threshold(t) for t in thresholds],
-                         [parse_regression(r) for r in max_regressions], baseline)
+    gate = evaluate_gate(
+        metrics, [parse_threshold(t) for t in thresholds], [parse_regression(r) for r in max_regressions], baseline
+    )
     return {"passed": gate.passed, "metrics": metrics, "checks": [asdict(c) for c in gate.checks]}
 
 
-def promote_model(project_dir: str, pipeline: dict, model_name: str, alias: str,
-                  model_artifact_path: str = "model") -> dict:
+def promote_model(
+    project_dir: str, pipeline: dict, model_name: str, alias: str, model_artifact_path: str = "model"
+) -> dict:
     """Register the model (the same version again when the model file did not change), move the alias."""
     from ..adapters.registry import find_run_model, register_version, set_alias
     from ..project import load_project
@@ -122,17 +142,23 @@ def promote_model(project_dir: str, pipeline: dict, model_name: str, alias: str,
     outputs = {out.path: out.md5 for stage in project.pipeline_stages for out in stage.outs if out.cached and out.md5}
     fingerprint = ",".join(f"{path}:{outputs[path]}" for path in sorted(outputs))
     key = ("mlops.outputs_md5", fingerprint[:5000])
-    source, model_id = (None, None)
-    try:
+    source: str | None = None
+    model_id: str | None = None
+    # A run that retrained nothing logged no model: only an existing version with the same outputs can be promoted.
+    with contextlib.suppress(ConfigError):
         source, model_id = find_run_model(uri, pipeline["run_id"], model_artifact_path)
-    except ConfigError:
-        pass  # nothing retrained in this run: only an existing version with the same outputs can be promoted
     if source is None:
         version = register_version(uri, model_name, "unused", None, {}, reuse_key=key, reuse_only=True)
     else:
-        version = register_version(uri, model_name, source, pipeline["run_id"],
-                                   {key[0]: key[1], "mlops.git_commit": pipeline["commit"], "mlops.kind": "airflow"},
-                                   model_id=model_id, reuse_key=key)
+        version = register_version(
+            uri,
+            model_name,
+            source,
+            pipeline["run_id"],
+            {key[0]: key[1], "mlops.git_commit": pipeline["commit"], "mlops.kind": "airflow"},
+            model_id=model_id,
+            reuse_key=key,
+        )
     move = set_alias(uri, model_name, alias, version.version, pipeline["commit"], "airflow promote")
     return {"model_uri": version.uri, "version": version.version, "alias": alias, "previous": move.previous}
 
@@ -163,9 +189,15 @@ def mlops_pipeline_dag(
     project = _validate_config(project_dir, thresholds, max_regressions, model_name, alias)
     project_str = str(project.resolve())
     default_args = {"retries": retries, "retry_delay": retry_delay}
-    with DAG(dag_id, schedule=schedule, start_date=start_date or datetime(2026, 1, 1), catchup=False,
-             default_args=default_args, tags=list(tags),
-             doc_md=f"DVC pipeline of `{project_str}` → gate → promote `{model_name}@{alias}` or alert.") as dag:
+    with DAG(
+        dag_id,
+        schedule=schedule,
+        start_date=start_date or datetime(2026, 1, 1),
+        catchup=False,
+        default_args=default_args,
+        tags=list(tags),
+        doc_md=f"DVC pipeline of `{project_str}` → gate → promote `{model_name}@{alias}` or alert.",
+    ) as dag:
 
         @task(task_id="run_dvc_pipeline")
         def run_pipeline_task() -> dict:
@@ -197,6 +229,6 @@ def mlops_pipeline_dag(
             alert(failing, {"dag_id": dag_id, "metrics": gate["metrics"], "run_id": context.get("run_id")})
             return failing
 
-        pipeline = run_pipeline_task()
+        pipeline: Any = run_pipeline_task()  # an XComArg that Airflow resolves to the task's dict
         validate_task(pipeline) >> [promote_task(pipeline), alert_task()]
     return dag

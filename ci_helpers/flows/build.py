@@ -86,13 +86,27 @@ def check_build_inputs(options: MasterBuildOptions) -> BuildInputs:
     branch = build_branch(project.root, options.branch)
     if options.lock_mode == "commit" and not branch:
         raise ConfigError("HEAD is detached and no branch was given; pass --branch main (or --lock-mode tag|none)")
-    identity = (resolve_identity(project.root, options.git_user_name, options.git_user_email)
-                if options.lock_mode != "none" else None)
+    identity = (
+        resolve_identity(project.root, options.git_user_name, options.git_user_email)
+        if options.lock_mode != "none"
+        else None
+    )
     metrics_files = options.metrics_files or project.metrics_files_of(plan.rebuilt)
     if (thresholds or regressions) and not metrics_files:
         raise ConfigError("the gate has rules but the rebuilt stages declare no metrics; pass --metrics-file")
-    return BuildInputs(project, remote, dvc.remote_endpoint(project.root, remote), plan, tuple(metrics_files),
-                       thresholds, regressions, branch, identity, model_name, alias)
+    return BuildInputs(
+        project,
+        remote,
+        dvc.remote_endpoint(project.root, remote),
+        plan,
+        tuple(metrics_files),
+        thresholds,
+        regressions,
+        branch,
+        identity,
+        model_name,
+        alias,
+    )
 
 
 def rebuild(inputs: BuildInputs, run: TrackedRun) -> None:
@@ -119,8 +133,9 @@ def push_and_verify(inputs: BuildInputs, push_run_cache: bool) -> None:
     # Never an empty target list: `dvc push` without targets pushes the whole workspace.
     if plan.rebuilt_cached_outputs:
         with github.group(f"Push CI-built outputs to '{inputs.remote}'"):
-            dvc.push(inputs.repo, list(plan.rebuilt_cached_outputs), inputs.remote, inputs.endpoint,
-                     run_cache=push_run_cache)
+            dvc.push(
+                inputs.repo, list(plan.rebuilt_cached_outputs), inputs.remote, inputs.endpoint, run_cache=push_run_cache
+            )
     with github.group(f"Verify that every out in the new lock is on '{inputs.remote}'"):
         cached = {out.path for out in inputs.project.outs if out.cached}
         recorded = {path: md5 for path, md5 in read_out_hashes(inputs.project).items() if path in cached}
@@ -131,7 +146,8 @@ def push_and_verify(inputs: BuildInputs, push_run_cache: bool) -> None:
         if rebuilt:
             raise InfrastructureError(
                 f"after `dvc push`, {listed} is still not on {inputs.endpoint}; dvc.lock was not committed. "
-                "Check the remote and re-run the build", endpoint=inputs.endpoint,
+                "Check the remote and re-run the build",
+                endpoint=inputs.endpoint,
             )
         raise ValidationFailed(
             f"dvc.lock records {listed}, which is on no remote ({inputs.endpoint}); dvc.lock was not committed. "
@@ -153,8 +169,15 @@ def _register(inputs: BuildInputs, options: MasterBuildOptions, result: BuildRes
         tags = {**result.provenance, "mlops.verdict": result.verdict, "mlops.run_id": result.run.run_id}
         if result.lock and result.lock.commit:
             tags["mlops.lock_commit"] = result.lock.commit
-        return register_version(result.run.tracking_uri, inputs.model_name, source, result.run.run_id, tags,
-                                model_id=model_id, reuse_key=("mlops.git_commit", result.git.commit))
+        return register_version(
+            result.run.tracking_uri,
+            inputs.model_name,
+            source,
+            result.run.run_id,
+            tags,
+            model_id=model_id,
+            reuse_key=("mlops.git_commit", result.git.commit),
+        )
 
 
 def _out_hashes(inputs: BuildInputs, hashes: dict[str, str]) -> dict[str, str]:
@@ -176,8 +199,9 @@ def run_master_build(options: MasterBuildOptions) -> BuildResult:
         finish_run(run, tags={"mlops.verdict": "build-failed"}, status="FAILED")
         raise
     metrics = read_metrics_files(project.root, list(inputs.metrics_files)) if inputs.metrics_files else {}
-    gate = evaluate_gate(metrics, list(inputs.thresholds), list(inputs.regressions),
-                         baseline.metrics if baseline else None)
+    gate = evaluate_gate(
+        metrics, list(inputs.thresholds), list(inputs.regressions), baseline.metrics if baseline else None
+    )
     provenance = provenance_tags(context, dev_hashes, _out_hashes(inputs, read_out_hashes(project)))
     verdict = "passed" if gate.passed else "gate-failed"
     finish_run(run, metrics=metrics, tags={**provenance, "mlops.verdict": verdict})
@@ -189,8 +213,13 @@ def run_master_build(options: MasterBuildOptions) -> BuildResult:
     push_and_verify(inputs, options.push_run_cache)
     with github.group(f"Commit dvc.lock back ({options.lock_mode})"):
         lock = commit_lock_file(
-            project.git_root, built_commit=context.commit, branch=inputs.branch, remote=options.git_remote,
-            paths=_lock_commit_paths(inputs), identity=inputs.identity, mode=options.lock_mode,
+            project.git_root,
+            built_commit=context.commit,
+            branch=inputs.branch,
+            remote=options.git_remote,
+            paths=_lock_commit_paths(inputs),
+            identity=inputs.identity,
+            mode=options.lock_mode,
             pipeline_inputs=frozenset(project.git_path(path) for path in project.pipeline_inputs),
         )
         sys.stderr.write(f"dvc.lock: {lock.status} {lock.detail}\n")
@@ -201,8 +230,14 @@ def run_master_build(options: MasterBuildOptions) -> BuildResult:
         if lock.status == "superseded":
             result = replace(result, notes=(f"alias '{inputs.alias}' not moved: {lock.detail}",))
         else:
-            alias = set_alias(tracking_uri, registered.name, inputs.alias, registered.version, context.commit,
-                              f"master-build of {context.commit[:12]}")
+            alias = set_alias(
+                tracking_uri,
+                registered.name,
+                inputs.alias,
+                registered.version,
+                context.commit,
+                f"master-build of {context.commit[:12]}",
+            )
             if options.stage_transition:
                 transition_stage(tracking_uri, registered.name, registered.version, options.stage_transition)
             result = replace(result, alias=alias)
@@ -212,6 +247,12 @@ def run_master_build(options: MasterBuildOptions) -> BuildResult:
 def build_and_publish(options: MasterBuildOptions, report_path: Path | None) -> BuildResult:
     """The whole main build, published; the caller maps `passed` to the exit code."""
     result = run_master_build(options)
-    publish_report(build_report_json(result), render_build_markdown(result), build_outputs(result),
-                   build_failures(result), report_path, "mlops-actions master-build")
+    publish_report(
+        build_report_json(result),
+        render_build_markdown(result),
+        build_outputs(result),
+        build_failures(result),
+        report_path,
+        "mlops-actions master-build",
+    )
     return result

@@ -12,14 +12,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..adapters import dvc, github
-from ..adapters.tracking import TrackedRun, flatten_params, log_run, resolve_tracking_uri
-from ..baseline import Baseline, read_baseline
+from ..adapters.tracking import TrackedRun, log_run, resolve_tracking_uri
+from ..baseline import read_baseline
 from ..errors import ConfigError
 from ..evaluation import BUILTIN_METRICS, TASKS, EvalReport, evaluate_builtin, evaluate_with_stage
-from ..gate import GateResult, RegressionRule, Threshold, evaluate_gate, parse_gate_rules
+from ..gate import RegressionRule, Threshold, evaluate_gate, parse_gate_rules
 from ..metrics import Metrics, read_metrics_files
-from ..project import Project, load_project
-from ..provenance import GitContext, pr_git_context, pr_number_from_env, project_name
+from ..project import Project, load_project, read_params
+from ..provenance import pr_git_context, pr_number_from_env, project_name
 from ..report.pr import failure_messages, render_markdown, report_json, step_outputs
 from ..report.publish import publish_report
 from ..results import PRValidationResult
@@ -76,10 +76,14 @@ def _check_metric_names(rules: tuple, known: Metrics | set[str], where: str) -> 
     for rule in rules:
         if rule.metric not in known:
             names = ", ".join(sorted(known)) or "none"
-            raise ConfigError(f"no metrics file has a metric '{rule.metric}' ({where}: {names}); fix the metric name in the gate")
+            raise ConfigError(
+                f"no metrics file has a metric '{rule.metric}' ({where}: {names}); fix the metric name in the gate"
+            )
 
 
-def _stage_evaluation(project: Project, options: PRValidationOptions, rules: tuple) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
+def _stage_evaluation(
+    project: Project, options: PRValidationOptions, rules: tuple
+) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
     """(eval stages, metrics files, inputs to pull) for --eval-stage."""
     assert options.eval_stage
     stages = project.resolve_stages([options.eval_stage], "--eval-stage")
@@ -88,6 +92,7 @@ def _stage_evaluation(project: Project, options: PRValidationOptions, rules: tup
         raise ConfigError(
             f"stage '{options.eval_stage}' declares no metrics files; add `metrics:` to it in dvc.yaml or pass --metrics-file"
         )
+
     def produced(name: str) -> bool:
         out = project.out_covering(name)
         return out is not None and out.stage in stages
@@ -110,24 +115,38 @@ def validate_inputs(options: PRValidationOptions, need_remote: bool = True) -> V
     repo = project.root
     remote = dvc.resolve_remote(repo, options.remote) if need_remote else ""
     if options.eval_stage and options.model:
-        raise ConfigError("both --eval-stage and --model are set; pass one: the project's stage or the built-in evaluator")
+        raise ConfigError(
+            "both --eval-stage and --model are set; pass one: the project's stage or the built-in evaluator"
+        )
     eval_stages: tuple[str, ...] = ()
     if options.eval_stage:
         eval_stages, metrics_files, needed = _stage_evaluation(project, options, thresholds + regressions)
     else:
-        missing = [name for name, value in (("--model", options.model), ("--test-data", options.test_data),
-                                             ("--target", options.target)) if not value]
+        missing = [
+            name
+            for name, value in (
+                ("--model", options.model),
+                ("--test-data", options.test_data),
+                ("--target", options.target),
+            )
+            if not value
+        ]
         if missing:
             raise ConfigError(
                 f"nothing to evaluate: pass --eval-stage NAME, or {', '.join(missing)} for the built-in evaluator"
             )
         if options.task not in TASKS:
             raise ConfigError(f"unsupported task '{options.task}'; pass --task regression or --task classification")
-        _check_metric_names(thresholds + regressions, set(BUILTIN_METRICS[options.task]),
-                            f"the built-in {options.task} evaluator computes")
+        _check_metric_names(
+            thresholds + regressions,
+            set(BUILTIN_METRICS[options.task]),
+            f"the built-in {options.task} evaluator computes",
+        )
         metrics_files = options.metrics_files
-        needed = [_relative_to_repo(repo, options.model or "", "--model"),
-                  _relative_to_repo(repo, options.test_data or "", "--test-data")]
+        needed = [
+            _relative_to_repo(repo, options.model or "", "--model"),
+            _relative_to_repo(repo, options.test_data or "", "--test-data"),
+        ]
     # Only what DVC caches needs pulling; git-tracked files are in the checkout already.
     pull_targets = []
     for path in needed:
@@ -135,8 +154,14 @@ def validate_inputs(options: PRValidationOptions, need_remote: bool = True) -> V
         if out is not None and out.cached and out.stage not in eval_stages and path not in pull_targets:
             pull_targets.append(path)
     return ValidatedInputs(
-        project, remote, dvc.remote_endpoint(repo, remote) if remote else "", eval_stages, thresholds, regressions,
-        tuple(metrics_files), tuple(pull_targets),
+        project,
+        remote,
+        dvc.remote_endpoint(repo, remote) if remote else "",
+        eval_stages,
+        thresholds,
+        regressions,
+        tuple(metrics_files),
+        tuple(pull_targets),
     )
 
 
@@ -149,7 +174,9 @@ def _pull(inputs: ValidatedInputs) -> list[str]:
 def _evaluate(options: PRValidationOptions, inputs: ValidatedInputs) -> EvalReport:
     if inputs.eval_stages:
         return evaluate_with_stage(inputs.repo, inputs.eval_stages, list(inputs.metrics_files))
-    assert options.model and options.test_data and options.target
+    assert options.model
+    assert options.test_data
+    assert options.target
     return evaluate_builtin(inputs.repo / options.model, inputs.repo / options.test_data, options.target, options.task)
 
 
@@ -167,9 +194,8 @@ def with_ci_defaults(options: PRValidationOptions) -> PRValidationOptions:
     )
 
 
-def run_pr_validation(options: PRValidationOptions) -> PRValidationResult:
+def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> PRValidationResult:
     """Validate a PR's model; return the result (the caller reports it and picks the exit code)."""
-    inputs = validate_inputs(options)
     repo = inputs.repo
     context = pr_git_context(repo, options.pr)
     baseline = None
@@ -192,22 +218,16 @@ def run_pr_validation(options: PRValidationOptions) -> PRValidationResult:
         evaluation = _evaluate(options, inputs)
         for key, value in sorted(evaluation.metrics.items()):
             sys.stderr.write(f"  {key} = {value:.6g}\n")
-    gate = evaluate_gate(evaluation.metrics, list(inputs.thresholds), list(inputs.regressions),
-                         baseline.metrics if baseline else None)
+    gate = evaluate_gate(
+        evaluation.metrics, list(inputs.thresholds), list(inputs.regressions), baseline.metrics if baseline else None
+    )
     verdict = "passed" if gate.passed else "gate-failed"
     return PRValidationResult(gate.passed, verdict, context, sanity, evaluation, baseline, gate, experiment=experiment)
 
 
-def _project_params(repo: Path) -> dict[str, object]:
-    import yaml
-
-    path = repo / "params.yaml"
-    if not path.is_file():
-        return {}
-    return flatten_params(yaml.safe_load(path.read_text()) or {})
-
-
-def track_result(options: PRValidationOptions, repo: Path, result: PRValidationResult, report_text: str) -> TrackedRun:
+def track_result(
+    options: PRValidationOptions, project: Project, result: PRValidationResult, report_text: str
+) -> TrackedRun:
     """Log the validation as a finished run of the PR experiment; never touches the registry."""
     context = result.git
     tags = {
@@ -225,29 +245,42 @@ def track_result(options: PRValidationOptions, repo: Path, result: PRValidationR
         tags["mlops.evaluation"] = result.evaluation.method
     if result.baseline:
         tags["mlops.baseline_commit"] = result.baseline.commit
-    run_name = (f"pr-{context.pr}-{context.commit[:8]}" if context.pr is not None
-                else f"{context.branch or 'detached'}-{context.commit[:8]}")
+    run_name = (
+        f"pr-{context.pr}-{context.commit[:8]}"
+        if context.pr is not None
+        else f"{context.branch or 'detached'}-{context.commit[:8]}"
+    )
     metrics = result.evaluation.metrics if result.evaluation else {}
     return log_run(
-        resolve_tracking_uri(options.tracking_uri, repo),
-        result.experiment or _default_experiment(repo),
-        run_name, tags, _project_params(repo), metrics,
+        resolve_tracking_uri(options.tracking_uri, project.root),
+        result.experiment or _default_experiment(project.root),
+        run_name,
+        tags,
+        read_params(project),
+        metrics,
         {"pr-validation-report.json": report_text},
     )
 
 
 def publish(result: PRValidationResult, report_path: Path | None) -> None:
-    publish_report(report_json(result), render_markdown(result), step_outputs(result),
-                   failure_messages(result), report_path, "mlops-actions pr-validate")
+    publish_report(
+        report_json(result),
+        render_markdown(result),
+        step_outputs(result),
+        failure_messages(result),
+        report_path,
+        "mlops-actions pr-validate",
+    )
 
 
 def validate_pull_request(options: PRValidationOptions, report_path: Path | None) -> PRValidationResult:
     """The whole PR flow, published; the caller maps `passed` to the exit code."""
     options = with_ci_defaults(options)
-    result = run_pr_validation(options)
+    inputs = validate_inputs(options)
+    result = run_pr_validation(options, inputs)
     if options.track:
         with github.group(f"Log to MLflow experiment '{result.experiment}'"):
-            run = track_result(options, options.repo.resolve(), result, report_json(result))
+            run = track_result(options, inputs.project, result, report_json(result))
         result = replace(result, run=run)
     publish(result, report_path)
     return result
@@ -289,6 +322,11 @@ def gate_metrics_files(options: PRValidationOptions) -> PRValidationResult:
     baseline = read_baseline(project.root, options.baseline_ref, files) if options.baseline_ref else None
     gate = evaluate_gate(metrics, list(thresholds), list(regressions), baseline.metrics if baseline else None)
     return PRValidationResult(
-        gate.passed, "passed" if gate.passed else "gate-failed", pr_git_context(project.root, options.pr), (),
-        EvalReport(metrics, "files:" + ",".join(files)), baseline, gate,
+        gate.passed,
+        "passed" if gate.passed else "gate-failed",
+        pr_git_context(project.root, options.pr),
+        (),
+        EvalReport(metrics, "files:" + ",".join(files)),
+        baseline,
+        gate,
     )

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..adapters.registry import (
-    find_run_model, register_version, resolve_alias, rollback_alias, set_alias, transition_stage, version_metrics,
+    find_run_model,
+    register_version,
+    resolve_alias,
+    rollback_alias,
+    set_alias,
+    transition_stage,
+    version_metrics,
 )
 from ..errors import ConfigError
 from ..gate import evaluate_gate, parse_gate_rules
@@ -24,9 +30,17 @@ def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
     return parsed
 
 
-def register_model(tracking_uri: str, model_name: str, run_id: str | None, model_uri: str | None,
-                   tags: tuple[str, ...], alias: str | None, stage: str | None,
-                   model_artifact_path: str = "model", report_path: Path | None = None) -> RegistryOutcome:
+def register_model(
+    tracking_uri: str,
+    model_name: str,
+    run_id: str | None,
+    model_uri: str | None,
+    tags: tuple[str, ...],
+    alias: str | None,
+    stage: str | None,
+    model_artifact_path: str = "model",
+    report_path: Path | None = None,
+) -> RegistryOutcome:
     """Register a run's model or a model URI, then point the alias at it; publish the outcome."""
     name = validate_model_name(model_name)
     alias = validate_alias(alias) if alias else None
@@ -37,17 +51,30 @@ def register_model(tracking_uri: str, model_name: str, run_id: str | None, model
         source, model_id = find_run_model(tracking_uri, run_id, model_artifact_path)
     else:
         assert model_uri
-        source, model_id = model_uri, (model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None)
+        source, model_id = (
+            model_uri,
+            (model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None),
+        )
     registered = register_version(tracking_uri, name, source, run_id, parsed, model_id=model_id)
-    move = set_alias(tracking_uri, name, alias, registered.version, parsed.get("mlops.git_commit"),
-                     "register-model") if alias else None
+    move = (
+        set_alias(tracking_uri, name, alias, registered.version, parsed.get("mlops.git_commit"), "register-model")
+        if alias
+        else None
+    )
     if stage:
         transition_stage(tracking_uri, name, registered.version, stage)
     return _published(RegistryOutcome(True, "registered", name, registered.version, registered, move), report_path)
 
 
-def promote(tracking_uri: str, model_name: str, from_alias: str, to_alias: str,
-            thresholds: tuple[str, ...], stage: str | None, report_path: Path | None = None) -> RegistryOutcome:
+def promote(
+    tracking_uri: str,
+    model_name: str,
+    from_alias: str,
+    to_alias: str,
+    thresholds: tuple[str, ...],
+    stage: str | None,
+    report_path: Path | None = None,
+) -> RegistryOutcome:
     """Point `to_alias` at the version behind `from_alias`, behind an optional gate; publish the outcome."""
     name = validate_model_name(model_name)
     source, target = validate_alias(from_alias, "--from-alias"), validate_alias(to_alias, "--to-alias")

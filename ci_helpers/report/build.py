@@ -17,18 +17,41 @@ def build_report_dict(result: BuildResult) -> dict:
         "baseline": {k: number(v) for k, v in result.baseline.metrics.items()} if result.baseline else None,
         "checks": [check_json(c) for c in result.gate.checks],
         "git": {"commit": result.git.commit, "branch": result.git.branch},
-        "stages": {"forced": list(result.plan.forced), "downstream": list(result.plan.downstream),
-                   "upstream_reused_or_rebuilt": list(result.plan.upstream),
-                   "pulled": list(result.plan.pull_targets)},
+        "stages": {
+            "forced": list(result.plan.forced),
+            "downstream": list(result.plan.downstream),
+            "upstream_reused_or_rebuilt": list(result.plan.upstream),
+            "pulled": list(result.plan.pull_targets),
+        },
         "provenance": result.provenance,
-        "mlflow": {"tracking_uri": result.run.tracking_uri, "experiment": result.experiment,
-                   "experiment_id": result.run.experiment_id, "run_id": result.run.run_id},
-        "lock": {"mode": lock.mode, "status": lock.status, "commit": lock.commit, "tag": lock.tag,
-                 "attempts": lock.attempts, "detail": lock.detail} if lock else None,
-        "model": {"name": registered.name, "version": registered.version, "uri": registered.uri,
-                  "source": registered.source, "reused": registered.reused} if registered else None,
-        "alias": {"alias": alias.alias, "version": alias.version, "previous": alias.previous,
-                  "uri": alias.uri} if alias else None,
+        "mlflow": {
+            "tracking_uri": result.run.tracking_uri,
+            "experiment": result.experiment,
+            "experiment_id": result.run.experiment_id,
+            "run_id": result.run.run_id,
+        },
+        "lock": {
+            "mode": lock.mode,
+            "status": lock.status,
+            "commit": lock.commit,
+            "tag": lock.tag,
+            "attempts": lock.attempts,
+            "detail": lock.detail,
+        }
+        if lock
+        else None,
+        "model": {
+            "name": registered.name,
+            "version": registered.version,
+            "uri": registered.uri,
+            "source": registered.source,
+            "reused": registered.reused,
+        }
+        if registered
+        else None,
+        "alias": {"alias": alias.alias, "version": alias.version, "previous": alias.previous, "uri": alias.uri}
+        if alias
+        else None,
         "notes": list(result.notes),
     }
 
@@ -40,8 +63,10 @@ def build_report_json(result: BuildResult) -> str:
 def render_build_markdown(result: BuildResult) -> str:
     verdict = "✅ passed" if result.passed else "❌ failed: metrics gate (no alias moved)"
     lines = [f"## CI build of `{result.git.commit[:12]}` on `{result.git.branch or 'detached'}`: {verdict}", ""]
-    lines += [f"Rebuilt (forced): {', '.join(result.plan.forced)}; downstream: {', '.join(result.plan.downstream) or '—'}",
-              ""]
+    lines += [
+        f"Rebuilt (forced): {', '.join(result.plan.forced)}; downstream: {', '.join(result.plan.downstream) or '—'}",
+        "",
+    ]
     baseline = result.baseline.metrics if result.baseline else {}
     lines += metrics_table(result.metrics, baseline, result.gate.checks, "CI build")
     match = result.provenance.get("mlops.dev_model_matches_ci")
@@ -52,7 +77,9 @@ def render_build_markdown(result: BuildResult) -> str:
         reused = " (reused: this commit was registered before)" if result.registered.reused else ""
         lines.append(f"Model: `{result.registered.uri}`{reused}")
     if result.alias:
-        lines.append(f"Alias: `{result.alias.uri}` → version {result.alias.version} (was {result.alias.previous or 'unset'})")
+        lines.append(
+            f"Alias: `{result.alias.uri}` → version {result.alias.version} (was {result.alias.previous or 'unset'})"
+        )
     lines += [f"- {note}" for note in result.notes]
     lines.append(f"MLflow run: `{result.run.run_id}` in experiment `{result.experiment}`")
     return "\n".join(lines) + "\n"

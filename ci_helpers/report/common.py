@@ -41,11 +41,16 @@ def rule_text(check: Check) -> str:
 
 def metrics_table(metrics: dict, baseline: dict, checks: tuple[Check, ...], column: str) -> list[str]:
     """Markdown rows: metric, baseline, value, delta, the rules that apply, and their status."""
-    lines = [f"| metric | baseline | {column} | delta | threshold | status |", "| --- | ---: | ---: | ---: | --- | --- |"]
+    lines = [
+        f"| metric | baseline | {column} | delta | threshold | status |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
     for metric in sorted(metrics):
         value, applied = metrics[metric], [c for c in checks if c.metric == metric]
         rules = "<br>".join(rule_text(c) for c in applied) or "—"
         status = "—" if not applied else ("✅" if all(c.passed for c in applied) else "❌")
-        lines.append(f"| `{metric}` | {fmt(baseline.get(metric))} | {fmt(value)} | "
-                     f"{fmt(delta(value, baseline.get(metric)), signed=True)} | {rules} | {status} |")
+        lines.append(
+            f"| `{metric}` | {fmt(baseline.get(metric))} | {fmt(value)} | "
+            f"{fmt(delta(value, baseline.get(metric)), signed=True)} | {rules} | {status} |"
+        )
     return lines

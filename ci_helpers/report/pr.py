@@ -22,15 +22,12 @@ def report_dict(result: PRValidationResult) -> dict:
         "passed": result.passed,
         "verdict": result.verdict,
         "metrics": metrics,
-        "baseline": (
-            {k: number(v) for k, v in result.baseline.metrics.items()} if result.baseline else None
-        ),
+        "baseline": ({k: number(v) for k, v in result.baseline.metrics.items()} if result.baseline else None),
         "baseline_ref": result.baseline.ref if result.baseline else None,
         "baseline_commit": result.baseline.commit if result.baseline else None,
         "checks": [check_json(check) for check in result.gate.checks] if result.gate else [],
         "sanity": [
-            {"name": s.name, "passed": s.passed, "problems": list(s.problems), "fix": s.fix}
-            for s in result.sanity
+            {"name": s.name, "passed": s.passed, "problems": list(s.problems), "fix": s.fix} for s in result.sanity
         ],
         "evaluation": {
             "method": evaluation.method,
@@ -39,14 +36,18 @@ def report_dict(result: PRValidationResult) -> dict:
                 {"metric": m.metric, "committed": number(m.committed), "ci": number(m.ci)}
                 for m in evaluation.mismatches
             ],
-        } if evaluation else None,
+        }
+        if evaluation
+        else None,
         "git": {"commit": result.git.commit, "branch": result.git.branch, "pr": result.git.pr},
         "mlflow": {
             "tracking_uri": result.run.tracking_uri,
             "experiment": result.experiment,
             "experiment_id": result.run.experiment_id,
             "run_id": result.run.run_id,
-        } if result.run else None,
+        }
+        if result.run
+        else None,
     }
 
 
@@ -71,9 +72,7 @@ def render_markdown(result: PRValidationResult) -> str:
         lines += metrics_table(evaluation.metrics, baseline, result.gate.checks if result.gate else (), "this PR")
         if evaluation.mismatches:
             lines += ["", "⚠️ CI's evaluation differs from the metrics committed in this PR:", ""]
-            lines += [
-                f"- `{m.metric}`: committed {fmt(m.committed)}, CI {fmt(m.ci)}" for m in evaluation.mismatches
-            ]
+            lines += [f"- `{m.metric}`: committed {fmt(m.committed)}, CI {fmt(m.ci)}" for m in evaluation.mismatches]
     if result.run:
         lines += ["", f"MLflow: experiment `{result.experiment}`, run `{result.run.run_id}`"]
     return "\n".join(lines) + "\n"

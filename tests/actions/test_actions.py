@@ -30,22 +30,49 @@ def act_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("act-home")
 
 
-def run_act(event: str, workflow: str, home: Path, env: dict[str, str], tmp: Path, payload: dict) -> subprocess.CompletedProcess:
+def run_act(
+    event: str, workflow: str, home: Path, env: dict[str, str], tmp: Path, payload: dict
+) -> subprocess.CompletedProcess:
     event_file = tmp / "event.json"
     event_file.write_text(json.dumps(payload))
-    uv_cache = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True).stdout.strip()
-    args = ["act", event, "-W", str(HERE / "workflows" / workflow), "-e", str(event_file),
-            "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server",
-            "--local-repository", f"{CHECKOUT}={HERE / 'stand-ins' / 'checkout'}",
-            "--local-repository", f"{CACHE}={HERE / 'stand-ins' / 'cache'}"]
+    uv_cache = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=False).stdout.strip()
+    args = [
+        "act",
+        event,
+        "-W",
+        str(HERE / "workflows" / workflow),
+        "-e",
+        str(event_file),
+        "-P",
+        "ubuntu-latest=-self-hosted",
+        "--action-offline-mode",
+        "--no-cache-server",
+        "--local-repository",
+        f"{CHECKOUT}={HERE / 'stand-ins' / 'checkout'}",
+        "--local-repository",
+        f"{CACHE}={HERE / 'stand-ins' / 'cache'}",
+    ]
     for key, value in env.items():
         args += ["--env", f"{key}={value}"]
-    process_env = {**os.environ, "HOME": str(home), "ACT_DISABLE_VERSION_CHECK": "1",
-                   "MLOPS_ACTIONS_HOME": str(home / "mlops-actions"), "UV_OFFLINE": "1"}
+    process_env = {
+        **os.environ,
+        "HOME": str(home),
+        "ACT_DISABLE_VERSION_CHECK": "1",
+        "MLOPS_ACTIONS_HOME": str(home / "mlops-actions"),
+        "UV_OFFLINE": "1",
+    }
     if uv_cache:
         process_env["UV_CACHE_DIR"] = uv_cache  # the warm cache scripts/setup.sh filled; offline here
-    return subprocess.run(args, cwd=ROOT, env=process_env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          timeout=1200)
+    return subprocess.run(
+        args,
+        cwd=ROOT,
+        env=process_env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=1200,
+        check=False,
+    )
 
 
 def _json(path: Path) -> dict:
@@ -55,8 +82,12 @@ def _json(path: Path) -> dict:
 def test_pr_validate_action_pass_and_fail(project, mlflow_server, act_home, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    env = {"GOOD_PROJECT": str(project.checkout("pr-better")), "BAD_PROJECT": str(project.checkout("pr-worse")),
-           "TRACKING_URI": mlflow_server.url, "OUT_DIR": str(out)}
+    env = {
+        "GOOD_PROJECT": str(project.checkout("pr-better")),
+        "BAD_PROJECT": str(project.checkout("pr-worse")),
+        "TRACKING_URI": mlflow_server.url,
+        "OUT_DIR": str(out),
+    }
     payload = {"number": 7, "pull_request": {"number": 7, "head": {"ref": "pr-better"}, "base": {"ref": "main"}}}
 
     result = run_act("pull_request", "pr-validate.yml", act_home, env, tmp_path, payload)
@@ -64,16 +95,20 @@ def test_pr_validate_action_pass_and_fail(project, mlflow_server, act_home, tmp_
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-6000:]
     good, bad = _json(out / "good-outputs.json"), _json(out / "bad-outputs.json")
-    assert good["passed"] == "true" and good["verdict"] == "passed"
+    assert good["passed"] == "true"
+    assert good["verdict"] == "passed"
     assert set(json.loads(good["metrics"])) == {"metrics.r2_score", "metrics.rmse", "metrics.mae"}
-    assert good["report-json"] == str(out / "good.json") and _json(out / "good.json")["passed"] is True
+    assert good["report-json"] == str(out / "good.json")
+    assert _json(out / "good.json")["passed"] is True
     assert len(good["mlflow-run-id"]) == 32
     # the negative case: the step failed, the job went on (continue-on-error), outputs still set
     assert (out / "bad-outcome.txt").read_text() == "failure"
-    assert bad["passed"] == "false" and bad["verdict"] == "gate-failed"
+    assert bad["passed"] == "false"
+    assert bad["verdict"] == "gate-failed"
     assert "Summary - ## Model validation for PR #7: ✅ passed" in log
     assert "| `metrics.r2_score` |" in log
-    assert "metrics.r2_score = 0.3" in log and "does not meet >= 0.75" in log  # the ::error:: annotation
+    assert "metrics.r2_score = 0.3" in log
+    assert "does not meet >= 0.75" in log
 
 
 def test_pr_validate_action_refuses_pull_request_target(project, act_home, tmp_path):
@@ -91,19 +126,28 @@ def test_master_build_and_register_model_actions(project, mlflow_server, act_hom
     out.mkdir()
     name = f"act-{uuid.uuid4().hex[:8]}"
     built = project.head("dev-model")
-    env = {"PROJECT": str(project.checkout("dev-model")), "PROJECT_BRANCH": "dev-model", "MODEL_NAME": name,
-           "TRACKING_URI": mlflow_server.url, "OUT_DIR": str(out)}
+    env = {
+        "PROJECT": str(project.checkout("dev-model")),
+        "PROJECT_BRANCH": "dev-model",
+        "MODEL_NAME": name,
+        "TRACKING_URI": mlflow_server.url,
+        "OUT_DIR": str(out),
+    }
 
     result = run_act("push", "master-build.yml", act_home, env, tmp_path, {"ref": "refs/heads/main"})
 
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-6000:]
     build = _json(out / "build-outputs.json")
-    assert build["passed"] == "true" and build["model-name"] == name and build["model-version"] == "1"
-    assert build["model-uri"] == f"models:/{name}/1" and build["alias-uri"] == f"models:/{name}@staging"
+    assert build["passed"] == "true"
+    assert build["model-name"] == name
+    assert build["model-version"] == "1"
+    assert build["model-uri"] == f"models:/{name}/1"
+    assert build["alias-uri"] == f"models:/{name}@staging"
     assert build["lock-status"] == "committed"
     tip = sh(["git", "rev-parse", "dev-model"], project.origin).stdout.strip()
-    assert build["lock-commit"] == tip and tip != built
+    assert build["lock-commit"] == tip
+    assert tip != built
     assert "[skip ci]" in sh(["git", "log", "-1", "--format=%s", tip], project.origin).stdout
     assert _json(out / "promote-outputs.json")["alias-uri"] == f"models:/{name}@production"
     assert _json(out / "register-outputs.json")["model-version"] == "2"

@@ -22,11 +22,22 @@ def airflow_env(tmp_path_factory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("airflow-home")
     dags = home / "dags"
     dags.mkdir()
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "SCARF_ANALYTICS": "false", "DO_NOT_TRACK": "true",
-           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://127.0.0.1:8080/execution/"}
-    result = subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env=env,
-                            capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "SCARF_ANALYTICS": "false",
+        "DO_NOT_TRACK": "true",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://127.0.0.1:8080/execution/",
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return env
 
@@ -48,8 +59,14 @@ def run_dag(airflow_env: dict, dag_file: Path, dag_id: str, extra_env: dict | No
     target = Path(airflow_env["AIRFLOW__CORE__DAGS_FOLDER"]) / dag_file.name
     shutil.copy(dag_file, target)
     try:
-        result = subprocess.run([sys.executable, str(HERE / "run_dag.py"), str(target), dag_id],
-                                env={**airflow_env, **(extra_env or {})}, capture_output=True, text=True, timeout=900)
+        result = subprocess.run(
+            [sys.executable, str(HERE / "run_dag.py"), str(target), dag_id],
+            env={**airflow_env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
     finally:
         target.unlink()
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]

@@ -16,7 +16,7 @@ from .conftest import run_dag
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
-DAG_FILE = textwrap.dedent('''
+DAG_FILE = textwrap.dedent("""
     import json, os
     from ci_helpers.airflow import mlops_pipeline_dag
 
@@ -29,13 +29,16 @@ DAG_FILE = textwrap.dedent('''
         thresholds={thresholds!r}, force_stages={force!r}, tracking_uri=os.environ["MLFLOW_TRACKING_URI"], schedule=None,
         retries=0, alert=record_alert,
     )
-''')
+""")
 
 
 def _write_dag(tmp_path: Path, dag_id: str, thresholds: list[str], force: list[str] | None = None) -> Path:
     path = tmp_path / f"{dag_id}.py"
-    path.write_text(DAG_FILE.replace("{dag_id}", dag_id).replace("{thresholds!r}", repr(thresholds))
-                    .replace("{force!r}", repr(force or [])))
+    path.write_text(
+        DAG_FILE.replace("{dag_id}", dag_id)
+        .replace("{thresholds!r}", repr(thresholds))
+        .replace("{force!r}", repr(force or []))
+    )
     return path
 
 
@@ -60,7 +63,8 @@ def test_good_model_promotes_and_an_unchanged_rerun_skips_every_stage(airflow_en
     first = run_dag(airflow_env, dag_file, "housing_good", env)
 
     assert first["state"].endswith("success"), first["log"][-4000:]
-    assert first["tasks"]["promote"].endswith("success") and first["tasks"]["alert"].endswith("skipped")
+    assert first["tasks"]["promote"].endswith("success")
+    assert first["tasks"]["alert"].endswith("skipped")
     assert _stages_ran(uri) == ["generate", "featurize", "train", "evaluate"]
     client = _client(uri)
     assert str(client.get_model_version_by_alias("housing", "production").version) == "1"
@@ -70,16 +74,24 @@ def test_good_model_promotes_and_an_unchanged_rerun_skips_every_stage(airflow_en
 
     assert second["state"].endswith("success"), second["log"][-4000:]
     assert _stages_ran(uri) == ["none"]  # DVC's cache: no stage ran
-    assert [str(v.version) for v in client.search_model_versions("name = 'housing'")] == ["1"]  # same model, same version
+    assert [str(v.version) for v in client.search_model_versions("name = 'housing'")] == [
+        "1"
+    ]  # same model, same version
     # forcing the training stage, as master-build does: train and its downstream run, upstream does not
-    forced = run_dag(airflow_env, _write_dag(tmp_path, "housing_forced", ["metrics.r2_score>=0.75"], ["train"]),
-                     "housing_forced", env)
+    forced = run_dag(
+        airflow_env,
+        _write_dag(tmp_path, "housing_forced", ["metrics.r2_score>=0.75"], ["train"]),
+        "housing_forced",
+        env,
+    )
     assert forced["state"].endswith("success"), forced["log"][-4000:]
     assert _stages_ran(uri) == ["train", "evaluate"]
 
     with capsys.disabled():
-        print(f"\nairflow DAG: first run {first['seconds']:.1f}s, unchanged re-run {second['seconds']:.1f}s "
-              f"(ratio {second['seconds'] / first['seconds']:.2f})")
+        print(
+            f"\nairflow DAG: first run {first['seconds']:.1f}s, unchanged re-run {second['seconds']:.1f}s "
+            f"(ratio {second['seconds'] / first['seconds']:.2f})"
+        )
 
 
 def test_failing_threshold_takes_the_alert_path(airflow_env, housing_project, tmp_path):
@@ -87,8 +99,9 @@ def test_failing_threshold_takes_the_alert_path(airflow_env, housing_project, tm
     alert_file = tmp_path / "alert.json"
     env = {"MLOPS_PROJECT_DIR": str(housing_project), "MLFLOW_TRACKING_URI": uri, "ALERT_FILE": str(alert_file)}
 
-    result = run_dag(airflow_env, _write_dag(tmp_path, "housing_strict", ["metrics.r2_score>=0.99"]),
-                     "housing_strict", env)
+    result = run_dag(
+        airflow_env, _write_dag(tmp_path, "housing_strict", ["metrics.r2_score>=0.99"]), "housing_strict", env
+    )
 
     assert result["tasks"]["alert"].endswith("success"), result["log"][-4000:]
     assert result["tasks"]["promote"].endswith("skipped")
@@ -100,35 +113,54 @@ def test_failing_threshold_takes_the_alert_path(airflow_env, housing_project, tm
 
 
 def _parse(airflow_env: dict, code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=airflow_env, capture_output=True,
-                          text=True, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=airflow_env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def test_malformed_threshold_fails_at_parse_time(airflow_env, housing_project):
-    result = _parse(airflow_env, f'''
+    result = _parse(
+        airflow_env,
+        f"""
         from ci_helpers.airflow import mlops_pipeline_dag
         mlops_pipeline_dag("bad", {str(housing_project)!r}, model_name="housing", thresholds=["r2>>0.7"])
-    ''')
+    """,
+    )
     assert result.returncode != 0
     assert "mlops DAG configuration: malformed threshold 'r2>>0.7'" in result.stderr
 
 
 def test_missing_project_fails_at_parse_time(airflow_env, tmp_path):
-    result = _parse(airflow_env, f'''
+    result = _parse(
+        airflow_env,
+        f"""
         from ci_helpers.airflow import mlops_pipeline_dag
         mlops_pipeline_dag("bad", {str(tmp_path / "nowhere")!r}, model_name="housing")
-    ''')
+    """,
+    )
     assert result.returncode != 0
     assert "has no dvc.yaml; point project_dir at your DVC project" in result.stderr
 
 
 def test_the_example_dag_has_the_standard_shape(airflow_env):
-    result = _parse(airflow_env, '''
+    result = _parse(
+        airflow_env,
+        """
         import json, runpy
         dag = runpy.run_path("examples/airflow/dags/housing_pipeline.py")["dag"]
         print(json.dumps({t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}))
-    ''')
+    """,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     shape = json.loads(result.stdout.strip().splitlines()[-1])
-    assert shape == {"run_dvc_pipeline": ["promote", "validate"], "validate": ["alert", "promote"],
-                     "promote": [], "alert": []}
+    assert shape == {
+        "run_dvc_pipeline": ["promote", "validate"],
+        "validate": ["alert", "promote"],
+        "promote": [],
+        "alert": [],
+    }

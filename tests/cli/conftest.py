@@ -12,15 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-EVALUATE = textwrap.dedent('''
+EVALUATE = textwrap.dedent("""
     import json, pickle
     import pandas as pd
     model = pickle.load(open("model.pkl", "rb"))
     frame = pd.read_csv("data.csv")
     accuracy = float((model.predict(frame[["x1", "x2"]]) == frame["label"]).mean())
     json.dump({"eval": {"accuracy": accuracy}}, open("metrics.json", "w"))
-''')
-DVC_YAML = textwrap.dedent('''
+""")
+DVC_YAML = textwrap.dedent("""
     stages:
       evaluate:
         cmd: python evaluate.py
@@ -28,7 +28,7 @@ DVC_YAML = textwrap.dedent('''
         metrics:
           - metrics.json:
               cache: false
-''')
+""")
 
 
 def _sh(*args: str, cwd: Path) -> None:

@@ -16,7 +16,9 @@ def invoke(*args: str):
 
 
 def snapshot(repo: Path) -> str:
-    status = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=repo, capture_output=True, text=True)
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored"], cwd=repo, capture_output=True, text=True, check=False
+    )
     return status.stdout
 
 
@@ -51,7 +53,9 @@ def test_missing_metrics_file_for_gate(mini_repo):
 
 def test_missing_metrics_file_for_pr_validate(mini_repo):
     before = snapshot(mini_repo)
-    result = invoke("pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--metrics-file", "missing.json")
+    result = invoke(
+        "pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--metrics-file", "missing.json"
+    )
     assert_bad_input(result, "metrics file missing.json does not exist", "--metrics-file")
     assert snapshot(mini_repo) == before
 
@@ -79,7 +83,9 @@ def test_unknown_remote(mini_repo):
 
 def test_baseline_ref_that_does_not_exist(mini_repo):
     before = snapshot(mini_repo)
-    result = invoke("pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--baseline-ref", "no-such-branch")
+    result = invoke(
+        "pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--baseline-ref", "no-such-branch"
+    )
     assert_bad_input(result, "baseline ref 'no-such-branch' does not exist")
     assert snapshot(mini_repo) == before
 
@@ -99,28 +105,52 @@ def test_model_not_loadable(mini_repo):
 
 
 def test_test_data_without_target_column(mini_repo):
-    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "model.pkl", "--test-data", "data.csv",
-                    "--target", "price", "--task", "classification")
+    result = invoke(
+        "evaluate",
+        "--repo",
+        str(mini_repo),
+        "--model",
+        "model.pkl",
+        "--test-data",
+        "data.csv",
+        "--target",
+        "price",
+        "--task",
+        "classification",
+    )
     assert_bad_input(result, "has no target column 'price'", "x1", "--target")
 
 
 def test_test_data_of_unknown_format(mini_repo):
     (mini_repo / "data.xlsx").write_text("x")
-    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "model.pkl", "--test-data", "data.xlsx",
-                    "--target", "label")
+    result = invoke(
+        "evaluate", "--repo", str(mini_repo), "--model", "model.pkl", "--test-data", "data.xlsx", "--target", "label"
+    )
     assert_bad_input(result, "neither CSV nor Parquet")
 
 
 def test_unsupported_task_on_the_command_line(mini_repo):
-    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "model.pkl", "--test-data", "data.csv",
-                    "--target", "label", "--task", "ranking")
+    result = invoke(
+        "evaluate",
+        "--repo",
+        str(mini_repo),
+        "--model",
+        "model.pkl",
+        "--test-data",
+        "data.csv",
+        "--target",
+        "label",
+        "--task",
+        "ranking",
+    )
     assert_bad_input(result, "Invalid value for '--task'", "regression", "classification")
 
 
 def test_unsupported_task_in_mlops_yaml(mini_repo):
     (mini_repo / "mlops.yaml").write_text("task: ranking\n")
-    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "model.pkl", "--test-data", "data.csv",
-                    "--target", "label")
+    result = invoke(
+        "evaluate", "--repo", str(mini_repo), "--model", "model.pkl", "--test-data", "data.csv", "--target", "label"
+    )
     assert_bad_input(result, "mlops.yaml: key 'task'", "regression")
 
 
@@ -130,8 +160,10 @@ def test_mlops_yaml_with_an_unknown_key(mini_repo):
     assert_bad_input(result, "unknown key 'treshold'", "threshold", "fix or remove it")
 
 
-@pytest.mark.parametrize("content,key", [("thresholds: 5\n", "thresholds"), ("remote: [a, b]\n", "remote"),
-                                         ("max_regression: [1, 2]\n", "max_regression")])
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [("thresholds: 5\n", "thresholds"), ("remote: [a, b]\n", "remote"), ("max_regression: [1, 2]\n", "max_regression")],
+)
 def test_mlops_yaml_with_a_bad_type(mini_repo, content, key):
     (mini_repo / "mlops.yaml").write_text(content)
     result = invoke("pr-validate", "--repo", str(mini_repo))
@@ -144,5 +176,7 @@ def test_nothing_to_evaluate(mini_repo):
 
 
 def test_eval_stage_and_model_together(mini_repo):
-    result = invoke("pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--model", "model.pkl", *BUILTIN)
+    result = invoke(
+        "pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--model", "model.pkl", *BUILTIN
+    )
     assert_bad_input(result, "both --eval-stage and --model")

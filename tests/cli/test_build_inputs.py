@@ -29,8 +29,9 @@ def test_invalid_model_name(mini_repo, name):
 
 @pytest.mark.parametrize("alias", ["latest", "v3", "has space", ""])
 def test_invalid_alias(mini_repo, alias):
-    result = invoke("master-build", "--repo", str(mini_repo), "--stage", "evaluate", "--model-name", "m",
-                    "--alias", alias)
+    result = invoke(
+        "master-build", "--repo", str(mini_repo), "--stage", "evaluate", "--model-name", "m", "--alias", alias
+    )
     assert_bad_input(result, f"invalid alias '{alias}'")
 
 
@@ -54,28 +55,49 @@ def test_detached_head_without_branch(mini_repo):
 
 
 def test_no_git_identity(mini_repo, tmp_path):
-    env = {"GIT_COMMITTER_NAME": None, "GIT_COMMITTER_EMAIL": None, "GIT_AUTHOR_NAME": None,
-           "GIT_AUTHOR_EMAIL": None, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path),
-           "GIT_CONFIG_NOSYSTEM": "1", "GITHUB_ACTIONS": None}
+    env = {
+        "GIT_COMMITTER_NAME": None,
+        "GIT_COMMITTER_EMAIL": None,
+        "GIT_AUTHOR_NAME": None,
+        "GIT_AUTHOR_EMAIL": None,
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GITHUB_ACTIONS": None,
+    }
     result = invoke("master-build", "--repo", str(mini_repo), "--stage", "evaluate", env=env)
     assert_bad_input(result, "no git identity", "--git-user-name")
 
 
 def test_stage_that_logs_no_model(mini_repo, tmp_path):
-    result = invoke("master-build", "--repo", str(mini_repo), "--stage", "evaluate", "--model-name", "mini",
-                    "--lock-mode", "none", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}")
+    result = invoke(
+        "master-build",
+        "--repo",
+        str(mini_repo),
+        "--stage",
+        "evaluate",
+        "--model-name",
+        "mini",
+        "--lock-mode",
+        "none",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'm.db'}",
+    )
     assert_bad_input(result, "logged no model", "log_model", "--model-artifact-path")
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (("register-model", "--model-name", "m"), "exactly one of --run-id or --model-uri"),
-    (("register-model", "--model-name", "bad name", "--run-id", "x"), "invalid model name 'bad name'"),
-    (("register-model", "--model-name", "m", "--run-id", "x", "--alias", "latest"), "invalid alias 'latest'"),
-    (("register-model", "--model-name", "m", "--run-id", "x", "--tag", "novalue"), "malformed --tag 'novalue'"),
-    (("promote", "--model-name", "m", "--to-alias", "v1"), "invalid alias 'v1' for --to-alias"),
-    (("promote", "--model-name", "m", "--threshold", "acc>>1"), "malformed threshold 'acc>>1'"),
-    (("rollback", "--model-name", "", "--alias", "production"), "invalid model name ''"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("register-model", "--model-name", "m"), "exactly one of --run-id or --model-uri"),
+        (("register-model", "--model-name", "bad name", "--run-id", "x"), "invalid model name 'bad name'"),
+        (("register-model", "--model-name", "m", "--run-id", "x", "--alias", "latest"), "invalid alias 'latest'"),
+        (("register-model", "--model-name", "m", "--run-id", "x", "--tag", "novalue"), "malformed --tag 'novalue'"),
+        (("promote", "--model-name", "m", "--to-alias", "v1"), "invalid alias 'v1' for --to-alias"),
+        (("promote", "--model-name", "m", "--threshold", "acc>>1"), "malformed threshold 'acc>>1'"),
+        (("rollback", "--model-name", "", "--alias", "production"), "invalid model name ''"),
+    ],
+)
 def test_registry_bad_input(args, fragment, tmp_path):
     result = invoke(*args, "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}")
     assert_bad_input(result, fragment)

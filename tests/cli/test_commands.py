@@ -20,11 +20,13 @@ def all_commands():
     return sorted(cli.commands.items())
 
 
-@pytest.mark.parametrize("name,command", all_commands())
+@pytest.mark.parametrize(("name", "command"), all_commands())
 def test_every_command_has_help_text(name, command):
-    assert command.help and len(command.help.strip()) > 20, name
+    assert command.help, name
+    assert len(command.help.strip()) > 20, name
     result = invoke(name, "--help")
-    assert result.exit_code == 0 and "Usage:" in result.output
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
     for param in command.params:
         if param.name != "help":
             assert param.help, f"{name} --{param.name} has no help"
@@ -32,12 +34,26 @@ def test_every_command_has_help_text(name, command):
 
 def test_builtin_evaluate_csv_classification_with_roc_auc(mini_repo, tmp_path):
     out = tmp_path / "metrics.json"
-    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "model.pkl", "--test-data", "data.csv",
-                    "--target", "label", "--task", "classification", "--output", str(out))
+    result = invoke(
+        "evaluate",
+        "--repo",
+        str(mini_repo),
+        "--model",
+        "model.pkl",
+        "--test-data",
+        "data.csv",
+        "--target",
+        "label",
+        "--task",
+        "classification",
+        "--output",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(out.read_text())
     assert set(metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
-    assert 0.8 < metrics["accuracy"] < 1 and metrics["roc_auc"] > 0.9
+    assert 0.8 < metrics["accuracy"] < 1
+    assert metrics["roc_auc"] > 0.9
 
 
 def test_builtin_evaluate_parquet_and_mlflow_model_directory(mini_repo, tmp_path):
@@ -46,11 +62,23 @@ def test_builtin_evaluate_parquet_and_mlflow_model_directory(mini_repo, tmp_path
     import mlflow.sklearn
 
     model = pickle.loads((mini_repo / "model.pkl").read_bytes())
-    mlflow.sklearn.save_model(model, str(mini_repo / "mlflow_model"), serialization_format="cloudpickle",
-                              pip_requirements=["scikit-learn"])
+    mlflow.sklearn.save_model(
+        model, str(mini_repo / "mlflow_model"), serialization_format="cloudpickle", pip_requirements=["scikit-learn"]
+    )
     classification_data(seed=1).to_parquet(mini_repo / "test.parquet")
-    result = invoke("evaluate", "--repo", str(mini_repo), "--model", "mlflow_model", "--test-data", "test.parquet",
-                    "--target", "label", "--task", "classification")
+    result = invoke(
+        "evaluate",
+        "--repo",
+        str(mini_repo),
+        "--model",
+        "mlflow_model",
+        "--test-data",
+        "test.parquet",
+        "--target",
+        "label",
+        "--task",
+        "classification",
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     assert 0.8 < metrics["accuracy"] < 1
@@ -60,14 +88,33 @@ def test_builtin_evaluate_parquet_and_mlflow_model_directory(mini_repo, tmp_path
 def test_gate_command_with_github_outputs(mini_repo, tmp_path):
     output, summary = tmp_path / "out", tmp_path / "summary"
     env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
-    passed = invoke("gate", "--repo", str(mini_repo), "--metrics-file", "metrics.json",
-                    "--threshold", "eval.accuracy>=0.8", "--report-json", str(tmp_path / "r.json"), env=env)
+    passed = invoke(
+        "gate",
+        "--repo",
+        str(mini_repo),
+        "--metrics-file",
+        "metrics.json",
+        "--threshold",
+        "eval.accuracy>=0.8",
+        "--report-json",
+        str(tmp_path / "r.json"),
+        env=env,
+    )
     assert passed.exit_code == 0, passed.output
     assert json.loads((tmp_path / "r.json").read_text())["passed"] is True
-    failed = invoke("gate", "--repo", str(mini_repo), "--metrics-file", "metrics.json",
-                    "--threshold", "eval.accuracy>=0.999", env=env)
+    failed = invoke(
+        "gate",
+        "--repo",
+        str(mini_repo),
+        "--metrics-file",
+        "metrics.json",
+        "--threshold",
+        "eval.accuracy>=0.999",
+        env=env,
+    )
     assert failed.exit_code == 1
-    assert "::error" in failed.output and "eval.accuracy" in failed.output
+    assert "::error" in failed.output
+    assert "eval.accuracy" in failed.output
     assert "passed=false" in output.read_text() or "passed<<" in output.read_text()
     assert "eval.accuracy" in summary.read_text()
 
@@ -76,18 +123,26 @@ def test_env_vars_feed_options_and_beat_mlops_yaml(mini_repo):
     (mini_repo / "mlops.yaml").write_text("thresholds: ['eval.accuracy>=0.999']\n")
     from_file = invoke("gate", "--repo", str(mini_repo), "--metrics-file", "metrics.json")
     assert from_file.exit_code == 1
-    from_env = invoke("gate", "--repo", str(mini_repo), "--metrics-file", "metrics.json",
-                      env={"CI_HELPERS_THRESHOLD": "eval.accuracy>=0.5 eval.accuracy<=1"})
+    from_env = invoke(
+        "gate",
+        "--repo",
+        str(mini_repo),
+        "--metrics-file",
+        "metrics.json",
+        env={"CI_HELPERS_THRESHOLD": "eval.accuracy>=0.5 eval.accuracy<=1"},
+    )
     assert from_env.exit_code == 0, from_env.output
 
 
 def test_version():
     result = invoke("--version")
-    assert result.exit_code == 0 and "ci-helpers" in result.output
+    assert result.exit_code == 0
+    assert "ci-helpers" in result.output
 
 
 def test_secrets_are_masked_on_actions():
-    result = invoke("check-lock", "--repo", "/nonexistent", env={"GITHUB_ACTIONS": "true",
-                                                                 "MLFLOW_TRACKING_TOKEN": "tok-123456"})
+    result = invoke(
+        "check-lock", "--repo", "/nonexistent", env={"GITHUB_ACTIONS": "true", "MLFLOW_TRACKING_TOKEN": "tok-123456"}
+    )
     assert "::add-mask::tok-123456" in result.output
     assert result.exit_code == 2

@@ -19,8 +19,9 @@ def test_s3_server_stopped_before_the_pull(project, tmp_path):
     write_local_remote(checkout, "s3://doomed/dvc", endpoint=endpoint)
     server.stop()
 
-    result = ci_helpers("pr-validate", "--no-track", cwd=checkout,
-                        env={"CI_HELPERS_RETRY_ATTEMPTS": "2", "AWS_MAX_ATTEMPTS": "2"})
+    result = ci_helpers(
+        "pr-validate", "--no-track", cwd=checkout, env={"CI_HELPERS_RETRY_ATTEMPTS": "2", "AWS_MAX_ATTEMPTS": "2"}
+    )
 
     assert result.code == 3, result.output
     assert endpoint in result.output  # the endpoint is named
@@ -35,10 +36,12 @@ def test_mlflow_server_unreachable(project, tmp_path):
     checkout = project.checkout("pr-better")
     uri = f"http://ci-user:s3cr3t-token@127.0.0.1:{free_port()}"
 
-    result = ci_helpers("pr-validate", "--tracking-uri", uri, cwd=checkout,
-                        env={"MLFLOW_TRACKING_PASSWORD": "s3cr3t-token"})
+    result = ci_helpers(
+        "pr-validate", "--tracking-uri", uri, cwd=checkout, env={"MLFLOW_TRACKING_PASSWORD": "s3cr3t-token"}
+    )
 
     assert result.code == 3, result.output
-    assert "MLflow tracking server" in result.output and "unreachable" in result.output
+    assert "MLflow tracking server" in result.output
+    assert "unreachable" in result.output
     assert uri.rsplit("@", 1)[1] in result.output
     assert "s3cr3t-token" not in result.output

@@ -18,7 +18,9 @@ from tests.support.project import sh
 
 pytestmark = pytest.mark.integration
 
-DVC_YAML = "stages:\n  train:\n    cmd: python train.py\n    deps: [train.py]\n    params: [lr]\n    outs: [model.bin]\n"
+DVC_YAML = (
+    "stages:\n  train:\n    cmd: python train.py\n    deps: [train.py]\n    params: [lr]\n    outs: [model.bin]\n"
+)
 COMMIT_BACK = textwrap.dedent("""
     import json, sys
     from pathlib import Path
@@ -48,8 +50,16 @@ def origin_with_three_commits(tmp_path):
     origin, dev = tmp_path / "origin.git", tmp_path / "dev"
     sh(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
     sh(["git", "clone", "-q", str(origin), str(dev)], tmp_path)
-    _commit(dev, {"dvc.yaml": DVC_YAML, "train.py": "print('train')\n", "params.yaml": "lr: 0.1\n",
-                  "dvc.lock": "built-from: none\n"}, "pipeline")
+    _commit(
+        dev,
+        {
+            "dvc.yaml": DVC_YAML,
+            "train.py": "print('train')\n",
+            "params.yaml": "lr: 0.1\n",
+            "dvc.lock": "built-from: none\n",
+        },
+        "pipeline",
+    )
     commits = [_commit(dev, {"params.yaml": f"lr: 0.{i + 2}\n"}, f"lr 0.{i + 2}") for i in range(3)]
     return origin, commits
 
@@ -63,8 +73,17 @@ def _start_builds(tmp_path: Path, origin: Path, commits: list[str]) -> list[dict
         sh(["git", "checkout", "-q", "-B", "main", commit], workspace)
         (workspace / "dvc.lock").write_text(f"built-from: {commit}\n")
         ready = tmp_path / f"ready-{index}"
-        procs.append((ready, subprocess.Popen([sys.executable, "-c", COMMIT_BACK, str(workspace), commit, str(ready),
-                                               str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+        procs.append(
+            (
+                ready,
+                subprocess.Popen(
+                    [sys.executable, "-c", COMMIT_BACK, str(workspace), commit, str(ready), str(go)],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                ),
+            )
+        )
     while not all(ready.exists() for ready, _ in procs):
         pass
     go.touch()
@@ -87,7 +106,8 @@ def test_three_builds_of_successive_commits_started_together(tmp_path, origin_wi
     history = sh(["git", "rev-list", "main"], origin).stdout.split()
     assert all(commit in history for commit in commits)  # every commit intact
     assert sh(["git", "show", "main:dvc.lock"], origin).stdout == f"built-from: {commits[-1]}\n"
-    assert history[1] == commits[-1] and tip == results[-1]["commit"]
+    assert history[1] == commits[-1]
+    assert tip == results[-1]["commit"]
     assert "[skip ci]" in sh(["git", "log", "-1", "--format=%s", "main"], origin).stdout
 
 
@@ -104,7 +124,8 @@ def test_unrelated_commits_that_land_meanwhile_are_kept_and_the_lock_rebased(tmp
     statuses = sorted(r["status"] for r in results)
     assert statuses == ["committed", "committed"]
     history = sh(["git", "rev-list", "main"], origin).stdout.split()
-    assert readme in history and newest in history
+    assert readme in history
+    assert newest in history
     assert sh(["git", "rev-list", "--merges", "main"], origin).stdout == ""
     assert sh(["git", "show", "main:dvc.lock"], origin).stdout == f"built-from: {newest}\n"
     lock_commits = sh(["git", "log", "--format=%s", "main"], origin).stdout.count("[skip ci]")
@@ -119,10 +140,18 @@ def test_tag_mode_pushes_a_tag_and_leaves_the_branch_alone(tmp_path, origin_with
     sh(["git", "clone", "-q", str(origin), str(workspace)], tmp_path)
     (workspace / "dvc.lock").write_text("built-from: tag-mode\n")
 
-    result = commit_lock_file(workspace, built_commit=commits[-1], branch="main", remote="origin",
-                              paths=["dvc.lock"], identity=GitIdentity("CI Bot", "ci@example.invalid"),
-                              mode="tag", pipeline_inputs={"params.yaml"})
+    result = commit_lock_file(
+        workspace,
+        built_commit=commits[-1],
+        branch="main",
+        remote="origin",
+        paths=["dvc.lock"],
+        identity=GitIdentity("CI Bot", "ci@example.invalid"),
+        mode="tag",
+        pipeline_inputs={"params.yaml"},
+    )
 
-    assert result.status == "tagged" and result.tag == f"mlops/lock/{commits[-1][:12]}"
+    assert result.status == "tagged"
+    assert result.tag == f"mlops/lock/{commits[-1][:12]}"
     assert sh(["git", "rev-parse", "main"], origin).stdout.strip() == commits[-1]
     assert sh(["git", "show", f"{result.tag}:dvc.lock"], origin).stdout == "built-from: tag-mode\n"

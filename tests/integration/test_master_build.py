@@ -40,18 +40,35 @@ def test_main_build_rebuilds_pushes_commits_registers_and_is_idempotent(project,
     built = project.head("dev-model")
     dev_md5 = _lock_md5(sh(["git", "show", f"{built}:dvc.lock"], project.origin).stdout, "models/model.pkl")
     checkout = project.checkout("dev-model")
-    gh = github_env(tmp_path / "gh", GITHUB_SERVER_URL="https://github.example", GITHUB_REPOSITORY="acme/housing",
-                    GITHUB_RUN_ID="4242", GITHUB_REF="refs/heads/dev-model")
+    gh = github_env(
+        tmp_path / "gh",
+        GITHUB_SERVER_URL="https://github.example",
+        GITHUB_REPOSITORY="acme/housing",
+        GITHUB_RUN_ID="4242",
+        GITHUB_REF="refs/heads/dev-model",
+    )
 
-    result = ci_helpers("master-build", "--model-name", name, "--tracking-uri", mlflow_server.url,
-                        "--report-json", str(tmp_path / "build.json"), cwd=checkout, env={**gh, **CI_IDENTITY})
+    result = ci_helpers(
+        "master-build",
+        "--model-name",
+        name,
+        "--tracking-uri",
+        mlflow_server.url,
+        "--report-json",
+        str(tmp_path / "build.json"),
+        cwd=checkout,
+        env={**gh, **CI_IDENTITY},
+    )
 
     assert result.code == 0, result.output
     report = read_report(tmp_path / "build.json")
     # the forced stage and its downstream ran; upstream stages were reused, not re-run
-    assert report["stages"]["forced"] == ["train"] and report["stages"]["downstream"] == ["evaluate"]
-    assert "Running stage 'train'" in result.output and "Running stage 'evaluate'" in result.output
-    assert "Running stage 'featurize'" not in result.output and "Running stage 'generate'" not in result.output
+    assert report["stages"]["forced"] == ["train"]
+    assert report["stages"]["downstream"] == ["evaluate"]
+    assert "Running stage 'train'" in result.output
+    assert "Running stage 'evaluate'" in result.output
+    assert "Running stage 'featurize'" not in result.output
+    assert "Running stage 'generate'" not in result.output
     assert not (checkout / "data" / "raw" / "housing.csv").exists()
     # the developer's pushed binary was never fetched; the workspace holds the CI-built one
     ci_md5 = report["provenance"]["mlops.ci_md5.models/model.pkl"]
@@ -70,10 +87,12 @@ def test_main_build_rebuilds_pushes_commits_registers_and_is_idempotent(project,
 
     # dvc.lock came back to the branch as one [skip ci] commit on top of the built commit
     tip = project.head("dev-model")
-    assert report["lock"]["status"] == "committed" and report["lock"]["commit"] == tip
+    assert report["lock"]["status"] == "committed"
+    assert report["lock"]["commit"] == tip
     assert sh(["git", "rev-parse", f"{tip}^"], project.origin).stdout.strip() == built
     message = sh(["git", "log", "-1", "--format=%s%n%an <%ae>", tip], project.origin).stdout
-    assert "[skip ci]" in message and "CI Bot <ci@example.invalid>" in message
+    assert "[skip ci]" in message
+    assert "CI Bot <ci@example.invalid>" in message
     assert _lock_md5(sh(["git", "show", f"{tip}:dvc.lock"], project.origin).stdout, "models/model.pkl") == ci_md5
     # and the CI-built outputs are on the remote: a fresh clone of the tip is in sync
     fresh = project.checkout("dev-model", name="after-build")
@@ -81,12 +100,14 @@ def test_main_build_rebuilds_pushes_commits_registers_and_is_idempotent(project,
 
     # registered with provenance, alias set
     version = client.get_model_version(name, report["model"]["version"])
-    assert version.tags["mlops.git_commit"] == built and version.tags["mlops.dev_model_matches_ci"] == "false"
+    assert version.tags["mlops.git_commit"] == built
+    assert version.tags["mlops.dev_model_matches_ci"] == "false"
     assert version.run_id == run.info.run_id
     assert client.get_model_version_by_alias(name, "staging").version == version.version
     outputs = read_outputs(tmp_path / "gh" / "output")
     assert outputs["model-uri"] == f"models:/{name}/{version.version}"
-    assert outputs["lock-commit"] == tip and outputs["run-id"] == run.info.run_id
+    assert outputs["lock-commit"] == tip
+    assert outputs["run-id"] == run.info.run_id
     assert "Developer's model hash matches the CI build: **false**" in (tmp_path / "gh" / "summary").read_text()
 
     # re-running the build of the same commit reuses the version: no duplicate
@@ -94,8 +115,17 @@ def test_main_build_rebuilds_pushes_commits_registers_and_is_idempotent(project,
     sh(["git", "clone", "-q", str(project.origin), str(again)], project.root)
     sh(["git", "checkout", "-q", "-B", "dev-model", built], again)
     write_local_remote(again, project.remote_url)
-    rerun = ci_helpers("master-build", "--model-name", name, "--tracking-uri", mlflow_server.url,
-                       "--report-json", str(tmp_path / "again.json"), cwd=again, env=CI_IDENTITY)
+    rerun = ci_helpers(
+        "master-build",
+        "--model-name",
+        name,
+        "--tracking-uri",
+        mlflow_server.url,
+        "--report-json",
+        str(tmp_path / "again.json"),
+        cwd=again,
+        env=CI_IDENTITY,
+    )
     assert rerun.code == 0, rerun.output
     assert read_report(tmp_path / "again.json")["model"]["reused"] is True
     assert _versions(mlflow_server.url, name) == [int(version.version)]
@@ -107,23 +137,41 @@ def test_failed_gate_alerts_and_moves_nothing(project, mlflow_server, tmp_path):
     before = project.head("pr-worse")
     checkout = project.checkout("pr-worse")
 
-    result = ci_helpers("master-build", "--model-name", name, "--tracking-uri", mlflow_server.url,
-                        "--report-json", str(tmp_path / "r.json"), cwd=checkout,
-                        env={**github_env(tmp_path / "gh"), **CI_IDENTITY})
+    result = ci_helpers(
+        "master-build",
+        "--model-name",
+        name,
+        "--tracking-uri",
+        mlflow_server.url,
+        "--report-json",
+        str(tmp_path / "r.json"),
+        cwd=checkout,
+        env={**github_env(tmp_path / "gh"), **CI_IDENTITY},
+    )
 
     assert result.code == 1, result.output
-    assert "::error" in result.stdout and "fails the gate" in result.stdout
+    assert "::error" in result.stdout
+    assert "fails the gate" in result.stdout
     assert read_report(tmp_path / "r.json")["verdict"] == "gate-failed"
     assert _versions(mlflow_server.url, name) == []
     assert project.head("pr-worse") == before
 
     # asked for explicitly, the failed build is registered for the record, but no alias moves
-    kept = ci_helpers("master-build", "--model-name", name, "--register-failed", "--tracking-uri", mlflow_server.url,
-                      cwd=checkout, env=CI_IDENTITY)
+    kept = ci_helpers(
+        "master-build",
+        "--model-name",
+        name,
+        "--register-failed",
+        "--tracking-uri",
+        mlflow_server.url,
+        cwd=checkout,
+        env=CI_IDENTITY,
+    )
     assert kept.code == 1, kept.output
     assert _versions(mlflow_server.url, name) == [1]
     model = _client(mlflow_server.url).get_registered_model(name)
-    assert model.aliases == {} and _client(mlflow_server.url).get_model_version(name, "1").tags["mlops.verdict"] == "gate-failed"
+    assert model.aliases == {}
+    assert _client(mlflow_server.url).get_model_version(name, "1").tags["mlops.verdict"] == "gate-failed"
     assert project.head("pr-worse") == before
 
 
@@ -135,8 +183,15 @@ def test_git_remote_that_rejects_the_push(project, tmp_path):
     checkout = project.checkout("pr-tampered")
 
     # only the evaluation is rebuilt: it rewrites the tampered metrics.json, so dvc.lock changes
-    result = ci_helpers("master-build", "--stage", "evaluate", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}",
-                        cwd=checkout, env=CI_IDENTITY)
+    result = ci_helpers(
+        "master-build",
+        "--stage",
+        "evaluate",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'm.db'}",
+        cwd=checkout,
+        env=CI_IDENTITY,
+    )
 
     assert result.code == 3, result.output
     assert "branch is frozen for the release" in result.output
@@ -152,13 +207,23 @@ def test_s3_stopped_during_push_then_a_rerun_completes(project, tmp_path):
     checkout = project.checkout("dev-model")
     before = project.head("dev-model")
     write_local_remote(checkout, project.remote_url, endpoint=endpoint)
-    env = {**CI_IDENTITY, "CI_HELPERS_RETRY_ATTEMPTS": "2", "AWS_MAX_ATTEMPTS": "2",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    env = {
+        **CI_IDENTITY,
+        "CI_HELPERS_RETRY_ATTEMPTS": "2",
+        "AWS_MAX_ATTEMPTS": "2",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
+    }
     import os
     import shutil
 
-    proc = subprocess.Popen([shutil.which("ci-helpers"), "master-build"], cwd=checkout, env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [shutil.which("ci-helpers"), "master-build"],
+        cwd=checkout,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen = []
     for line in proc.stdout:
         seen.append(line)
@@ -167,7 +232,8 @@ def test_s3_stopped_during_push_then_a_rerun_completes(project, tmp_path):
     code = proc.wait(timeout=600)
     output = "".join(seen)
     assert code == 3, output
-    assert endpoint in output and "attempt 2/2" in output
+    assert endpoint in output
+    assert "attempt 2/2" in output
     assert project.head("dev-model") == before  # no lock commit without a push
 
     server2, _ = start_moto(port)
@@ -187,10 +253,20 @@ def test_mlflow_unreachable_during_registration(project, mlflow_server, tmp_path
     name = f"housing-{uuid.uuid4().hex[:8]}"
     checkout = project.checkout("dev-model")
     with FlakyProxy(mlflow_server.url, ("registered-models", "model-versions")) as proxy:
-        result = ci_helpers("master-build", "--model-name", name, "--tracking-uri", proxy.url,
-                            "--lock-mode", "none", cwd=checkout, env=CI_IDENTITY)
+        result = ci_helpers(
+            "master-build",
+            "--model-name",
+            name,
+            "--tracking-uri",
+            proxy.url,
+            "--lock-mode",
+            "none",
+            cwd=checkout,
+            env=CI_IDENTITY,
+        )
     assert result.code == 3, result.output
-    assert "MLflow tracking server" in result.output and proxy.url in result.output
+    assert "MLflow tracking server" in result.output
+    assert proxy.url in result.output
     assert proxy.failed_requests  # it really got as far as the registry
     client = _client(mlflow_server.url)
     assert _versions(mlflow_server.url, name) == []

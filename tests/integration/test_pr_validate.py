@@ -21,23 +21,35 @@ def _mlflow_runs(tracking_uri: str, experiment: str):
 
 def test_good_pr_passes_and_is_reported_everywhere(project, mlflow_server, tmp_path):
     checkout = project.checkout("pr-better")
-    gh = github_env(tmp_path / "gh", GITHUB_REF="refs/pull/17/merge", GITHUB_BASE_REF="main",
-                    GITHUB_HEAD_REF="pr-better")
+    gh = github_env(
+        tmp_path / "gh", GITHUB_REF="refs/pull/17/merge", GITHUB_BASE_REF="main", GITHUB_HEAD_REF="pr-better"
+    )
     report = tmp_path / "report.json"
     client_models_before = _registered_versions(mlflow_server.url)
 
-    result = ci_helpers("pr-validate", "--tracking-uri", mlflow_server.url, "--experiment", "housing-pr-good",
-                        "--report-json", str(report), cwd=checkout, env=gh)
+    result = ci_helpers(
+        "pr-validate",
+        "--tracking-uri",
+        mlflow_server.url,
+        "--experiment",
+        "housing-pr-good",
+        "--report-json",
+        str(report),
+        cwd=checkout,
+        env=gh,
+    )
 
     assert result.code == 0, result.output
     data = read_report(report)
-    assert data["passed"] is True and data["verdict"] == "passed"
+    assert data["passed"] is True
+    assert data["verdict"] == "passed"
     assert data["baseline_commit"] == project.head("main")
     assert data["git"] == {"commit": project.head("pr-better"), "branch": "pr-better", "pr": 17}
     assert set(data["metrics"]) == {"metrics.r2_score", "metrics.rmse", "metrics.mae"}
     # thresholds and regressions come from the project's mlops.yaml
     kinds = {(c["metric"], c["kind"]) for c in data["checks"]}
-    assert ("metrics.r2_score", "threshold") in kinds and ("metrics.rmse", "regression") in kinds
+    assert ("metrics.r2_score", "threshold") in kinds
+    assert ("metrics.rmse", "regression") in kinds
     assert all(c["passed"] for c in data["checks"])
     for check in data["checks"]:
         assert set(check) >= {"metric", "op", "threshold", "value", "passed"}
@@ -45,7 +57,8 @@ def test_good_pr_passes_and_is_reported_everywhere(project, mlflow_server, tmp_p
     assert data["evaluation"]["mismatches"] == []
 
     summary = (tmp_path / "gh" / "summary").read_text()
-    assert "PR #17" in summary and "passed" in summary
+    assert "PR #17" in summary
+    assert "passed" in summary
     assert "| metric | baseline | this PR | delta | threshold | status |" in summary
     assert "`metrics.r2_score`" in summary
     outputs = read_outputs(tmp_path / "gh" / "output")
@@ -95,16 +108,27 @@ def test_worse_model_fails_the_threshold_with_annotations(project, mlflow_server
     gh = github_env(tmp_path / "gh", GITHUB_REF="refs/pull/18/merge", GITHUB_BASE_REF="main")
     report = tmp_path / "report.json"
 
-    result = ci_helpers("pr-validate", "--tracking-uri", mlflow_server.url, "--experiment", "housing-pr-worse",
-                        "--report-json", str(report), cwd=checkout, env=gh)
+    result = ci_helpers(
+        "pr-validate",
+        "--tracking-uri",
+        mlflow_server.url,
+        "--experiment",
+        "housing-pr-worse",
+        "--report-json",
+        str(report),
+        cwd=checkout,
+        env=gh,
+    )
 
     assert result.code == 1, result.output
     data = read_report(report)
-    assert data["passed"] is False and data["verdict"] == "gate-failed"
+    assert data["passed"] is False
+    assert data["verdict"] == "gate-failed"
     failing = {(c["metric"], c["kind"]) for c in data["checks"] if not c["passed"]}
     assert ("metrics.r2_score", "threshold") in failing
     assert ("metrics.r2_score", "regression") in failing
-    assert "::error" in result.stdout and "metrics.r2_score" in result.stdout
+    assert "::error" in result.stdout
+    assert "metrics.r2_score" in result.stdout
     assert "❌" in (tmp_path / "gh" / "summary").read_text()
     assert read_outputs(tmp_path / "gh" / "output")["passed"] == "false"
     _, runs = _mlflow_runs(mlflow_server.url, "housing-pr-worse")
@@ -114,9 +138,19 @@ def test_worse_model_fails_the_threshold_with_annotations(project, mlflow_server
 def test_regression_against_baseline_fails_even_above_threshold(project, tmp_path):
     checkout = project.checkout("pr-worse")
 
-    result = ci_helpers("pr-validate", "--no-track", "--threshold", "metrics.r2_score>=0.1",
-                        "--max-regression", "metrics.r2_score=1%", "--baseline-ref", "main",
-                        "--report-json", str(tmp_path / "r.json"), cwd=checkout)
+    result = ci_helpers(
+        "pr-validate",
+        "--no-track",
+        "--threshold",
+        "metrics.r2_score>=0.1",
+        "--max-regression",
+        "metrics.r2_score=1%",
+        "--baseline-ref",
+        "main",
+        "--report-json",
+        str(tmp_path / "r.json"),
+        cwd=checkout,
+    )
 
     assert result.code == 1, result.output
     checks = read_report(tmp_path / "r.json")["checks"]
@@ -156,9 +190,11 @@ def test_check_commands_on_their_own(project):
     assert ci_helpers("check-remote", cwd=good).code == 0
     assert ci_helpers("check-lock", cwd=good).code == 0
     lock = ci_helpers("check-lock", cwd=stale)
-    assert lock.code == 1 and "dvc repro" in lock.output
+    assert lock.code == 1
+    assert "dvc repro" in lock.output
     remote = ci_helpers("check-remote", cwd=unpushed)
-    assert remote.code == 1 and "models/model.pkl" in remote.output
+    assert remote.code == 1
+    assert "models/model.pkl" in remote.output
 
 
 def test_ci_numbers_that_differ_from_the_committed_ones_are_reported(project, tmp_path):
@@ -180,10 +216,23 @@ def test_builtin_evaluator_matches_the_projects_own_numbers(project, tmp_path):
     checkout = project.checkout("main")
 
     result = ci_helpers(
-        "pr-validate", "--no-track", "--model", "models/model.pkl", "--test-data", "data/features/test.csv",
-        "--target", "median_house_value", "--task", "regression", "--threshold", "r2>=0.8",
-        "--max-regression", "r2=0.05",
-        "--report-json", str(tmp_path / "r.json"), cwd=checkout,
+        "pr-validate",
+        "--no-track",
+        "--model",
+        "models/model.pkl",
+        "--test-data",
+        "data/features/test.csv",
+        "--target",
+        "median_house_value",
+        "--task",
+        "regression",
+        "--threshold",
+        "r2>=0.8",
+        "--max-regression",
+        "r2=0.05",
+        "--report-json",
+        str(tmp_path / "r.json"),
+        cwd=checkout,
     )
 
     assert result.code == 0, result.output
@@ -200,8 +249,9 @@ def test_builtin_evaluator_matches_the_projects_own_numbers(project, tmp_path):
 def test_shallow_checkout_fetches_the_baseline(project, tmp_path):
     checkout = project.checkout("pr-better", shallow=True)
 
-    result = ci_helpers("pr-validate", "--no-track", "--baseline-ref", "main",
-                        "--report-json", str(tmp_path / "r.json"), cwd=checkout)
+    result = ci_helpers(
+        "pr-validate", "--no-track", "--baseline-ref", "main", "--report-json", str(tmp_path / "r.json"), cwd=checkout
+    )
 
     assert result.code == 0, result.output
     data = read_report(tmp_path / "r.json")

@@ -29,8 +29,9 @@ def _run_with_model(uri: str, accuracy: float, with_model: bool = True) -> str:
         mlflow.log_metric("accuracy", accuracy)
         if with_model:
             model = DummyClassifier().fit([[0], [1]], [0, 1])
-            mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"],
-                                     serialization_format="cloudpickle")
+            mlflow.sklearn.log_model(
+                model, name="model", pip_requirements=["scikit-learn"], serialization_format="cloudpickle"
+            )
     return run.info.run_id
 
 
@@ -40,50 +41,126 @@ def test_register_promote_rollback_with_auditable_history(mlflow_server, tmp_pat
     first, second = _run_with_model(uri, 0.91), _run_with_model(uri, 0.95)
 
     gh = github_env(tmp_path / "gh")
-    registered = ci_helpers("register-model", "--model-name", name, "--run-id", first, "--alias", "staging",
-                            "--tag", "team=forecasting", "--tracking-uri", uri, cwd=tmp_path, env=gh)
+    registered = ci_helpers(
+        "register-model",
+        "--model-name",
+        name,
+        "--run-id",
+        first,
+        "--alias",
+        "staging",
+        "--tag",
+        "team=forecasting",
+        "--tracking-uri",
+        uri,
+        cwd=tmp_path,
+        env=gh,
+    )
     assert registered.code == 0, registered.output
     outputs = read_outputs(tmp_path / "gh" / "output")
-    assert outputs["model-uri"] == f"models:/{name}/1" and outputs["alias-uri"] == f"models:/{name}@staging"
+    assert outputs["model-uri"] == f"models:/{name}/1"
+    assert outputs["alias-uri"] == f"models:/{name}@staging"
     version = client.get_model_version(name, "1")
-    assert version.tags["team"] == "forecasting" and version.run_id == first
+    assert version.tags["team"] == "forecasting"
+    assert version.run_id == first
     assert version.source.startswith("models:/m-")  # the run's MLflow 3 logged model
 
     assert ci_helpers("promote", "--model-name", name, "--tracking-uri", uri, cwd=tmp_path).code == 0
     assert client.get_model_version_by_alias(name, "production").version == "1"
-    assert ci_helpers("register-model", "--model-name", name, "--run-id", second, "--alias", "staging",
-                      "--tracking-uri", uri, cwd=tmp_path).code == 0
-    gated = ci_helpers("promote", "--model-name", name, "--threshold", "accuracy>=0.9", "--tracking-uri", uri,
-                       "--stage-transition", "Production", cwd=tmp_path)
+    assert (
+        ci_helpers(
+            "register-model",
+            "--model-name",
+            name,
+            "--run-id",
+            second,
+            "--alias",
+            "staging",
+            "--tracking-uri",
+            uri,
+            cwd=tmp_path,
+        ).code
+        == 0
+    )
+    gated = ci_helpers(
+        "promote",
+        "--model-name",
+        name,
+        "--threshold",
+        "accuracy>=0.9",
+        "--tracking-uri",
+        uri,
+        "--stage-transition",
+        "Production",
+        cwd=tmp_path,
+    )
     assert gated.code == 0, gated.output
     assert client.get_model_version_by_alias(name, "production").version == "2"
     assert client.get_model_version(name, "2").current_stage == "Production"
 
-    back = ci_helpers("rollback", "--model-name", name, "--alias", "production", "--tracking-uri", uri,
-                      "--report-json", str(tmp_path / "rb.json"), cwd=tmp_path)
+    back = ci_helpers(
+        "rollback",
+        "--model-name",
+        name,
+        "--alias",
+        "production",
+        "--tracking-uri",
+        uri,
+        "--report-json",
+        str(tmp_path / "rb.json"),
+        cwd=tmp_path,
+    )
     assert back.code == 0, back.output
     assert client.get_model_version_by_alias(name, "production").version == "1"
     report = json.loads((tmp_path / "rb.json").read_text())
-    assert report["alias"] == {"alias": "production", "version": "1", "previous": "2",
-                               "uri": f"models:/{name}@production"}
+    assert report["alias"] == {
+        "alias": "production",
+        "version": "1",
+        "previous": "2",
+        "uri": f"models:/{name}@production",
+    }
     history = json.loads(client.get_registered_model(name).tags["mlops.alias_history.production"])
     assert [(h["version"], h["previous"]) for h in history] == [("1", None), ("2", "1"), ("1", "2")]
-    assert all(h["at"] and h["by"] for h in history) and history[-1]["reason"] == "rollback"
+    assert all(h["at"] and h["by"] for h in history)
+    assert history[-1]["reason"] == "rollback"
 
     # nothing earlier to go back to: a clear refusal, alias untouched
     again = ci_helpers("rollback", "--model-name", name, "--alias", "production", "--tracking-uri", uri, cwd=tmp_path)
-    assert again.code == 2 and "no earlier holder" in again.output
+    assert again.code == 2
+    assert "no earlier holder" in again.output
     assert client.get_model_version_by_alias(name, "production").version == "1"
 
 
 def test_promotion_gate_failure_moves_nothing(mlflow_server, tmp_path):
     uri, name = mlflow_server.url, f"clf-{uuid.uuid4().hex[:8]}"
     run = _run_with_model(uri, 0.6)
-    assert ci_helpers("register-model", "--model-name", name, "--run-id", run, "--alias", "staging",
-                      "--tracking-uri", uri, cwd=tmp_path).code == 0
+    assert (
+        ci_helpers(
+            "register-model",
+            "--model-name",
+            name,
+            "--run-id",
+            run,
+            "--alias",
+            "staging",
+            "--tracking-uri",
+            uri,
+            cwd=tmp_path,
+        ).code
+        == 0
+    )
 
-    result = ci_helpers("promote", "--model-name", name, "--threshold", "accuracy>=0.9", "--tracking-uri", uri,
-                        cwd=tmp_path, env=github_env(tmp_path / "gh"))
+    result = ci_helpers(
+        "promote",
+        "--model-name",
+        name,
+        "--threshold",
+        "accuracy>=0.9",
+        "--tracking-uri",
+        uri,
+        cwd=tmp_path,
+        env=github_env(tmp_path / "gh"),
+    )
 
     assert result.code == 1
     assert "accuracy = 0.6 does not meet >= 0.9" in result.output
@@ -102,9 +179,11 @@ def test_register_a_run_without_a_model_is_refused(mlflow_server, tmp_path):
 
 
 def test_unknown_alias_to_promote(mlflow_server, tmp_path):
-    result = ci_helpers("promote", "--model-name", f"nope-{uuid.uuid4().hex[:6]}", "--tracking-uri",
-                        mlflow_server.url, cwd=tmp_path)
-    assert result.code == 2 and "has no alias 'staging'" in result.output
+    result = ci_helpers(
+        "promote", "--model-name", f"nope-{uuid.uuid4().hex[:6]}", "--tracking-uri", mlflow_server.url, cwd=tmp_path
+    )
+    assert result.code == 2
+    assert "has no alias 'staging'" in result.output
 
 
 def test_a_run_with_only_an_mlflow2_style_model_artifact_is_registered(mlflow_server, tmp_path):
@@ -113,12 +192,17 @@ def test_a_run_with_only_an_mlflow2_style_model_artifact_is_registered(mlflow_se
 
     uri, name = mlflow_server.url, f"reg-{uuid.uuid4().hex[:8]}"
     run = _run_with_model(uri, 0.9, with_model=False)
-    mlflow.sklearn.save_model(DummyRegressor().fit([[0]], [1]), str(tmp_path / "saved"),
-                              pip_requirements=["scikit-learn"], serialization_format="cloudpickle")
+    mlflow.sklearn.save_model(
+        DummyRegressor().fit([[0]], [1]),
+        str(tmp_path / "saved"),
+        pip_requirements=["scikit-learn"],
+        serialization_format="cloudpickle",
+    )
     _client(uri).log_artifacts(run, str(tmp_path / "saved"), "model")
 
     result = ci_helpers("register-model", "--model-name", name, "--run-id", run, "--tracking-uri", uri, cwd=tmp_path)
 
     assert result.code == 0, result.output
     version = _client(uri).get_model_version(name, "1")
-    assert version.run_id == run and version.source.endswith("/model")
+    assert version.run_id == run
+    assert version.source.endswith("/model")

@@ -24,7 +24,7 @@ PR_PARAMS = {
 
 
 def sh(args: list[str], cwd: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    proc = subprocess.run(args, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}) in {cwd}:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -39,8 +39,9 @@ def set_train_params(project: Path, **changes: object) -> None:
     path.write_text(text)
 
 
-def write_local_remote(project: Path, url: str, endpoint: str | None = None, name: str = REMOTE,
-                       default: bool = False) -> None:
+def write_local_remote(
+    project: Path, url: str, endpoint: str | None = None, name: str = REMOTE, default: bool = False
+) -> None:
     """Point a remote at a per-test location without touching the committed .dvc/config."""
     lines = ["[core]", f"    remote = {name}"] if default else []
     lines += [f"['remote \"{name}\"']", f"    url = {url}"]
@@ -49,8 +50,7 @@ def write_local_remote(project: Path, url: str, endpoint: str | None = None, nam
     (project / ".dvc" / "config.local").write_text("\n".join(lines) + "\n")
 
 
-def build_template(base: Path, s3_endpoint: str, bucket: str, mlflow_db: Path,
-                   full: bool = True) -> tuple[Path, Path]:
+def build_template(base: Path, s3_endpoint: str, bucket: str, mlflow_db: Path, full: bool = True) -> tuple[Path, Path]:
     """main plus one branch per kind of PR, pushed to a bare origin and (mostly) to the bucket.
 
     full=False builds main and pr-better only.
@@ -117,7 +117,7 @@ class Project:
     s3_endpoint: str
 
     @classmethod
-    def copy_of(cls, template: Path, root: Path, s3_endpoint: str, template_bucket: str) -> "Project":
+    def copy_of(cls, template: Path, root: Path, s3_endpoint: str, template_bucket: str) -> Project:
         shutil.copytree(template / "origin.git", root / "origin.git")
         shutil.copytree(template / "dev", root / "dev", symlinks=True)
         bucket = f"t-{uuid.uuid4().hex[:16]}"

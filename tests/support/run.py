@@ -23,8 +23,14 @@ class Outcome:
 
 def ci_helpers(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300) -> Outcome:
     proc = subprocess.run(
-        [shutil.which("ci-helpers") or "ci-helpers", *args], cwd=cwd, env={**os.environ, **(env or {})},
-        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        [shutil.which("ci-helpers") or "ci-helpers", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
     return Outcome(proc.returncode, proc.stdout, proc.stderr)
 
@@ -34,8 +40,12 @@ def github_env(tmp: Path, **extra: str) -> dict[str, str]:
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "output").write_text("")
     (tmp / "summary").write_text("")
-    return {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(tmp / "output"),
-            "GITHUB_STEP_SUMMARY": str(tmp / "summary"), **extra}
+    return {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(tmp / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp / "summary"),
+        **extra,
+    }
 
 
 def read_outputs(path: Path) -> dict[str, str]:

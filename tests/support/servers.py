@@ -35,9 +35,13 @@ def start_moto(port: int | None = None):
 def s3_client(endpoint: str):
     import boto3
 
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"])
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def copy_bucket(endpoint_from: str, source: str, endpoint_to: str, target: str) -> None:
@@ -58,15 +62,30 @@ class MlflowServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / "mlflow-server.log"
         env = {
-            **os.environ, **FAKE_AWS,
+            **os.environ,
+            **FAKE_AWS,
             "MLFLOW_S3_ENDPOINT_URL": s3_endpoint,
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         }
         self.process = subprocess.Popen(
-            [shutil.which("mlflow") or "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
-             "--backend-store-uri", f"sqlite:///{workdir / 'mlflow-server.db'}",
-             "--artifacts-destination", f"s3://{bucket}/mlflow", "--workers", "1"],
-            stdout=self.log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            [
+                shutil.which("mlflow") or "mlflow",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--backend-store-uri",
+                f"sqlite:///{workdir / 'mlflow-server.db'}",
+                "--artifacts-destination",
+                f"s3://{bucket}/mlflow",
+                "--workers",
+                "1",
+            ],
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
 
     def wait_ready(self, timeout: float = 90) -> None:

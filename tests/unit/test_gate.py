@@ -14,8 +14,15 @@ def test_malformed_thresholds_are_config_errors_that_show_the_syntax(text):
     assert "METRIC OP VALUE" in str(error.value)
 
 
-@pytest.mark.parametrize("text,op,value", [("metrics.r2_score>=0.75", ">=", 0.75), (" rmse < 1e-1 ", "<", 0.1),
-                                           ("a.b.c<=-3", "<=", -3.0), ("acc>0", ">", 0.0)])
+@pytest.mark.parametrize(
+    ("text", "op", "value"),
+    [
+        ("metrics.r2_score>=0.75", ">=", 0.75),
+        (" rmse < 1e-1 ", "<", 0.1),
+        ("a.b.c<=-3", "<=", -3.0),
+        ("acc>0", ">", 0.0),
+    ],
+)
 def test_thresholds_parse(text, op, value):
     parsed = parse_threshold(text)
     assert (parsed.op, parsed.value) == (op, value)
@@ -38,7 +45,8 @@ def test_absolute_regression_direction_from_threshold_operator():
     thresholds = [parse_threshold("r2>=0.5")]
     ok = evaluate_gate({"r2": 0.79}, thresholds, [parse_regression("r2=0.02")], {"r2": 0.80})
     bad = evaluate_gate({"r2": 0.77}, thresholds, [parse_regression("r2=0.02")], {"r2": 0.80})
-    assert ok.passed and not bad.passed
+    assert ok.passed
+    assert not bad.passed
     assert bad.checks[1].threshold == pytest.approx(0.78)
 
 

@@ -38,7 +38,8 @@ def test_forcing_train_reuses_upstream_and_reruns_downstream(example):
 
 def test_forcing_the_first_stage_rebuilds_everything_and_pulls_nothing(example):
     plan = plan_rebuild(example, ["generate"])
-    assert plan.downstream == ("featurize", "train", "evaluate") and plan.upstream == ()
+    assert plan.downstream == ("featurize", "train", "evaluate")
+    assert plan.upstream == ()
     assert plan.pull_targets == ()
 
 
@@ -50,4 +51,5 @@ def test_unknown_stage_is_a_config_error_naming_the_closest(example):
 def test_pipeline_inputs_are_code_params_and_dvc_yaml_not_outputs(example):
     inputs = example.pipeline_inputs
     assert {"dvc.yaml", "params.yaml", "src/train.py", "src/evaluate.py"} <= inputs
-    assert "models/model.pkl" not in inputs and "data/features/train.csv" not in inputs
+    assert "models/model.pkl" not in inputs
+    assert "data/features/train.csv" not in inputs

@@ -1,8 +1,8 @@
 import json
 
+from ci_helpers.baseline import Baseline
 from ci_helpers.evaluation import EvalReport, MetricMismatch
 from ci_helpers.gate import evaluate_gate, parse_regression, parse_threshold
-from ci_helpers.baseline import Baseline
 from ci_helpers.provenance import GitContext
 from ci_helpers.report.pr import failure_messages, render_markdown, report_json
 from ci_helpers.results import PRValidationResult
@@ -12,12 +12,17 @@ from ci_helpers.sanity_checks import SanityCheck
 def _result(value: float) -> PRValidationResult:
     metrics = {"metrics.r2_score": value, "metrics.rmse": 0.3}
     baseline = Baseline("main", "a" * 40, {"metrics.r2_score": 0.9, "metrics.rmse": 0.31})
-    gate = evaluate_gate(metrics, [parse_threshold("metrics.r2_score>=0.75")],
-                         [parse_regression("metrics.rmse=5%")], baseline.metrics)
+    gate = evaluate_gate(
+        metrics, [parse_threshold("metrics.r2_score>=0.75")], [parse_regression("metrics.rmse=5%")], baseline.metrics
+    )
     return PRValidationResult(
-        gate.passed, "passed" if gate.passed else "gate-failed", GitContext("b" * 40, "feature", 12),
+        gate.passed,
+        "passed" if gate.passed else "gate-failed",
+        GitContext("b" * 40, "feature", 12),
         (SanityCheck("pushed", True, (), "x"),),
-        EvalReport(metrics, "stage:evaluate", {}, (MetricMismatch("metrics.rmse", 0.2, 0.3),)), baseline, gate,
+        EvalReport(metrics, "stage:evaluate", {}, (MetricMismatch("metrics.rmse", 0.2, 0.3),)),
+        baseline,
+        gate,
     )
 
 

@@ -1,4 +1,5 @@
 """Evaluate the trained model on the held-out test set into metrics.json."""
+
 import json
 import math
 import pickle

@@ -1,4 +1,5 @@
 """Add derived features and split into train and held-out test sets."""
+
 from pathlib import Path
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Generate a deterministic synthetic housing dataset (no download needed)."""
+
 from pathlib import Path
 
 import numpy as np

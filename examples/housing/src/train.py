@@ -3,6 +3,7 @@
 MLflow is configured the standard way: MLFLOW_TRACKING_URI (default sqlite:///mlflow.db)
 and, when ci-helpers owns the run, MLFLOW_RUN_ID, which mlflow.start_run() resumes.
 """
+
 import os
 import pickle
 from pathlib import Path
