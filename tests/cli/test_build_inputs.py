@@ -101,3 +101,34 @@ def test_stage_that_logs_no_model(mini_repo, tmp_path):
 def test_registry_bad_input(args, fragment, tmp_path):
     result = invoke(*args, "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}")
     assert_bad_input(result, fragment)
+
+
+@pytest.mark.parametrize(
+    ("dvc_yaml", "fragments"),
+    [
+        ("stages:\n  evaluate: [\n", ["YAML file structure is corrupted", "line"]),
+        (
+            "stages:\n  evaluate:\n    cmd: echo ${nope}\n",
+            ["failed to parse 'stages.evaluate.cmd'", "Could not find 'nope'"],
+        ),
+        ("stages:\n  evaluate:\n    cmdd: echo\n", ["validation failed", "extra keys not allowed"]),
+    ],
+    ids=["yaml-syntax", "unknown-var", "schema"],
+)
+@pytest.mark.parametrize("command", ["master-build", "pr-validate"])
+def test_a_dvc_yaml_that_dvc_rejects(mini_repo, dvc_yaml, fragments, command):
+    (mini_repo / "dvc.yaml").write_text(dvc_yaml)
+    before = snapshot(mini_repo)
+    result = invoke(
+        command, "--repo", str(mini_repo), "--stage" if command == "master-build" else "--eval-stage", "evaluate"
+    )
+    assert_bad_input(result, "DVC cannot read the project", *fragments)
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert snapshot(mini_repo) == before
+
+
+def test_a_foreach_group_name_means_all_its_items_and_unknown_items_name_the_closest(mini_repo):
+    (mini_repo / "dvc.yaml").write_text("stages:\n  evaluate:\n    foreach: [a, b]\n    do:\n      cmd: echo ${item}\n")
+    result = invoke("master-build", "--repo", str(mini_repo), "--stage", "evaluate@c")
+    assert_bad_input(result, "unknown DVC stage 'evaluate@c'", "did you mean", "evaluate@a", "evaluate@b")
