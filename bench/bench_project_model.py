@@ -48,7 +48,9 @@ def build(root: Path, items: int) -> None:
     (root / "data" / "raw.csv").write_text("x,y\n1,2\n")
     sh("dvc", "add", "-q", "data/raw.csv", cwd=root)
     names = [f"model{i:03d}" for i in range(items)]
-    (root / "params.yaml").write_text("models:\n" + "".join(f"  {n}: {{depth: {i % 7 + 1}}}\n" for i, n in enumerate(names)))
+    (root / "params.yaml").write_text(
+        "models:\n" + "".join(f"  {n}: {{depth: {i % 7 + 1}}}\n" for i, n in enumerate(names))
+    )
     (root / "dvc.yaml").write_text(
         "vars:\n  - params.yaml\n"
         "stages:\n"

@@ -1,0 +1,134 @@
+"""The project model on every shape agrees with what DVC itself prints (`dvc stage list --all`,
+`dvc metrics show`), and resolves what hand parsing got wrong."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ci_helpers.project import Project, load_project
+from ci_helpers.rebuild_plan import plan_rebuild
+from tests.shapes.builders import SHAPES, build_shape, tool_env
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, fast_python_env) -> dict[str, Path]:
+    """Every shape built once (no remote: nothing to push), keyed by name -> the project folder."""
+    base = tmp_path_factory.mktemp("shapes-model")
+    projects = {}
+    for name, shape in SHAPES.items():
+        git_root = build_shape(name, base / name, env=fast_python_env)
+        projects[name] = git_root / shape.project if shape.project else git_root
+    return projects
+
+
+def _dvc(project: Path, *args: str) -> str:
+    result = subprocess.run(["dvc", *args], cwd=project, env={**tool_env()}, capture_output=True, text=True, check=True)
+    return result.stdout
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_stage_names_are_dvcs_own(built, name):
+    project = load_project(built[name])
+    listed = [line.strip() for line in _dvc(built[name], "stage", "list", "--all", "--name-only").splitlines()]
+    assert sorted(project.stage_names) == sorted(line for line in listed if line)
+    assert sorted(project.stage_names) == sorted(SHAPES[name].stages)
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_metrics_files_are_those_dvc_metrics_show_reads(built, name):
+    project = load_project(built[name])
+    shown = json.loads(_dvc(built[name], "metrics", "show", "--json"))
+    files = set((shown.get("") or {}).get("data", {}))
+    assert files, shown
+    assert set(project.metrics_files) == files
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_nothing_is_left_unresolved_and_every_stage_is_locked(built, name):
+    project = load_project(built[name])
+    for stage in project.stages:
+        assert stage.locked, stage.name
+        for path in (*stage.deps, *(out.path for out in stage.outs)):
+            assert "${" not in path, (stage.name, path)
+            assert not path.startswith("../"), (stage.name, path)  # wdir applied: relative to the project
+        assert "${" not in (stage.cmd or ""), stage.name
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_forcing_the_training_stage_rebuilds_it_and_its_downstream(built, name):
+    shape = SHAPES[name]
+    project = load_project(built[name])
+    for stage_arg, rebuilt_entries in shape.rebuilt.items():
+        plan = plan_rebuild(project, [stage_arg])
+        prefix = str(Path(shape.dvcyaml).parent)
+        expected = {entry if prefix == "." else f"{shape.dvcyaml}:{entry}" for entry in rebuilt_entries}
+        assert set(plan.rebuilt) == expected, stage_arg
+        # never pull what the rebuild writes; always pull DVC-cached inputs made elsewhere
+        rebuilt_outs = {out.path for name in plan.rebuilt for out in project.stage(name).outs}
+        assert not set(plan.pull_targets) & rebuilt_outs
+        for target in plan.pull_targets:
+            out = project.out_covering(target)
+            assert out is not None, target
+            assert out.cached, target
+            assert out.stage not in plan.rebuilt, target
+
+
+def test_foreach_group_and_items(built):
+    project = load_project(built["foreach_list"])
+    assert project.resolve_stages(["train"], "--stage") == ("train@small", "train@large")
+    assert project.resolve_stages(["train@large"], "--stage") == ("train@large",)
+    assert project.downstream_of(("train@small",)) == ("evaluate",)
+    assert project.upstream_of(("train@small",)) == ("data/raw.csv.dvc", "prep")
+
+
+def test_wdir_paths_are_relative_to_the_project(built):
+    train = load_project(built["wdir"]).stage("train")
+    assert train.wdir == "src"
+    assert set(train.deps) >= {"src/train.py", "data/prepared.csv"}
+    assert [out.path for out in train.outs] == ["models/model.json"]
+
+
+def test_two_dvc_yaml_files_are_addressed_by_path(built):
+    project = load_project(built["two_dvcyaml"])
+    assert project.stage("sub/dvc.yaml:train").dvcfile == "sub/dvc.yaml"
+    assert project.stage("train").dvcfile == "dvc.yaml"
+    assert set(project.lockfiles) == {"dvc.lock", "sub/dvc.lock"}
+
+
+def test_a_subdirectory_project_maps_paths_to_the_git_root(built):
+    project: Project = load_project(built["subdir"])
+    assert project.prefix == "ml"
+    assert project.git_path("dvc.lock") == "ml/dvc.lock"
+    assert project.project_path("ml/params.yaml") == "params.yaml"
+    assert project.project_path("app/main.py") is None
+    assert "params.yaml" in project.pipeline_inputs
+
+
+def test_a_directory_out_is_known_as_one(built):
+    train = load_project(built["dir_out"]).stage("train")
+    (model,) = train.outs
+    assert model.path == "models"
+    assert model.is_dir
+    assert model.cached
+    assert (model.md5 or "").endswith(".dir")
+
+
+def test_top_level_metrics_plots_params_and_artifacts(tmp_path):
+    root = build_shape("foreach_list", tmp_path / "p")
+    (root / "dvc.yaml").write_text(
+        (root / "dvc.yaml").read_text()
+        + "metrics:\n  - extra/metrics.json\nplots:\n  - extra/plot.csv\n"
+        + "params:\n  - extra/params.yaml\nartifacts:\n  mymodel:\n    path: models/small.json\n    type: model\n"
+    )
+    (root / "extra").mkdir()
+    (root / "extra" / "metrics.json").write_text('{"auc": 0.5}')
+    (root / "extra" / "params.yaml").write_text("lr: 0.1\n")
+    project = load_project(root)
+    assert "extra/metrics.json" in project.metrics_files
+    assert project.top_level_plots == ("extra/plot.csv",)
+    assert project.top_level_params == ("extra/params.yaml",)
+    assert project.artifacts == {"mymodel": "models/small.json"}
