@@ -271,3 +271,32 @@ def test_mlflow_unreachable_during_registration(project, mlflow_server, tmp_path
     client = _client(mlflow_server.url)
     assert _versions(mlflow_server.url, name) == []
     assert not [m for m in client.search_registered_models() if m.name == name]
+
+
+def test_a_lock_whose_outs_exist_nowhere_is_never_committed(project, tmp_path):
+    """An upstream out the rebuild reuses, but nobody ever pushed: the new dvc.lock would record it,
+    so the lock must not reach the branch (the CI-built outputs may be pushed, nothing else moves)."""
+    from tests.support.servers import s3_client
+
+    before = project.head("pr-tampered")
+    raw_md5 = _lock_md5(sh(["git", "show", f"{before}:dvc.lock"], project.origin).stdout, "data/raw/housing.csv")
+    s3_client(project.s3_endpoint).delete_object(
+        Bucket=project.bucket, Key=f"dvc/files/md5/{raw_md5[:2]}/{raw_md5[2:]}"
+    )
+    checkout = project.checkout("pr-tampered")
+
+    result = ci_helpers(
+        "master-build",
+        "--stage",
+        "evaluate",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'm.db'}",
+        cwd=checkout,
+        env=CI_IDENTITY,
+    )
+
+    assert result.code == 1, result.output
+    assert "dvc.lock records data/raw/housing.csv, which is on no remote" in result.output
+    assert "dvc.lock was not committed" in result.output
+    assert "Traceback" not in result.output
+    assert project.head("pr-tampered") == before
