@@ -14,6 +14,8 @@ class Baseline:
     ref: str
     commit: str
     metrics: Metrics
+    files: tuple[str, ...] = ()  # the metrics files looked up at the ref
+    found: tuple[str, ...] = ()  # those that exist there
 
 
 def read_baseline(repo: Path, ref: str, metrics_files: tuple[str, ...]) -> Baseline:
@@ -25,4 +27,4 @@ def read_baseline(repo: Path, ref: str, metrics_files: tuple[str, ...]) -> Basel
         text = git.read_file_at(repo, commit, name)
         if text is not None:
             per_file[name] = parse_metrics_text(text, name)
-    return Baseline(ref, commit, merge_metrics(per_file))
+    return Baseline(ref, commit, merge_metrics(per_file), tuple(metrics_files), tuple(per_file))

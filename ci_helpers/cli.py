@@ -96,6 +96,14 @@ baseline_ref_option = click.option(
     help="Git ref whose committed metrics are the baseline (fetched if the checkout is shallow). "
     "Default on Actions: $GITHUB_BASE_REF.",
 )
+allow_missing_baseline_option = click.option(
+    "--allow-missing-baseline",
+    is_flag=True,
+    envvar="CI_HELPERS_ALLOW_MISSING_BASELINE",
+    show_envvar=True,
+    help="Let a --max-regression rule pass when the baseline has no value for its metric (a project's "
+    "first PR). Without it, a missing baseline fails the gate.",
+)
 tracking_uri_option = click.option(
     "--tracking-uri",
     envvar=["CI_HELPERS_TRACKING_URI", "MLFLOW_TRACKING_URI"],
@@ -173,6 +181,7 @@ def pr_options(params: dict, track: bool = True):
         thresholds=tuple(params.get("threshold") or ()),
         max_regressions=tuple(params.get("max_regression") or ()),
         baseline_ref=params.get("baseline_ref"),
+        allow_missing_baseline=bool(params.get("allow_missing_baseline")),
         tracking_uri=params.get("tracking_uri"),
         experiment=params.get("experiment"),
         pr=params.get("pr"),
@@ -211,7 +220,9 @@ def evaluation_options(command):
 
 
 def gate_options(command):
-    for option in reversed([threshold_option, max_regression_option, baseline_ref_option]):
+    for option in reversed(
+        [threshold_option, max_regression_option, baseline_ref_option, allow_missing_baseline_option]
+    ):
         command = option(command)
     return command
 
@@ -450,6 +461,7 @@ def master_build_command(ctx: click.Context, **params) -> None:
         thresholds=tuple(p.get("threshold") or ()),
         max_regressions=tuple(p.get("max_regression") or ()),
         baseline_ref=p.get("baseline_ref"),
+        allow_missing_baseline=bool(p.get("allow_missing_baseline")),
         model_name=p.get("model_name"),
         alias="staging" if p.get("alias") is None else p["alias"],
         stage_transition=p.get("stage_transition"),

@@ -133,10 +133,17 @@ def _threshold_check(threshold: Threshold, value: float) -> Check:
     )
 
 
-def _regression_check(rule: RegressionRule, direction: str, value: float, baseline: float | None) -> Check:
+MISSING_BASELINE = "no baseline value"
+
+
+def _regression_check(
+    rule: RegressionRule, direction: str, value: float, baseline: float | None, allow_missing_baseline: bool
+) -> Check:
     op = ">=" if direction == "higher" else "<="
     if baseline is None or not is_finite(baseline):
-        return Check(rule.metric, "regression", op, None, value, baseline, is_finite(value), "no baseline value")
+        # Fail closed: a regression rule that cannot compare must not pass, unless the user said so.
+        passed = allow_missing_baseline and is_finite(value)
+        return Check(rule.metric, "regression", op, None, value, baseline, passed, MISSING_BASELINE)
     allowance = abs(baseline) * rule.delta / 100 if rule.relative else rule.delta
     limit = baseline - allowance if direction == "higher" else baseline + allowance
     finite = is_finite(value)
@@ -151,13 +158,17 @@ def evaluate_gate(
     thresholds: list[Threshold],
     regressions: list[RegressionRule],
     baseline: Metrics | None,
+    allow_missing_baseline: bool = False,
 ) -> GateResult:
-    """Compare metrics with every rule; a metric no file has is a configuration error."""
+    """Compare metrics with every rule; a metric no file has is a configuration error.
+
+    A regression rule whose baseline value is missing fails, unless `allow_missing_baseline`
+    (a project's first PR has nothing to compare with)."""
     checks = [_threshold_check(t, _require_metric(metrics, t.metric)) for t in thresholds]
     for rule in regressions:
         value = _require_metric(metrics, rule.metric)
         base = (baseline or {}).get(rule.metric)
-        checks.append(_regression_check(rule, _direction(rule, thresholds), value, base))
+        checks.append(_regression_check(rule, _direction(rule, thresholds), value, base, allow_missing_baseline))
     # Metrics that no rule covers still fail on NaN/inf: a broken evaluation must not pass.
     covered = {check.metric for check in checks}
     for name, value in sorted(metrics.items()):

@@ -35,6 +35,7 @@ class ProjectSettings(BaseModel):
     threshold: list[str] | None = Field(None, validation_alias=_plural("threshold"))
     max_regression: list[str] | None = Field(None, validation_alias=_plural("max_regression"))
     baseline_ref: str | None = None
+    allow_missing_baseline: bool | None = None
     tracking_uri: str | None = None
     experiment: str | None = None
     report_json: str | None = None

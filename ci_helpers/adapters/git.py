@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -59,32 +58,45 @@ def _ref_exists(repo: Path, ref: str) -> bool:
         return False
 
 
+def branch_name(ref: str) -> str:
+    """`main` for every spelling of a branch: `main`, `origin/main`, `refs/heads/main`,
+    `refs/remotes/origin/main`."""
+    for prefix in ("refs/heads/", "refs/remotes/origin/", "origin/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix) :]
+    return ref
+
+
 def resolve_ref(repo: Path, ref: str) -> str:
     """Resolve `ref` to a commit, fetching it from origin when the checkout lacks it.
 
-    Shallow and single-branch checkouts (actions/checkout's default) do not have the base
-    branch, so `main` is also tried as `origin/main` and fetched when absent.
+    Shallow, single-branch and PR-merge checkouts (actions/checkout's default) lack the base
+    branch: every spelling of it is tried locally, then fetched from origin (depth 1).
     """
-    for candidate in (ref, f"origin/{ref}"):
+    branch = branch_name(ref)
+    for candidate in dict.fromkeys((ref, f"origin/{branch}", branch)):
         if _ref_exists(repo, candidate):
             return git(repo, "rev-parse", f"{candidate}^{{commit}}").strip()
     url = remote_url(repo)
     if url:
-        with contextlib.suppress(CommandError):
-            git(
-                repo,
-                "fetch",
-                "--no-tags",
-                "--depth=1",
-                "origin",
-                f"+{ref}:refs/remotes/origin/{ref}",
-                retry=True,
-                endpoint=f"git remote origin ({url})",
-            )
-        if _ref_exists(repo, f"origin/{ref}"):
-            return git(repo, "rev-parse", f"origin/{ref}^{{commit}}").strip()
+        endpoint = f"git remote origin ({url})"
+        attempts = [
+            f"+refs/heads/{branch}:refs/remotes/origin/{branch}",
+            f"+refs/tags/{branch}:refs/tags/{branch}",
+            ref,
+        ]
+        for refspec in attempts:
+            try:
+                git(repo, "fetch", "--no-tags", "--depth=1", "origin", refspec, retry=True, endpoint=endpoint)
+            except CommandError:
+                continue
+            target = refspec.rpartition(":")[2] if ":" in refspec else "FETCH_HEAD"
+            if _ref_exists(repo, target):
+                return git(repo, "rev-parse", f"{target}^{{commit}}").strip()
+    where = "in this checkout or on origin" if url else "in this checkout (it has no origin remote to fetch from)"
     raise ConfigError(
-        f"baseline ref '{ref}' does not exist locally or on origin; pass an existing branch, tag or commit to --baseline-ref"
+        f"baseline ref '{ref}' is not a branch, tag or commit {where}; pass an existing one to --baseline-ref "
+        "(e.g. the PR's base branch, main)"
     )
 
 

@@ -114,8 +114,10 @@ def gate_project_metrics(
     thresholds: Sequence[str],
     max_regressions: Sequence[str],
     baseline: dict | None,
+    allow_missing_baseline: bool = False,
 ) -> dict:
-    """Gate the project's metrics files; returns {'passed', 'metrics', 'checks'}."""
+    """Gate the project's metrics files; returns {'passed', 'metrics', 'checks'}. A regression rule
+    with no baseline fails unless `allow_missing_baseline`."""
     from ..gate import evaluate_gate
     from ..metrics import read_metrics_files
     from ..project import load_project
@@ -124,7 +126,11 @@ def gate_project_metrics(
     files = list(metrics_files) or list(load_project(repo).metrics_files)
     metrics = read_metrics_files(repo, files)
     gate = evaluate_gate(
-        metrics, [parse_threshold(t) for t in thresholds], [parse_regression(r) for r in max_regressions], baseline
+        metrics,
+        [parse_threshold(t) for t in thresholds],
+        [parse_regression(r) for r in max_regressions],
+        baseline,
+        allow_missing_baseline=allow_missing_baseline,
     )
     return {"passed": gate.passed, "metrics": metrics, "checks": [asdict(c) for c in gate.checks]}
 
@@ -174,6 +180,7 @@ def mlops_pipeline_dag(
     force_stages: Sequence[str] = (),
     alias: str = "staging",
     baseline_alias: str | None = None,
+    allow_missing_baseline: bool = False,
     tracking_uri: str | None = None,
     experiment: str | None = None,
     alert: AlertHook = log_alert,
@@ -214,7 +221,9 @@ def mlops_pipeline_dag(
                     baseline = version_metrics(pipeline["tracking_uri"], model_name, version)
                 except ConfigError:
                     baseline = None  # nothing behind the alias yet: thresholds only
-            result = gate_project_metrics(project_str, metrics_files, thresholds, max_regressions, baseline)
+            result = gate_project_metrics(
+                project_str, metrics_files, thresholds, max_regressions, baseline, allow_missing_baseline
+            )
             ti.xcom_push(key="gate", value=result)
             return "promote" if result["passed"] else "alert"
 

@@ -38,6 +38,7 @@ class MasterBuildOptions:
     thresholds: tuple[str, ...] = ()
     max_regressions: tuple[str, ...] = ()
     baseline_ref: str | None = None
+    allow_missing_baseline: bool = False
     model_name: str | None = None
     alias: str = "staging"
     stage_transition: str | None = None
@@ -200,7 +201,11 @@ def run_master_build(options: MasterBuildOptions) -> BuildResult:
         raise
     metrics = read_metrics_files(project.root, list(inputs.metrics_files)) if inputs.metrics_files else {}
     gate = evaluate_gate(
-        metrics, list(inputs.thresholds), list(inputs.regressions), baseline.metrics if baseline else None
+        metrics,
+        list(inputs.thresholds),
+        list(inputs.regressions),
+        baseline.metrics if baseline else None,
+        allow_missing_baseline=options.allow_missing_baseline,
     )
     provenance = provenance_tags(context, dev_hashes, _out_hashes(inputs, read_out_hashes(project)))
     verdict = "passed" if gate.passed else "gate-failed"

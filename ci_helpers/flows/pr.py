@@ -39,6 +39,7 @@ class PRValidationOptions:
     thresholds: tuple[str, ...] = ()
     max_regressions: tuple[str, ...] = ()
     baseline_ref: str | None = None
+    allow_missing_baseline: bool = False
     tracking_uri: str | None = None
     experiment: str | None = None
     pr: int | None = None
@@ -219,7 +220,11 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
         for key, value in sorted(evaluation.metrics.items()):
             sys.stderr.write(f"  {key} = {value:.6g}\n")
     gate = evaluate_gate(
-        evaluation.metrics, list(inputs.thresholds), list(inputs.regressions), baseline.metrics if baseline else None
+        evaluation.metrics,
+        list(inputs.thresholds),
+        list(inputs.regressions),
+        baseline.metrics if baseline else None,
+        allow_missing_baseline=options.allow_missing_baseline,
     )
     verdict = "passed" if gate.passed else "gate-failed"
     return PRValidationResult(gate.passed, verdict, context, sanity, evaluation, baseline, gate, experiment=experiment)
@@ -320,7 +325,13 @@ def gate_metrics_files(options: PRValidationOptions) -> PRValidationResult:
         raise ConfigError("no metrics to gate; pass --metrics-file (repeatable)")
     metrics = read_metrics_files(project.root, list(files))
     baseline = read_baseline(project.root, options.baseline_ref, files) if options.baseline_ref else None
-    gate = evaluate_gate(metrics, list(thresholds), list(regressions), baseline.metrics if baseline else None)
+    gate = evaluate_gate(
+        metrics,
+        list(thresholds),
+        list(regressions),
+        baseline.metrics if baseline else None,
+        allow_missing_baseline=options.allow_missing_baseline,
+    )
     return PRValidationResult(
         gate.passed,
         "passed" if gate.passed else "gate-failed",

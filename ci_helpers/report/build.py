@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..results import BuildResult
-from .common import check_json, fmt, metrics_table, number
+from .common import check_json, failure_text, metrics_table, number
 
 
 def build_report_dict(result: BuildResult) -> dict:
@@ -86,10 +86,7 @@ def render_build_markdown(result: BuildResult) -> str:
 
 
 def build_failures(result: BuildResult) -> list[str]:
-    return [
-        f"CI-built model fails the gate: {c.metric} = {fmt(c.value)} vs {c.op} {fmt(c.threshold)}"
-        for c in result.gate.failures
-    ]
+    return [f"CI-built model fails the gate: {failure_text(c, result.baseline)}" for c in result.gate.failures]
 
 
 def build_outputs(result: BuildResult) -> dict[str, object]:

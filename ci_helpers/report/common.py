@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict
 
-from ..gate import Check, delta
+from ..baseline import Baseline
+from ..gate import MISSING_BASELINE, Check, delta
 
 
 def number(value: float | None) -> float | str | None:
@@ -34,7 +35,7 @@ def rule_text(check: Check) -> str:
     if check.kind == "finite":
         return "finite"
     if check.threshold is None:
-        return f"{check.op} baseline (none)"
+        return f"{check.op} baseline: missing" + (" (allowed)" if check.passed else "")
     suffix = " (regression)" if check.kind == "regression" else ""
     return f"{check.op} {fmt(check.threshold)}{suffix}"
 
@@ -54,3 +55,27 @@ def metrics_table(metrics: dict, baseline: dict, checks: tuple[Check, ...], colu
             f"{fmt(delta(value, baseline.get(metric)), signed=True)} | {rules} | {status} |"
         )
     return lines
+
+
+def missing_baseline_text(check: Check, baseline: Baseline | None) -> str:
+    """Why a regression rule had nothing to compare with, and what fixes it."""
+    if baseline is None:
+        where = "no baseline was read (no --baseline-ref, or no metrics files to read at it)"
+    elif not baseline.found:
+        where = f"none of {', '.join(baseline.files) or 'the metrics files'} exists at `{baseline.ref}` ({baseline.commit[:8]})"
+    else:
+        where = f"{', '.join(baseline.found)} at `{baseline.ref}` ({baseline.commit[:8]}) has no such metric"
+    return (
+        f"{check.metric}: no baseline to check --max-regression against: {where}; pass --baseline-ref with a ref "
+        "that has the metrics, or --allow-missing-baseline for a project's first PR"
+    )
+
+
+def failure_text(check: Check, baseline: Baseline | None) -> str:
+    """One line for a failed gate check."""
+    if check.detail == MISSING_BASELINE:
+        return missing_baseline_text(check, baseline)
+    if check.detail == "metric is not a finite number":
+        return f"{check.metric} is {check.value}: not a finite number"
+    kind = "regressed below" if check.kind == "regression" else "does not meet"
+    return f"{check.metric} = {fmt(check.value)} {kind} {check.op} {fmt(check.threshold)}"

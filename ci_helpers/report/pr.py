@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..results import PRValidationResult
-from .common import check_json, fmt, metrics_table, number
+from .common import check_json, failure_text, fmt, metrics_table, number
 
 _VERDICT_TEXT = {
     "passed": "✅ passed",
@@ -81,12 +81,7 @@ def render_markdown(result: PRValidationResult) -> str:
 def failure_messages(result: PRValidationResult) -> list[str]:
     """One line per failure, for ::error:: annotations."""
     messages = [check.message for check in result.sanity if not check.passed]
-    for check in result.gate.failures if result.gate else ():
-        if check.detail == "metric is not a finite number":
-            messages.append(f"{check.metric} is {check.value}: not a finite number")
-        else:
-            kind = "regressed below" if check.kind == "regression" else "does not meet"
-            messages.append(f"{check.metric} = {fmt(check.value)} {kind} {check.op} {fmt(check.threshold)}")
+    messages += [failure_text(check, result.baseline) for check in (result.gate.failures if result.gate else ())]
     return messages
 
 

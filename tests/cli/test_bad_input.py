@@ -86,7 +86,7 @@ def test_baseline_ref_that_does_not_exist(mini_repo):
     result = invoke(
         "pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--baseline-ref", "no-such-branch"
     )
-    assert_bad_input(result, "baseline ref 'no-such-branch' does not exist")
+    assert_bad_input(result, "baseline ref 'no-such-branch' is not a branch, tag or commit", "--baseline-ref")
     assert snapshot(mini_repo) == before
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -257,6 +258,70 @@ def test_shallow_checkout_fetches_the_baseline(project, tmp_path):
     data = read_report(tmp_path / "r.json")
     assert data["baseline_commit"] == project.head("main")
     assert data["baseline"]["metrics.r2_score"] > 0.9
+
+
+def test_a_depth_1_clone_takes_every_spelling_of_the_base_ref(project, tmp_path):
+    """actions/checkout's default clone has no base branch; each spelling must fetch it itself."""
+    main = project.head("main")
+    spellings = [("main", {}), ("origin/main", {}), ("refs/heads/main", {}), (None, {"GITHUB_BASE_REF": "main"})]
+    for index, (ref, env) in enumerate(spellings):
+        checkout = project.checkout("pr-worse", name=f"shallow-{index}", shallow=True)
+        args = ["--baseline-ref", ref] if ref else []
+        report = tmp_path / f"{index}.json"
+        result = ci_helpers(
+            "gate",
+            "--metrics-file",
+            "metrics.json",
+            "--max-regression",
+            "metrics.r2_score=0.02",
+            *args,
+            "--report-json",
+            str(report),
+            cwd=checkout,
+            env={**github_env(tmp_path / f"gh-{index}"), **env} if env else None,
+        )
+        assert result.code == 1, (ref, env, result.output)  # pr-worse regressed against main
+        assert "regressed below" in result.output, (ref, env)
+        assert read_report(report)["baseline_commit"] == main, (ref, env)
+
+
+def test_a_regression_rule_without_a_baseline_fails_closed_unless_allowed(project, tmp_path):
+    checkout = project.checkout("pr-better")
+    args = ["gate", "--metrics-file", "metrics.json", "--max-regression", "metrics.r2_score=0.02"]
+
+    missing_ref = ci_helpers(*args, "--baseline-ref", "no-such-branch", cwd=checkout)
+    assert missing_ref.code == 2, missing_ref.output
+    assert "baseline ref 'no-such-branch' is not a branch, tag or commit" in missing_ref.output
+
+    settings = checkout / "mlops.yaml"  # the example sets baseline_ref: main
+    settings.write_text(settings.read_text().replace("baseline_ref: main", ""))
+    no_ref = ci_helpers(*args, cwd=checkout)
+    assert no_ref.code == 1, no_ref.output
+    assert "metrics.r2_score: no baseline to check --max-regression against" in no_ref.output
+    assert "--allow-missing-baseline" in no_ref.output
+
+    from tests.support.project import sh
+
+    # a base commit whose tree has no metrics.json (a project's first PR adds it)
+    listing = [
+        line for line in sh(["git", "ls-tree", "HEAD"], checkout).stdout.splitlines() if "metrics.json" not in line
+    ]
+    tree = subprocess.run(
+        ["git", "mktree"], cwd=checkout, input="\n".join(listing) + "\n", capture_output=True, text=True, check=True
+    ).stdout.strip()
+    base = sh(["git", "commit-tree", tree, "-p", "HEAD", "-m", "before metrics"], checkout).stdout.strip()
+    sh(["git", "tag", "before-metrics", base], checkout)
+    renamed = ci_helpers(
+        *args, "--baseline-ref", "before-metrics", "--report-json", str(tmp_path / "r.json"), cwd=checkout
+    )
+    assert renamed.code == 1, renamed.output
+    assert "none of metrics.json exists at `before-metrics`" in renamed.output
+    (check,) = [c for c in read_report(tmp_path / "r.json")["checks"] if c["kind"] == "regression"]
+    assert check["passed"] is False
+    assert check["detail"] == "no baseline value"
+
+    allowed = ci_helpers(*args, "--allow-missing-baseline", cwd=checkout)
+    assert allowed.code == 0, allowed.output
 
 
 def test_embedded_defaults_local_folder_remote_and_sqlite(project, tmp_path):

@@ -61,8 +61,15 @@ def test_explicit_direction_beats_the_name():
     assert not evaluate_gate({"error_budget": 0.5}, [], rule, {"error_budget": 0.7}).passed
 
 
-def test_regression_without_baseline_passes_with_a_note():
+def test_regression_without_baseline_fails_closed():
     gate = evaluate_gate({"r2": 0.7}, [], [parse_regression("r2=0.01")], None)
+    assert not gate.passed
+    assert gate.checks[0].detail == "no baseline value"
+    assert not evaluate_gate({"r2": 0.7}, [], [parse_regression("r2=0.01")], {"other": 1.0}).passed
+
+
+def test_a_missing_baseline_passes_only_when_allowed():
+    gate = evaluate_gate({"r2": 0.7}, [], [parse_regression("r2=0.01")], None, allow_missing_baseline=True)
     assert gate.passed
     assert gate.checks[0].detail == "no baseline value"
 

@@ -27,6 +27,7 @@ dag = mlops_pipeline_dag(
     thresholds=["metrics.r2_score>=0.75", "metrics.rmse<=0.45"],
     max_regressions=["metrics.r2_score=0.02"],
     baseline_alias="production",
+    allow_missing_baseline=True,  # the first run has nothing behind `production` to compare with
     schedule="@daily",
     retries=2,
     alert=log_alert,
