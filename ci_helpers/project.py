@@ -51,6 +51,7 @@ class Stage:
     outs: tuple[Out, ...]
     is_data_source: bool  # a `.dvc` file (`dvc add` / `dvc import`), not a pipeline stage
     locked: bool  # dvc.lock has an entry for it
+    dep_md5s: tuple[tuple[str, str], ...] = ()  # (dep path, md5 dvc.lock recorded for it)
 
     @property
     def group(self) -> str:
@@ -315,7 +316,7 @@ def _stage(stage: Any, root: Path, lock_cache: dict[str, set[str]]) -> Stage:
     from dvc.dependency import ParamsDependency
     from dvc.dependency.repo import RepoDependency
 
-    deps, params_files = [], []
+    deps, params_files, dep_md5s = [], [], []
     for dep in stage.deps:
         if isinstance(dep, ParamsDependency):
             params_files.append(_relative(dep.fs_path, root))
@@ -323,6 +324,9 @@ def _stage(stage: Any, root: Path, lock_cache: dict[str, set[str]]) -> Stage:
             continue  # `dvc import` and external deps: nothing in this project to pull or rebuild
         else:
             deps.append(_relative(dep.fs_path, root))
+            recorded = getattr(dep, "hash_info", None)
+            if recorded is not None and recorded.value:
+                dep_md5s.append((deps[-1], str(recorded.value)))
     name = _address(stage, root)
     outs = tuple(_out(out, name, root) for out in stage.outs)
     is_source = bool(stage.is_data_source or stage.is_import)
@@ -337,6 +341,7 @@ def _stage(stage: Any, root: Path, lock_cache: dict[str, set[str]]) -> Stage:
         outs,
         is_source,
         bool(locked),
+        tuple(dep_md5s),
     )
 
 

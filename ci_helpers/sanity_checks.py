@@ -60,11 +60,32 @@ def _stale_reasons(stage: str, changes: list) -> list[str]:
     return reasons
 
 
+def _not_rerun_reasons(project: Project, already: list[str]) -> list[str]:
+    """Stages whose recorded input is not what its producer's lock entry now records: the producer
+    was re-run and this stage was not. Read from the lock files alone, so it holds in a fresh clone
+    where `dvc status` only sees the never-pulled dep as `deleted`."""
+    reasons = []
+    for stage in project.pipeline_stages:
+        for dep, recorded in stage.dep_md5s:
+            producer = project.out_covering(dep)
+            if producer is None or producer.path != dep or not producer.md5 or producer.md5 == recorded:
+                continue
+            if any(f"stage '{stage.name}': dependency {dep} " in reason for reason in already):
+                continue
+            reasons.append(
+                f"stage '{stage.name}': dependency {dep} changed (rebuilt by '{producer.stage}') "
+                f"but '{stage.name}' was not re-run"
+            )
+    return reasons
+
+
 def check_lock_fresh(project: Project) -> SanityCheck:
-    """dvc.lock matches dvc.yaml, params and code (data not yet pulled is ignored)."""
+    """dvc.lock matches dvc.yaml, params and code, and every stage was re-run after the stages it
+    depends on (in a fresh clone too, where data was never pulled)."""
     reasons = [f"stage '{stage.name}' is not in dvc.lock" for stage in project.pipeline_stages if not stage.locked]
     for stage, changes in dvc.pipeline_status(project.root).items():
         reasons += _stale_reasons(stage, changes)
+    reasons += _not_rerun_reasons(project, reasons)
     return SanityCheck(
         "lock-fresh",
         not reasons,

@@ -205,6 +205,7 @@ def test_ci_numbers_that_differ_from_the_committed_ones_are_reported(project, tm
     result = ci_helpers("pr-validate", "--no-track", "--report-json", str(tmp_path / "r.json"), cwd=checkout, env=gh)
 
     data = read_report(tmp_path / "r.json")
+    assert data["evaluation"], result.output
     mismatch = {m["metric"]: m for m in data["evaluation"]["mismatches"]}
     assert mismatch["metrics.r2_score"]["committed"] == 0.99
     assert mismatch["metrics.r2_score"]["ci"] == pytest.approx(data["metrics"]["metrics.r2_score"])
@@ -231,6 +232,7 @@ def test_builtin_evaluator_matches_the_projects_own_numbers(project, tmp_path):
         "r2>=0.8",
         "--max-regression",
         "r2=0.05",
+        "--allow-missing-baseline",  # the built-in evaluator has no baseline of its own
         "--report-json",
         str(tmp_path / "r.json"),
         cwd=checkout,
@@ -322,6 +324,31 @@ def test_a_regression_rule_without_a_baseline_fails_closed_unless_allowed(projec
 
     allowed = ci_helpers(*args, "--allow-missing-baseline", cwd=checkout)
     assert allowed.code == 0, allowed.output
+
+
+def test_a_downstream_stage_that_was_not_rerun_is_stale_in_a_fresh_clone(project, tmp_path):
+    """The developer re-ran only `train` (`dvc repro -s train`) and pushed: evaluate's metrics are
+    from the old model. In a fresh clone nothing is pulled, so only the lock hashes can tell."""
+    from tests.support.project import set_train_params, sh
+
+    dev = project.dev
+    sh(["git", "checkout", "-q", "-b", "pr-partial", "main"], dev)
+    set_train_params(dev, n_estimators=20)
+    sh(["dvc", "repro", "-q", "-s", "train"], dev, {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'dev.db'}"})
+    sh(["git", "commit", "-qam", "pr-partial: retrain, forget evaluate"], dev)
+    sh(["git", "push", "-q", "origin", "pr-partial"], dev)
+    sh(["dvc", "push", "-q"], dev)
+    checkout = project.checkout("pr-partial")
+
+    result = ci_helpers("pr-validate", "--no-track", "--report-json", str(tmp_path / "r.json"), cwd=checkout)
+
+    assert result.code == 1, result.output
+    assert read_report(tmp_path / "r.json")["verdict"] == "stale-lock"
+    assert (
+        "stage 'evaluate': dependency models/model.pkl changed (rebuilt by 'train') but 'evaluate' was not re-run"
+        in result.output
+    )
+    assert "dvc repro" in result.output
 
 
 def test_embedded_defaults_local_folder_remote_and_sqlite(project, tmp_path):

@@ -87,6 +87,7 @@ def build_template(base: Path, s3_endpoint: str, bucket: str, mlflow_db: Path, f
     sh(["git", "push", "-q", "origin", "pr-stale"], dev)
     # Committed metrics that CI's own evaluation will not reproduce (edited, then `dvc commit`).
     sh(["git", "checkout", "-q", "-b", "pr-tampered", "main"], dev)
+    sh(["dvc", "checkout", "-q", "--force"], dev)  # the workspace holds main's outputs again, not the last PR's
     metrics = dev / "metrics.json"
     metrics.write_text(re.sub(r'"r2_score": [0-9.]+', '"r2_score": 0.99', metrics.read_text()))
     sh(["dvc", "commit", "-q", "-f", "evaluate"], dev)
