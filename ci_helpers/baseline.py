@@ -1,12 +1,14 @@
-"""The baseline a regression gate compares with: the metrics committed at another git ref."""
+"""The baseline a regression gate compares with: the project's metrics at another git ref, read the
+way `dvc metrics show --rev` reads them: from git when committed, through DVC (its cache, else the
+remote) when the metrics file is a cached out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from .adapters import git
-from .metrics import Metrics, merge_metrics, parse_metrics_text
+from .adapters import dvc, git
+from .metrics import Metrics, flatten, merge_metrics, parse_metrics_text
+from .project import Project
 
 
 @dataclass(frozen=True)
@@ -16,15 +18,26 @@ class Baseline:
     metrics: Metrics
     files: tuple[str, ...] = ()  # the metrics files looked up at the ref
     found: tuple[str, ...] = ()  # those that exist there
+    sources: dict[str, str] = field(default_factory=dict)  # file -> "git" | "dvc"
 
 
-def read_baseline(repo: Path, ref: str, metrics_files: tuple[str, ...]) -> Baseline:
-    """Metrics committed at `ref` (fetched first if the checkout lacks it); `metrics_files` are
-    relative to the project root `repo`."""
-    commit = git.resolve_ref(repo, ref)
-    per_file = {}
+def read_baseline(project: Project, ref: str, metrics_files: tuple[str, ...]) -> Baseline:
+    """Metrics at `ref` (fetched first if the checkout lacks it); `metrics_files` are relative to
+    the project root. A file found nowhere is left out: the gate then fails closed on its metrics."""
+    commit = git.resolve_ref(project.root, ref)
+    cached = [name for name in metrics_files if (out := project.out_covering(name)) is not None and out.cached]
+    per_file: dict[str, Metrics] = {}
+    sources: dict[str, str] = {}
     for name in metrics_files:
-        text = git.read_file_at(repo, commit, name)
+        if name in cached:
+            continue
+        text = git.read_file_at(project.root, commit, name)
         if text is not None:
-            per_file[name] = parse_metrics_text(text, name)
-    return Baseline(ref, commit, merge_metrics(per_file), tuple(metrics_files), tuple(per_file))
+            per_file[name], sources[name] = parse_metrics_text(text, name), "git"
+    if cached:
+        for name, data in dvc.metrics_at_revision(project.root, commit, cached).items():
+            per_file[name], sources[name] = flatten(data), "dvc"
+    found = tuple(name for name in metrics_files if name in per_file)
+    return Baseline(
+        ref, commit, merge_metrics({name: per_file[name] for name in found}), tuple(metrics_files), found, sources
+    )

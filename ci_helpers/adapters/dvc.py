@@ -178,3 +178,19 @@ def _object_ids(md5: str, sources: tuple) -> set[str]:
             oids |= {oid.value for _, _, oid in tree if oid is not None and oid.value}
             break
     return oids
+
+
+def metrics_at_revision(repo: Path, rev: str, files: list[str]) -> dict[str, object]:
+    """The parsed content of DVC-cached metrics files at git revision `rev`, as
+    `dvc metrics show --rev` reads them (DVC's cache, else the remote); files DVC could not read
+    are left out."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(repo)) as dvc_repo:
+            shown = dvc_repo.metrics.show(targets=list(files), revs=[rev])
+    except DvcException:
+        return {}
+    data = (shown.get(rev) or {}).get("data") or {}
+    return {name: entry["data"] for name, entry in data.items() if name in files and "data" in (entry or {})}

@@ -189,7 +189,7 @@ def run_master_build(options: MasterBuildOptions) -> BuildResult:
     inputs = check_build_inputs(options)
     project, plan = inputs.project, inputs.plan
     context = GitContext(git.head_commit(project.root), inputs.branch, None)
-    baseline = read_baseline(project.root, options.baseline_ref, inputs.metrics_files) if options.baseline_ref else None
+    baseline = read_baseline(project, options.baseline_ref, inputs.metrics_files) if options.baseline_ref else None
     dev_hashes = _out_hashes(inputs, {out.path: out.md5 for out in project.outs if out.md5})
     tracking_uri = resolve_tracking_uri(options.tracking_uri, project.root)
     experiment = options.experiment or project_name(project.root)

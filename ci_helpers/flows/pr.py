@@ -201,7 +201,7 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
     context = pr_git_context(repo, options.pr)
     baseline = None
     if options.baseline_ref and inputs.metrics_files:
-        baseline = read_baseline(repo, options.baseline_ref, inputs.metrics_files)
+        baseline = read_baseline(inputs.project, options.baseline_ref, inputs.metrics_files)
     experiment = options.experiment or _default_experiment(repo)
 
     with github.group(f"Check that DVC outputs are on remote '{inputs.remote}'"):
@@ -324,7 +324,7 @@ def gate_metrics_files(options: PRValidationOptions) -> PRValidationResult:
     if not files:
         raise ConfigError("no metrics to gate; pass --metrics-file (repeatable)")
     metrics = read_metrics_files(project.root, list(files))
-    baseline = read_baseline(project.root, options.baseline_ref, files) if options.baseline_ref else None
+    baseline = read_baseline(project, options.baseline_ref, files) if options.baseline_ref else None
     gate = evaluate_gate(
         metrics,
         list(thresholds),

@@ -25,6 +25,7 @@ def report_dict(result: PRValidationResult) -> dict:
         "baseline": ({k: number(v) for k, v in result.baseline.metrics.items()} if result.baseline else None),
         "baseline_ref": result.baseline.ref if result.baseline else None,
         "baseline_commit": result.baseline.commit if result.baseline else None,
+        "baseline_sources": dict(result.baseline.sources) if result.baseline else None,
         "checks": [check_json(check) for check in result.gate.checks] if result.gate else [],
         "sanity": [
             {"name": s.name, "passed": s.passed, "problems": list(s.problems), "fix": s.fix} for s in result.sanity
