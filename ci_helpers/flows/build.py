@@ -127,7 +127,7 @@ def rebuild(inputs: BuildInputs, run: TrackedRun) -> None:
         dvc.repro(repo, list(plan.forced), ["--force", "--downstream"], env)
 
 
-def push_and_verify(inputs: BuildInputs, push_run_cache: bool) -> None:
+def push_and_verify(inputs: BuildInputs, built_hashes: dict[str, str], push_run_cache: bool) -> None:
     """`dvc push` the CI-built outputs, then refuse to go on unless every out the lock files now
     record is on the remote: a lock whose outs exist nowhere must never reach the branch."""
     plan = inputs.plan
@@ -139,7 +139,7 @@ def push_and_verify(inputs: BuildInputs, push_run_cache: bool) -> None:
             )
     with github.group(f"Verify that every out in the new lock is on '{inputs.remote}'"):
         cached = {out.path for out in inputs.project.outs if out.cached}
-        recorded = {path: md5 for path, md5 in read_out_hashes(inputs.project).items() if path in cached}
+        recorded = {path: md5 for path, md5 in built_hashes.items() if path in cached}
         missing = dvc.missing_on_remote(inputs.repo, inputs.remote, inputs.endpoint, recorded)
     if missing:
         rebuilt = [path for path in missing if path in plan.rebuilt_cached_outputs]
@@ -207,7 +207,8 @@ def run_master_build(options: MasterBuildOptions) -> BuildResult:
         baseline.metrics if baseline else None,
         allow_missing_baseline=options.allow_missing_baseline,
     )
-    provenance = provenance_tags(context, dev_hashes, _out_hashes(inputs, read_out_hashes(project)))
+    built_hashes = read_out_hashes(project)  # the lock files as the rebuild left them, read once
+    provenance = provenance_tags(context, dev_hashes, _out_hashes(inputs, built_hashes))
     verdict = "passed" if gate.passed else "gate-failed"
     finish_run(run, metrics=metrics, tags={**provenance, "mlops.verdict": verdict})
     result = BuildResult(gate.passed, verdict, context, plan, metrics, run, experiment, provenance, gate, baseline)
@@ -215,7 +216,7 @@ def run_master_build(options: MasterBuildOptions) -> BuildResult:
         if options.register_failed and inputs.model_name:
             result = replace(result, registered=_register(inputs, options, result))
         return result
-    push_and_verify(inputs, options.push_run_cache)
+    push_and_verify(inputs, built_hashes, options.push_run_cache)
     with github.group(f"Commit dvc.lock back ({options.lock_mode})"):
         lock = commit_lock_file(
             project.git_root,
