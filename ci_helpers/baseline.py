@@ -19,6 +19,11 @@ class Baseline:
     files: tuple[str, ...] = ()  # the metrics files looked up at the ref
     found: tuple[str, ...] = ()  # those that exist there
     sources: dict[str, str] = field(default_factory=dict)  # file -> "git" | "dvc"
+    cached: tuple[str, ...] = ()  # the files DVC caches: looked up through DVC, not git
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(name for name in self.files if name not in self.found)
 
 
 def read_baseline(project: Project, ref: str, metrics_files: tuple[str, ...]) -> Baseline:
@@ -39,5 +44,11 @@ def read_baseline(project: Project, ref: str, metrics_files: tuple[str, ...]) ->
             per_file[name], sources[name] = flatten(data), "dvc"
     found = tuple(name for name in metrics_files if name in per_file)
     return Baseline(
-        ref, commit, merge_metrics({name: per_file[name] for name in found}), tuple(metrics_files), found, sources
+        ref,
+        commit,
+        merge_metrics({name: per_file[name] for name in found}),
+        tuple(metrics_files),
+        found,
+        sources,
+        tuple(cached),
     )

@@ -41,8 +41,8 @@ metrics_file_option = click.option(
     multiple=True,
     envvar="CI_HELPERS_METRICS_FILE",
     show_envvar=True,
-    help="Metrics file (JSON/YAML, nested keys addressed with dots). Repeatable. "
-    "Default with --eval-stage: the stage's declared metrics.",
+    help="Metrics file (JSON/YAML, nested keys addressed with dots, as `dvc metrics show` prints them). "
+    "Repeatable. Default: the metrics dvc.yaml declares (with --eval-stage, those the stage writes).",
 )
 model_option = click.option(
     "--model",
@@ -244,8 +244,12 @@ def pr_validate_command(ctx: click.Context, **params) -> None:
 
     Checks that every DVC output was pushed and dvc.lock is current, pulls only what evaluation
     needs, evaluates the model, gates the metrics against thresholds and the baseline, logs the
-    result to a PR-scoped MLflow experiment (never the registry), and reports: job summary, step
-    outputs, ::error:: annotations, --report-json.
+    result to a PR-scoped MLflow experiment (never the registry), and reports: job summary (with
+    the params diff against the baseline), step outputs, ::error:: annotations, --report-json.
+
+    Evaluation is one of: --eval-stage (re-run the project's evaluation stage in CI); --model,
+    --test-data and --target (the built-in evaluator); or, with neither, the metrics dvc.yaml
+    declares, as the PR recorded them (pulled from the remote when DVC caches them).
     """
     from .flows.pr import validate_pull_request
 

@@ -29,6 +29,9 @@ class PRValidationResult:
     gate: GateResult | None = None
     run: TrackedRun | None = None
     experiment: str | None = None
+    # params file -> param -> {"old", "new"} against the baseline commit, as `dvc params diff`
+    # shows it; None when no baseline ref was given or DVC could not read it
+    params_diff: dict[str, dict[str, dict[str, object]]] | None = None
 
 
 @dataclass(frozen=True)

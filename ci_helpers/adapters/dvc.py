@@ -194,3 +194,29 @@ def metrics_at_revision(repo: Path, rev: str, files: list[str]) -> dict[str, obj
         return {}
     data = (shown.get(rev) or {}).get("data") or {}
     return {name: entry["data"] for name, entry in data.items() if name in files and "data" in (entry or {})}
+
+
+ParamsDiff = dict[str, dict[str, dict[str, object]]]
+
+
+def params_diff(repo: Path, rev: str) -> ParamsDiff:
+    """What `dvc params diff REV` shows: params file -> param -> {"old", "new"}, changed params only.
+
+    The params are read by DVC at `rev` (from git) and in the workspace; a project DVC cannot read
+    at `rev` raises ConfigError naming it.
+    """
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(repo)) as dvc_repo:
+            shown = dvc_repo.params.diff(a_rev=rev, b_rev="workspace")
+    except DvcException as error:
+        raise ConfigError(
+            f"DVC cannot read the params at {rev[:12]} ({' '.join(str(error).split())[:200]}); fix the base ref's params files"
+        ) from None
+    return {
+        path: {param: {"old": change.get("old"), "new": change.get("new")} for param, change in sorted(changes.items())}
+        for path, changes in sorted((shown.get("diff") or {}).items())
+        if changes
+    }

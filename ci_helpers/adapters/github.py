@@ -50,13 +50,22 @@ def write_summary(markdown: str) -> None:
 
 def error(message: str, title: str | None = None) -> None:
     """An ::error:: annotation on Actions; a plain `error:` line on stderr elsewhere."""
+    _annotate("error", message, title)
+
+
+def warning(message: str, title: str | None = None) -> None:
+    """A ::warning:: annotation on Actions; a plain `warning:` line on stderr elsewhere."""
+    _annotate("warning", message, title)
+
+
+def _annotate(level: str, message: str, title: str | None) -> None:
     message = redact(message)
     if in_actions():
         import github_action_utils as gha
 
-        gha.error(message, title=title)
+        getattr(gha, level)(message, title=title)
     else:
-        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.write(f"{level}: {message}\n")
 
 
 def mask(value: str) -> None:

@@ -53,6 +53,7 @@ class ValidatedInputs:
     project: Project
     remote: str
     endpoint: str
+    evaluation: str  # "stage" | "builtin" | "recorded"
     eval_stages: tuple[str, ...]
     thresholds: tuple[Threshold, ...]
     regressions: tuple[RegressionRule, ...]
@@ -109,9 +110,61 @@ def _stage_evaluation(
     return stages, tuple(metrics_files), needed
 
 
+def _builtin_evaluation(project: Project, options: PRValidationOptions, rules: tuple) -> list[str]:
+    """The inputs to pull for the built-in evaluator (--model, --test-data, --target)."""
+    missing = [
+        name
+        for name, value in (
+            ("--model", options.model),
+            ("--test-data", options.test_data),
+            ("--target", options.target),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(
+            f"the built-in evaluator needs {', '.join(missing)} too; pass them, or drop --model/--test-data/--target "
+            "to gate the metrics the project declares"
+        )
+    if options.task not in TASKS:
+        raise ConfigError(f"unsupported task '{options.task}'; pass --task regression or --task classification")
+    _check_metric_names(rules, set(BUILTIN_METRICS[options.task]), f"the built-in {options.task} evaluator computes")
+    return [
+        _relative_to_repo(project.root, options.model or "", "--model"),
+        _relative_to_repo(project.root, options.test_data or "", "--test-data"),
+    ]
+
+
+def _recorded_evaluation(project: Project, options: PRValidationOptions, rules: tuple) -> tuple[str, ...]:
+    """The metrics files to gate as the PR recorded them: --metrics-file, else every metrics file
+    the project declares (stage or top level, inside directory outs too)."""
+    files = tuple(_relative_to_repo(project.root, name, "--metrics-file") for name in options.metrics_files)
+    files = files or project.metrics_files
+    if not files:
+        raise ConfigError(
+            "nothing to evaluate: the project declares no metrics; add `metrics:` to dvc.yaml, or pass "
+            "--eval-stage NAME, or --model, --test-data and --target for the built-in evaluator"
+        )
+    unknown = [name for name in files if project.out_covering(name) is None and not (project.root / name).is_file()]
+    if unknown:
+        raise ConfigError(
+            f"metrics file {unknown[0]} does not exist and no stage writes it; fix --metrics-file or `metrics:` in dvc.yaml"
+        )
+    cached = [name for name in files if (out := project.out_covering(name)) is not None and out.cached]
+    if not cached and all((project.root / name).is_file() for name in files):
+        _check_metric_names(rules, read_metrics_files(project.root, list(files)), "the committed metrics have")
+    return files
+
+
 def validate_inputs(options: PRValidationOptions, need_remote: bool = True) -> ValidatedInputs:
-    """Check every input before anything runs, so that bad input changes nothing."""
+    """Check every input before anything runs, so that bad input changes nothing.
+
+    Three ways to evaluate: --eval-stage re-runs the project's evaluation stage(s) in CI; --model,
+    --test-data and --target run the built-in evaluator; with neither, the metrics the project
+    declares are gated as the PR recorded them (pulled from the remote when DVC caches them).
+    """
     thresholds, regressions = parse_gate_rules(options.thresholds, options.max_regressions)
+    rules = thresholds + regressions
     project = load_project(options.repo)
     repo = project.root
     remote = dvc.resolve_remote(repo, options.remote) if need_remote else ""
@@ -121,33 +174,16 @@ def validate_inputs(options: PRValidationOptions, need_remote: bool = True) -> V
         )
     eval_stages: tuple[str, ...] = ()
     if options.eval_stage:
-        eval_stages, metrics_files, needed = _stage_evaluation(project, options, thresholds + regressions)
-    else:
-        missing = [
-            name
-            for name, value in (
-                ("--model", options.model),
-                ("--test-data", options.test_data),
-                ("--target", options.target),
-            )
-            if not value
-        ]
-        if missing:
-            raise ConfigError(
-                f"nothing to evaluate: pass --eval-stage NAME, or {', '.join(missing)} for the built-in evaluator"
-            )
-        if options.task not in TASKS:
-            raise ConfigError(f"unsupported task '{options.task}'; pass --task regression or --task classification")
-        _check_metric_names(
-            thresholds + regressions,
-            set(BUILTIN_METRICS[options.task]),
-            f"the built-in {options.task} evaluator computes",
-        )
+        evaluation = "stage"
+        eval_stages, metrics_files, needed = _stage_evaluation(project, options, rules)
+    elif options.model or options.test_data or options.target:
+        evaluation = "builtin"
+        needed = _builtin_evaluation(project, options, rules)
         metrics_files = options.metrics_files
-        needed = [
-            _relative_to_repo(repo, options.model or "", "--model"),
-            _relative_to_repo(repo, options.test_data or "", "--test-data"),
-        ]
+    else:
+        evaluation = "recorded"
+        metrics_files = _recorded_evaluation(project, options, rules)
+        needed = list(metrics_files)
     # Only what DVC caches needs pulling; git-tracked files are in the checkout already.
     pull_targets = []
     for path in needed:
@@ -158,6 +194,7 @@ def validate_inputs(options: PRValidationOptions, need_remote: bool = True) -> V
         project,
         remote,
         dvc.remote_endpoint(repo, remote) if remote else "",
+        evaluation,
         eval_stages,
         thresholds,
         regressions,
@@ -173,8 +210,12 @@ def _pull(inputs: ValidatedInputs) -> list[str]:
 
 
 def _evaluate(options: PRValidationOptions, inputs: ValidatedInputs) -> EvalReport:
-    if inputs.eval_stages:
+    if inputs.evaluation == "stage":
         return evaluate_with_stage(inputs.repo, inputs.eval_stages, list(inputs.metrics_files))
+    if inputs.evaluation == "recorded":
+        metrics = read_metrics_files(inputs.repo, list(inputs.metrics_files))
+        _check_metric_names(inputs.thresholds + inputs.regressions, metrics, "the project's metrics have")
+        return EvalReport(metrics, "recorded:" + ",".join(inputs.metrics_files))
     assert options.model
     assert options.test_data
     assert options.target
@@ -195,13 +236,24 @@ def with_ci_defaults(options: PRValidationOptions) -> PRValidationOptions:
     )
 
 
+def _params_diff(repo: Path, commit: str) -> dvc.ParamsDiff | None:
+    """The params diff against the baseline commit for the report; None (said on stderr) when DVC
+    cannot read it: it informs the reviewer, it gates nothing."""
+    try:
+        return dvc.params_diff(repo, commit)
+    except ConfigError as error:
+        github.warning(f"params diff left out of the report: {error}")
+        return None
+
+
 def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> PRValidationResult:
     """Validate a PR's model; return the result (the caller reports it and picks the exit code)."""
     repo = inputs.repo
     context = pr_git_context(repo, options.pr)
-    baseline = None
-    if options.baseline_ref and inputs.metrics_files:
+    baseline, params = None, None
+    if options.baseline_ref:
         baseline = read_baseline(inputs.project, options.baseline_ref, inputs.metrics_files)
+        params = _params_diff(repo, baseline.commit)
     experiment = options.experiment or _default_experiment(repo)
 
     with github.group(f"Check that DVC outputs are on remote '{inputs.remote}'"):
@@ -211,7 +263,9 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
     sanity = (pushed, fresh)
     if not pushed.passed or not fresh.passed:
         verdict = "not-pushed" if not pushed.passed else "stale-lock"
-        return PRValidationResult(False, verdict, context, sanity, baseline=baseline, experiment=experiment)
+        return PRValidationResult(
+            False, verdict, context, sanity, baseline=baseline, experiment=experiment, params_diff=params
+        )
 
     with github.group(f"Pull evaluation inputs: {', '.join(inputs.pull_targets) or 'nothing tracked by DVC'}"):
         _pull(inputs)
@@ -227,7 +281,9 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
         allow_missing_baseline=options.allow_missing_baseline,
     )
     verdict = "passed" if gate.passed else "gate-failed"
-    return PRValidationResult(gate.passed, verdict, context, sanity, evaluation, baseline, gate, experiment=experiment)
+    return PRValidationResult(
+        gate.passed, verdict, context, sanity, evaluation, baseline, gate, experiment=experiment, params_diff=params
+    )
 
 
 def track_result(
@@ -320,9 +376,11 @@ def gate_metrics_files(options: PRValidationOptions) -> PRValidationResult:
     """`gate`: gate the metrics files in the workspace against thresholds and the baseline."""
     thresholds, regressions = parse_gate_rules(options.thresholds, options.max_regressions)
     project = load_project(options.repo)
-    files = options.metrics_files
+    files = options.metrics_files or project.metrics_files
     if not files:
-        raise ConfigError("no metrics to gate; pass --metrics-file (repeatable)")
+        raise ConfigError(
+            "no metrics to gate: the project declares none; pass --metrics-file or add `metrics:` to dvc.yaml"
+        )
     metrics = read_metrics_files(project.root, list(files))
     baseline = read_baseline(project, options.baseline_ref, files) if options.baseline_ref else None
     gate = evaluate_gate(

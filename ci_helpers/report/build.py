@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..results import BuildResult
-from .common import check_json, failure_text, metrics_table, number
+from .common import baseline_json, baseline_text, check_json, failure_text, metrics_table, number
 
 
 def build_report_dict(result: BuildResult) -> dict:
@@ -15,6 +15,7 @@ def build_report_dict(result: BuildResult) -> dict:
         "verdict": result.verdict,
         "metrics": {k: number(v) for k, v in result.metrics.items()},
         "baseline": {k: number(v) for k, v in result.baseline.metrics.items()} if result.baseline else None,
+        "baseline_source": baseline_json(result.baseline),
         "checks": [check_json(c) for c in result.gate.checks],
         "git": {"commit": result.git.commit, "branch": result.git.branch},
         "stages": {
@@ -68,6 +69,7 @@ def render_build_markdown(result: BuildResult) -> str:
         "",
     ]
     baseline = result.baseline.metrics if result.baseline else {}
+    lines += [f"Baseline: {baseline_text(result.baseline)}", ""]
     lines += metrics_table(result.metrics, baseline, result.gate.checks, "CI build")
     match = result.provenance.get("mlops.dev_model_matches_ci")
     lines += ["", f"Developer's model hash matches the CI build: **{match}**"]

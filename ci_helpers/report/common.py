@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict
 
@@ -57,18 +58,76 @@ def metrics_table(metrics: dict, baseline: dict, checks: tuple[Check, ...], colu
     return lines
 
 
+_SOURCE_TEXT = {"git": "git", "dvc": "the DVC cache/remote"}
+
+
+def baseline_text(baseline: Baseline | None) -> str:
+    """Where the baseline came from: ref, commit, and each file's source (git or DVC)."""
+    if baseline is None:
+        return "none (no --baseline-ref)"
+    where = f"`{baseline.ref}` ({baseline.commit[:8]})"
+    read = [f"`{name}` from {_SOURCE_TEXT.get(baseline.sources.get(name, ''), '?')}" for name in baseline.found]
+    missing = [f"`{name}` not found" for name in baseline.missing]
+    details = ", ".join(read + missing)
+    return f"{where}: {details}" if details else where
+
+
+def baseline_json(baseline: Baseline | None) -> dict | None:
+    if baseline is None:
+        return None
+    return {
+        "ref": baseline.ref,
+        "commit": baseline.commit,
+        "files": list(baseline.files),
+        "found": list(baseline.found),
+        "sources": dict(baseline.sources),
+    }
+
+
+def _param_value(value: object) -> str:
+    if value is None:
+        return "—"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return f"`{text}`"
+
+
+def params_diff_lines(diff: dict[str, dict[str, dict[str, object]]] | None, ref: str, column: str) -> list[str]:
+    """The params that differ from the baseline, as `dvc params diff` lists them."""
+    if diff is None:
+        return []
+    if not diff:
+        return [f"Params: unchanged since `{ref}`."]
+    lines = [
+        f"Params changed since `{ref}`:",
+        "",
+        f"| params file | param | `{ref}` | {column} |",
+        "| --- | --- | --- | --- |",
+    ]
+    for path, changes in diff.items():
+        for param, change in changes.items():
+            lines.append(
+                f"| `{path}` | `{param}` | {_param_value(change.get('old'))} | {_param_value(change.get('new'))} |"
+            )
+    return lines
+
+
 def missing_baseline_text(check: Check, baseline: Baseline | None) -> str:
     """Why a regression rule had nothing to compare with, and what fixes it."""
+    fix = "pass --baseline-ref with a ref that has the metrics, or --allow-missing-baseline for a project's first PR"
     if baseline is None:
         where = "no baseline was read (no --baseline-ref, or no metrics files to read at it)"
-    elif not baseline.found:
-        where = f"none of {', '.join(baseline.files) or 'the metrics files'} exists at `{baseline.ref}` ({baseline.commit[:8]})"
+    elif baseline.missing:
+        at = f"`{baseline.ref}` ({baseline.commit[:8]})"
+        unread = [name for name in baseline.missing if name in baseline.cached]
+        absent = [name for name in baseline.missing if name not in baseline.cached]
+        parts = [f"{', '.join(absent)} not in git at {at}"] if absent else []
+        if unread:
+            parts.append(f"{', '.join(unread)} at {at} is neither in the DVC cache nor on the remote")
+            fix = f"push {baseline.ref}'s outputs with `dvc push`, or pass --allow-missing-baseline for a project's first PR"
+        where = "; ".join(parts)
     else:
         where = f"{', '.join(baseline.found)} at `{baseline.ref}` ({baseline.commit[:8]}) has no such metric"
-    return (
-        f"{check.metric}: no baseline to check --max-regression against: {where}; pass --baseline-ref with a ref "
-        "that has the metrics, or --allow-missing-baseline for a project's first PR"
-    )
+    return f"{check.metric}: no baseline to check --max-regression against: {where}; {fix}"
 
 
 def failure_text(check: Check, baseline: Baseline | None) -> str:

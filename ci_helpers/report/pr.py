@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 
 from ..results import PRValidationResult
-from .common import check_json, failure_text, fmt, metrics_table, number
+from .common import (
+    baseline_json,
+    baseline_text,
+    check_json,
+    failure_text,
+    fmt,
+    metrics_table,
+    number,
+    params_diff_lines,
+)
 
 _VERDICT_TEXT = {
     "passed": "✅ passed",
@@ -26,6 +35,8 @@ def report_dict(result: PRValidationResult) -> dict:
         "baseline_ref": result.baseline.ref if result.baseline else None,
         "baseline_commit": result.baseline.commit if result.baseline else None,
         "baseline_sources": dict(result.baseline.sources) if result.baseline else None,
+        "baseline_source": baseline_json(result.baseline),
+        "params_diff": result.params_diff,
         "checks": [check_json(check) for check in result.gate.checks] if result.gate else [],
         "sanity": [
             {"name": s.name, "passed": s.passed, "problems": list(s.problems), "fix": s.fix} for s in result.sanity
@@ -68,12 +79,13 @@ def render_markdown(result: PRValidationResult) -> str:
     evaluation = result.evaluation
     if evaluation:
         baseline = result.baseline.metrics if result.baseline else {}
-        ref = f"`{result.baseline.ref}` ({result.baseline.commit[:8]})" if result.baseline else "none"
-        lines += [f"Evaluation: `{evaluation.method}` · baseline: {ref}", ""]
+        lines += [f"Evaluation: `{evaluation.method}` · baseline: {baseline_text(result.baseline)}", ""]
         lines += metrics_table(evaluation.metrics, baseline, result.gate.checks if result.gate else (), "this PR")
         if evaluation.mismatches:
             lines += ["", "⚠️ CI's evaluation differs from the metrics committed in this PR:", ""]
             lines += [f"- `{m.metric}`: committed {fmt(m.committed)}, CI {fmt(m.ci)}" for m in evaluation.mismatches]
+    if result.baseline and result.params_diff is not None:
+        lines += ["", *params_diff_lines(result.params_diff, result.baseline.ref, "this PR")]
     if result.run:
         lines += ["", f"MLflow: experiment `{result.experiment}`, run `{result.run.run_id}`"]
     return "\n".join(lines) + "\n"

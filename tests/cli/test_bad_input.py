@@ -170,9 +170,29 @@ def test_mlops_yaml_with_a_bad_type(mini_repo, content, key):
     assert_bad_input(result, f"mlops.yaml: key '{key}", "fix or remove it")
 
 
-def test_nothing_to_evaluate(mini_repo):
+def test_builtin_evaluator_half_configured(mini_repo):
     result = invoke("pr-validate", "--repo", str(mini_repo), "--model", "model.pkl")
-    assert_bad_input(result, "nothing to evaluate", "--test-data", "--target")
+    assert_bad_input(result, "the built-in evaluator needs --test-data, --target too")
+
+
+def test_nothing_to_evaluate_when_the_project_declares_no_metrics(mini_repo):
+    (mini_repo / "dvc.yaml").write_text(
+        (mini_repo / "dvc.yaml").read_text().replace("metrics:", "outs:"), encoding="utf-8"
+    )
+    before = snapshot(mini_repo)
+    result = invoke("pr-validate", "--repo", str(mini_repo))
+    assert_bad_input(result, "nothing to evaluate: the project declares no metrics", "--eval-stage")
+    assert snapshot(mini_repo) == before
+
+
+def test_a_metrics_file_nobody_writes(mini_repo):
+    result = invoke("pr-validate", "--repo", str(mini_repo), "--metrics-file", "nope.json")
+    assert_bad_input(result, "metrics file nope.json does not exist and no stage writes it")
+
+
+def test_a_gated_metric_the_project_metrics_lack(mini_repo):
+    result = invoke("pr-validate", "--repo", str(mini_repo), "--threshold", "eval.acc>=0.5")
+    assert_bad_input(result, "no metrics file has a metric 'eval.acc'", "eval.accuracy")
 
 
 def test_eval_stage_and_model_together(mini_repo):

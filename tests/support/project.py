@@ -23,8 +23,12 @@ PR_PARAMS = {
 }
 
 
-def sh(args: list[str], cwd: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False)
+def sh(
+    args: list[str], cwd: Path, env: dict | None = None, check: bool = True, input: str | None = None
+) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        args, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False, input=input
+    )
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}) in {cwd}:\n{proc.stdout}\n{proc.stderr}")
     return proc
