@@ -437,3 +437,37 @@ def read_params(project: Project) -> dict[str, object]:
         prefix = "" if _norm(path) == "params.yaml" else f"{_norm(path)}:"
         params.update(flatten_params(entry.get("data") or {}, prefix))
     return params
+
+
+def read_pipeline_status(project: Project) -> dict[str, list]:
+    """What `dvc status` reports, in-process: stage name (as the model spells it) -> its changes
+    against the lock (changed deps, outs, command); stages that are up to date are left out."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    status: dict[str, list] = {}
+    try:
+        with Repo(str(project.root)) as dvc_repo, dvc_repo.lock:
+            for stage in dvc_repo.index.stages:
+                for changes in stage.status().values():  # keyed by DVC's cwd-relative address
+                    status[_address(stage, project.root)] = _project_relative(changes, project.root)
+    except DvcException as error:
+        raise ConfigError(f"DVC cannot compute the pipeline's status: {one_line(error)}; run `dvc status`") from None
+    return status
+
+
+def _project_relative(changes: list, root: Path) -> list:
+    """DVC names changed paths relative to the current directory when that is inside the project,
+    else relative to the project; name them from the project root either way."""
+    cwd = Path.cwd().resolve()
+    base = cwd if cwd == root.resolve() or root.resolve() in cwd.parents else root
+
+    def rename(entries: object) -> object:
+        if not isinstance(entries, dict):
+            return entries
+        return {_relative(os.path.normpath(base / path), root): state for path, state in entries.items()}
+
+    return [
+        {kind: rename(entries) for kind, entries in change.items()} if isinstance(change, dict) else change
+        for change in changes
+    ]

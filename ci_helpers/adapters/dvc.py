@@ -4,7 +4,6 @@ DVC's own object database API."""
 from __future__ import annotations
 
 import configparser
-import json
 import os
 import re
 import sys
@@ -88,17 +87,6 @@ def remote_endpoint(repo: Path, remote: str) -> str:
         or os.environ.get("AWS_ENDPOINT_URL")
     )
     return f"DVC remote '{remote}' ({url}" + (f" at {endpoint})" if endpoint else ")")
-
-
-def cloud_status(repo: Path, remote: str, endpoint: str) -> dict[str, str]:
-    """`dvc status --cloud --json`: path -> new|deleted|missing|modified for objects not in sync."""
-    out = dvc(repo, "status", "--cloud", "--json", "--remote", remote, retry=True, endpoint=endpoint)
-    return json.loads(out or "{}")
-
-
-def pipeline_status(repo: Path) -> dict[str, list]:
-    """`dvc status --json`: stage -> list of changes against dvc.lock."""
-    return json.loads(dvc(repo, "status", "--json") or "{}")
 
 
 def pull(repo: Path, targets: list[str], remote: str, endpoint: str) -> None:
@@ -189,7 +177,8 @@ def metrics_at_revision(repo: Path, rev: str, files: list[str]) -> dict[str, obj
 
     try:
         with Repo(str(repo)) as dvc_repo:
-            shown = dvc_repo.metrics.show(targets=list(files), revs=[rev])
+            # absolute targets: DVC resolves relative ones against the cwd, not the project
+            shown = dvc_repo.metrics.show(targets=[str(repo / name) for name in files], revs=[rev])
     except DvcException:
         return {}
     data = (shown.get(rev) or {}).get("data") or {}

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..adapters import dvc, github
+from ..adapters import dvc, git, github
 from ..adapters.tracking import TrackedRun, log_run, resolve_tracking_uri
 from ..baseline import read_baseline
 from ..errors import ConfigError
@@ -250,10 +250,8 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
     """Validate a PR's model; return the result (the caller reports it and picks the exit code)."""
     repo = inputs.repo
     context = pr_git_context(repo, options.pr)
-    baseline, params = None, None
-    if options.baseline_ref:
-        baseline = read_baseline(inputs.project, options.baseline_ref, inputs.metrics_files)
-        params = _params_diff(repo, baseline.commit)
+    baseline_commit = git.resolve_ref(repo, options.baseline_ref) if options.baseline_ref else None
+    params = _params_diff(repo, baseline_commit) if baseline_commit else None
     experiment = options.experiment or _default_experiment(repo)
 
     with github.group(f"Check that DVC outputs are on remote '{inputs.remote}'"):
@@ -263,9 +261,7 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
     sanity = (pushed, fresh)
     if not pushed.passed or not fresh.passed:
         verdict = "not-pushed" if not pushed.passed else "stale-lock"
-        return PRValidationResult(
-            False, verdict, context, sanity, baseline=baseline, experiment=experiment, params_diff=params
-        )
+        return PRValidationResult(False, verdict, context, sanity, experiment=experiment, params_diff=params)
 
     with github.group(f"Pull evaluation inputs: {', '.join(inputs.pull_targets) or 'nothing tracked by DVC'}"):
         _pull(inputs)
@@ -273,6 +269,10 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
         evaluation = _evaluate(options, inputs)
         for key, value in sorted(evaluation.metrics.items()):
             sys.stderr.write(f"  {key} = {value:.6g}\n")
+    baseline = None
+    if options.baseline_ref:  # after the pull: DVC then reads this PR's cached metrics locally
+        with github.group(f"Read the baseline metrics at {options.baseline_ref}"):
+            baseline = read_baseline(inputs.project, options.baseline_ref, inputs.metrics_files)
     gate = evaluate_gate(
         evaluation.metrics,
         list(inputs.thresholds),

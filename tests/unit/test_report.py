@@ -45,3 +45,53 @@ def test_json_report_is_strict_json_even_with_nan():
     assert data["passed"] is False
     assert data["metrics"]["metrics.r2_score"] == "nan"
     assert {"metric", "op", "threshold", "value", "passed"} <= set(data["checks"][0])
+
+
+def _with_sources(params_diff=None) -> PRValidationResult:
+    from dataclasses import replace
+
+    result = _result(0.92)
+    baseline = Baseline(
+        "origin/main",
+        "c" * 40,
+        {"metrics.r2_score": 0.9},
+        ("metrics.json", "eval/scores.json"),
+        ("metrics.json", "eval/scores.json"),
+        {"metrics.json": "git", "eval/scores.json": "dvc"},
+        ("eval/scores.json",),
+    )
+    return replace(result, baseline=baseline, params_diff=params_diff)
+
+
+def test_summary_names_the_baseline_ref_commit_and_each_file_source():
+    text = render_markdown(_with_sources())
+    assert (
+        "baseline: `origin/main` (cccccccc): `metrics.json` from git, `eval/scores.json` from the DVC cache/remote"
+        in text
+    )
+    data = json.loads(report_json(_with_sources()))
+    assert data["baseline_source"]["commit"] == "c" * 40
+    assert data["baseline_source"]["sources"] == {"metrics.json": "git", "eval/scores.json": "dvc"}
+
+
+def test_params_diff_in_summary_and_json():
+    diff = {"params.yaml": {"train.n_estimators": {"old": 50, "new": 90}, "train.note": {"old": None, "new": "x"}}}
+    text = render_markdown(_with_sources(diff))
+    assert "Params changed since `origin/main`:" in text
+    assert "| `params.yaml` | `train.n_estimators` | `50` | `90` |" in text
+    assert "| `params.yaml` | `train.note` | — | `x` |" in text
+    assert json.loads(report_json(_with_sources(diff)))["params_diff"] == diff
+    assert "Params: unchanged since `origin/main`." in render_markdown(_with_sources({}))
+    assert "Params" not in render_markdown(_with_sources(None))
+
+
+def test_missing_cached_baseline_says_it_was_not_pushed():
+    from ci_helpers.report.common import missing_baseline_text
+
+    baseline = Baseline("main", "d" * 40, {}, ("eval/m.json", "m2.json"), (), {}, ("eval/m.json",))
+    (check,) = evaluate_gate({"acc": 0.5}, [], [parse_regression("acc=0.01")], {}).checks
+    text = missing_baseline_text(check, baseline)
+    assert "m2.json not in git at `main` (dddddddd)" in text
+    assert "eval/m.json at `main` (dddddddd) is neither in the DVC cache nor on the remote" in text
+    assert "dvc push" in text
+    assert "--allow-missing-baseline" in text
