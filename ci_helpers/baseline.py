@@ -19,7 +19,7 @@ class Baseline:
     files: tuple[str, ...] = ()  # the metrics files looked up at the ref
     found: tuple[str, ...] = ()  # those that exist there
     sources: dict[str, str] = field(default_factory=dict)  # file -> "git" | "dvc"
-    cached: tuple[str, ...] = ()  # the files DVC caches: looked up through DVC, not git
+    unreadable: tuple[str, ...] = ()  # tracked by DVC at the ref, but neither in the cache nor on the remote
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -39,8 +39,10 @@ def read_baseline(project: Project, ref: str, metrics_files: tuple[str, ...]) ->
         text = git.read_file_at(project.root, commit, name)
         if text is not None:
             per_file[name], sources[name] = parse_metrics_text(text, name), "git"
+    unreadable: set[str] = set()
     if cached:
-        for name, data in dvc.metrics_at_revision(project.root, commit, cached).items():
+        read, unreadable = dvc.metrics_at_revision(project.root, commit, cached)
+        for name, data in read.items():
             per_file[name], sources[name] = flatten(data), "dvc"
     found = tuple(name for name in metrics_files if name in per_file)
     return Baseline(
@@ -50,5 +52,5 @@ def read_baseline(project: Project, ref: str, metrics_files: tuple[str, ...]) ->
         tuple(metrics_files),
         found,
         sources,
-        tuple(cached),
+        tuple(name for name in metrics_files if name in unreadable),
     )

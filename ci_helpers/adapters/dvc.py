@@ -7,7 +7,7 @@ import configparser
 import os
 import re
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..errors import ConfigError, InfrastructureError
 from .runner import CommandError, run
@@ -168,10 +168,10 @@ def _object_ids(md5: str, sources: tuple) -> set[str]:
     return oids
 
 
-def metrics_at_revision(repo: Path, rev: str, files: list[str]) -> dict[str, object]:
-    """The parsed content of DVC-cached metrics files at git revision `rev`, as
-    `dvc metrics show --rev` reads them (DVC's cache, else the remote); files DVC could not read
-    are left out."""
+def metrics_at_revision(repo: Path, rev: str, files: list[str]) -> tuple[dict[str, object], set[str]]:
+    """DVC-cached metrics files at git revision `rev`, read as `dvc metrics show --rev` reads them
+    (DVC's cache, else the remote): (the parsed content of those DVC could read, those DVC tracks
+    at `rev` but could not read: their data is neither in the cache nor on the remote)."""
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
@@ -179,10 +179,24 @@ def metrics_at_revision(repo: Path, rev: str, files: list[str]) -> dict[str, obj
         with Repo(str(repo)) as dvc_repo:
             # absolute targets: DVC resolves relative ones against the cwd, not the project
             shown = dvc_repo.metrics.show(targets=[str(repo / name) for name in files], revs=[rev])
+            data = (shown.get(rev) or {}).get("data") or {}
+            read = {name: entry["data"] for name, entry in data.items() if name in files and "data" in (entry or {})}
+            unread = [name for name in files if name not in read]
+            tracked: set[str] = set()
+            if unread:
+                for _ in dvc_repo.brancher(revs=[rev], workspace=False):
+                    # a file inside a directory out whose manifest is gone is known by its directory
+                    tracked = {
+                        name
+                        for name in unread
+                        if any(
+                            dvc_repo.dvcfs.exists(str(path))
+                            for path in (PurePosixPath(name), *PurePosixPath(name).parents[:-1])
+                        )
+                    }
     except DvcException:
-        return {}
-    data = (shown.get(rev) or {}).get("data") or {}
-    return {name: entry["data"] for name, entry in data.items() if name in files and "data" in (entry or {})}
+        return {}, set()
+    return read, tracked
 
 
 ParamsDiff = dict[str, dict[str, dict[str, object]]]

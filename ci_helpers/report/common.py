@@ -118,9 +118,9 @@ def missing_baseline_text(check: Check, baseline: Baseline | None) -> str:
         where = "no baseline was read (no --baseline-ref, or no metrics files to read at it)"
     elif baseline.missing:
         at = f"`{baseline.ref}` ({baseline.commit[:8]})"
-        unread = [name for name in baseline.missing if name in baseline.cached]
-        absent = [name for name in baseline.missing if name not in baseline.cached]
-        parts = [f"{', '.join(absent)} not in git at {at}"] if absent else []
+        unread = [name for name in baseline.missing if name in baseline.unreadable]
+        absent = [name for name in baseline.missing if name not in baseline.unreadable]
+        parts = [f"{', '.join(absent)} does not exist at {at}"] if absent else []
         if unread:
             parts.append(f"{', '.join(unread)} at {at} is neither in the DVC cache nor on the remote")
             fix = f"push {baseline.ref}'s outputs with `dvc push`, or pass --allow-missing-baseline for a project's first PR"

@@ -317,7 +317,7 @@ def test_a_regression_rule_without_a_baseline_fails_closed_unless_allowed(projec
         *args, "--baseline-ref", "before-metrics", "--report-json", str(tmp_path / "r.json"), cwd=checkout
     )
     assert renamed.code == 1, renamed.output
-    assert "metrics.json not in git at `before-metrics`" in renamed.output
+    assert "metrics.json does not exist at `before-metrics`" in renamed.output
     (check,) = [c for c in read_report(tmp_path / "r.json")["checks"] if c["kind"] == "regression"]
     assert check["passed"] is False
     assert check["detail"] == "no baseline value"

@@ -58,7 +58,6 @@ def _with_sources(params_diff=None) -> PRValidationResult:
         ("metrics.json", "eval/scores.json"),
         ("metrics.json", "eval/scores.json"),
         {"metrics.json": "git", "eval/scores.json": "dvc"},
-        ("eval/scores.json",),
     )
     return replace(result, baseline=baseline, params_diff=params_diff)
 
@@ -91,7 +90,7 @@ def test_missing_cached_baseline_says_it_was_not_pushed():
     baseline = Baseline("main", "d" * 40, {}, ("eval/m.json", "m2.json"), (), {}, ("eval/m.json",))
     (check,) = evaluate_gate({"acc": 0.5}, [], [parse_regression("acc=0.01")], {}).checks
     text = missing_baseline_text(check, baseline)
-    assert "m2.json not in git at `main` (dddddddd)" in text
+    assert "m2.json does not exist at `main` (dddddddd)" in text
     assert "eval/m.json at `main` (dddddddd) is neither in the DVC cache nor on the remote" in text
     assert "dvc push" in text
     assert "--allow-missing-baseline" in text
