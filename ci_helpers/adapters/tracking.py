@@ -69,7 +69,14 @@ def unreachable_error(tracking_uri: str, error: BaseException) -> Infrastructure
 def _experiment_id(client, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        return client.create_experiment(name)
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return client.create_experiment(name)
+        except MlflowException as error:  # another job created it since: use theirs
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None or "ALREADY_EXISTS" not in str(getattr(error, "error_code", "")):
+                raise
     if experiment.lifecycle_stage == "deleted":
         raise ConfigError(
             f"MLflow experiment '{name}' is deleted; restore it (`mlflow experiments restore`) or pass another --experiment"

@@ -1,20 +1,33 @@
 """Tiny DVC projects of different shapes (foreach, matrix, vars, wdir, several dvc.yaml, a project in
-a subfolder, a directory out), built for real with git and dvc.
+a subfolder, a directory out, top-level metrics, DVC-cached metrics, a project modelled on DVC's
+get-started example), built for real with git and dvc.
 
 `build_shape(name, dest)` needs no S3: without `remote_url` nothing is pushed; with a folder path as
 `remote_url` the remote is a local folder; with an `s3://` URL pass `endpoint` too.
 
 Every shape has the same history:
 
-1. main: the pipeline, its raw data `dvc add`-ed, `dvc repro`, committed (and pushed when there is a
-   remote / an origin);
+1. main: the pipeline, its raw data `dvc add`-ed, `dvc repro`, committed;
 2. branch `feature`: more rows of raw data and `train.scale: 3`, `dvc repro`; then the developer
    sets `train.scale: 4` and runs `dvc commit -f` instead of `dvc repro`. So the feature's dvc.lock
    records `scale: 4` with outputs built with `scale: 3`;
-3. main: `git merge --no-ff feature`.
+3. main: `git merge --no-ff feature`. main stays there: its tip is that merge;
+4. three pull-request branches (`PR_BRANCHES`), each one commit on top of main's tip:
+   - `pr-regress`: `train.scale: 1`, `dvc repro --all-pipelines`: every shape's gated metric
+     (`Shape.metric`) is clearly lower than main's (built with scale 3);
+   - `pr-harmless`: `train.scale: 5`, `dvc repro --all-pipelines`: the metric is higher;
+   - `pr-stale`: `train.scale: 5`, then only the training stage is re-run (`dvc repro
+     --single-item` of `Shape.item_stage`, else of `Shape.stage`): its lock entry is fresh, the
+     evaluate stage downstream is stale (its lock records the old model's md5) and the metrics
+     file is main's. (A foreach/matrix shape re-runs one item: its sibling items are stale too.)
+
+Then main is checked out again (`dvc checkout` too), and everything is pushed at once: `dvc push
+--all-commits` when there is a remote (it holds the objects of every commit, as if each had been
+pushed when made), `git push` of main, feature and the PR branches when there is an origin.
 
 A forced CI rebuild of the training stage on main therefore produces outputs (and metrics)
-different from those the merged dvc.lock records, deterministically.
+different from those the merged dvc.lock records, deterministically. Every metric grows with
+`train.scale`.
 """
 
 from __future__ import annotations
@@ -37,6 +50,9 @@ DEV_IDENTITY = {
     "GIT_COMMITTER_EMAIL": "shape-dev@example.invalid",
 }
 FEATURE_BRANCH = "feature"
+# the pull-request branches built on top of main's tip, and the train.scale each sets
+PR_BRANCHES = {"regress": "pr-regress", "harmless": "pr-harmless", "stale": "pr-stale"}
+PR_SCALES = {"regress": 1, "harmless": 5, "stale": 5}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # --- the project files --------------------------------------------------------------------------
@@ -294,6 +310,182 @@ DIR_OUT_YAML = (
 )
 
 
+# metrics.json is a plain `cache: false` out of evaluate, declared a metric by the top-level block
+TOP_METRICS_YAML = (
+    "stages:\n"
+    + PREP_STAGE
+    + """\
+  train:
+    cmd: python src/train.py data/prepared.csv models/model.json
+    deps: [src/train.py, data/prepared.csv]
+    params: [train.scale]
+    outs: [models/model.json]
+  evaluate:
+    cmd: python src/evaluate.py metrics.json models/model.json
+    deps: [src/evaluate.py, models/model.json]
+    outs:
+      - metrics.json:
+          cache: false
+metrics:
+  - metrics.json
+"""
+)
+
+# DVC's default: a `metrics:` out is cached, so metrics.json is gitignored and only on the remote
+CACHED_METRICS_YAML = (
+    "stages:\n"
+    + PREP_STAGE
+    + """\
+  train:
+    cmd: python src/train.py data/prepared.csv models/model.json
+    deps: [src/train.py, data/prepared.csv]
+    params: [train.scale]
+    outs: [models/model.json]
+  evaluate:
+    cmd: python src/evaluate.py metrics.json models/model.json
+    deps: [src/evaluate.py, models/model.json]
+    metrics: [metrics.json]
+"""
+)
+
+# --- get_started: modelled on DVC's get-started example (prepare, featurize, train, evaluate) ---------
+
+GS_PREPARE_PY = '''\
+"""Split the raw rows into data/prepared/{train,test}.csv: every second row goes to test."""
+import csv
+import sys
+from pathlib import Path
+
+source, target = sys.argv[1], Path(sys.argv[2])
+rows = list(csv.DictReader(open(source)))
+target.mkdir(parents=True, exist_ok=True)
+for split, part in (("train", rows[0::2]), ("test", rows[1::2])):
+    (target / f"{split}.csv").write_text("x,y\\n" + "".join(f"{r['x']},{r['y']}\\n" for r in part))
+'''
+
+GS_FEATURIZE_PY = '''\
+"""Features of each split: x, y, their product, and the label (is the product positive)."""
+import csv
+import json
+import sys
+from pathlib import Path
+
+source, target = Path(sys.argv[1]), Path(sys.argv[2])
+target.mkdir(parents=True, exist_ok=True)
+for split in ("train", "test"):
+    rows = [(int(r["x"]), int(r["y"])) for r in csv.DictReader(open(source / f"{split}.csv"))]
+    features = [{"x": x, "y": y, "xy": x * y, "label": int(x * y > 0)} for x, y in rows]
+    (target / f"{split}.json").write_text(json.dumps(features, sort_keys=True) + "\\n")
+'''
+
+GS_TRAIN_PY = '''\
+"""The "model" is a JSON of numbers, deterministic in the training features and train.scale."""
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+features, out = Path(sys.argv[1]), Path(sys.argv[2])
+scale = yaml.safe_load(open("params.yaml"))["train"]["scale"]
+rows = json.loads((features / "train.json").read_text())
+model = {"scale": scale, "rows": len(rows), "weight": sum(r["xy"] for r in rows) * scale}
+out.parent.mkdir(parents=True, exist_ok=True)
+out.write_text(json.dumps(model, sort_keys=True) + "\\n")
+'''
+
+GS_EVALUATE_PY = '''\
+"""eval/: metrics.json nested like get-started's, and precision-recall and ROC curves per split.
+
+Each metric is (a factor growing with the model's scale) x (a data factor in (0, 1))."""
+import json
+import sys
+from pathlib import Path
+
+model, features, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+scale = json.loads(model.read_text())["scale"]
+metrics = {"avg_prec": {}, "roc_auc": {}}
+for split in ("train", "test"):
+    rows = json.loads((features / f"{split}.json").read_text())
+    quality = (1 + sum(r["label"] for r in rows)) / (2 + len(rows))
+    avg_prec = round(scale / (scale + 1) * quality, 6)
+    roc_auc = round((scale + 1) / (scale + 2) * quality, 6)
+    metrics["avg_prec"][split], metrics["roc_auc"][split] = avg_prec, roc_auc
+    # curves whose areas are avg_prec and roc_auc: precision = 1 - recall^k, tpr = fpr^k
+    points = [0, 0.25, 0.5, 0.75, 1]
+    prc = [{"recall": r, "precision": round(1 - r ** (avg_prec / (1 - avg_prec)), 6)} for r in points]
+    roc = [{"fpr": f, "tpr": round(f ** ((1 - roc_auc) / roc_auc), 6)} for f in points]
+    for kind, curve in (("prc", prc), ("roc", roc)):
+        path = out / "plots" / "sklearn" / kind / f"{split}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({kind: curve}, sort_keys=True) + "\\n")
+(out / "metrics.json").write_text(json.dumps(metrics, sort_keys=True) + "\\n")
+'''
+
+GET_STARTED_YAML = """\
+stages:
+  prepare:
+    cmd: python src/prepare.py data/raw.csv data/prepared
+    deps:
+      - src/prepare.py
+      - data/raw.csv
+    outs:
+      - data/prepared
+  featurize:
+    cmd: python src/featurize.py data/prepared data/features
+    deps:
+      - src/featurize.py
+      - data/prepared
+    outs:
+      - data/features
+  train:
+    cmd: python src/train.py data/features models/model.json
+    deps:
+      - src/train.py
+      - data/features
+    params:
+      - train.scale
+    outs:
+      - models/model.json
+  evaluate:
+    cmd: python src/evaluate.py models/model.json data/features eval
+    deps:
+      - src/evaluate.py
+      - models/model.json
+      - data/features
+    outs:
+      - eval
+metrics:
+  - eval/metrics.json
+plots:
+  - Precision-Recall:
+      template: simple
+      x: recall
+      y:
+        eval/plots/sklearn/prc/train.json: precision
+        eval/plots/sklearn/prc/test.json: precision
+  - ROC:
+      template: simple
+      x: fpr
+      y:
+        eval/plots/sklearn/roc/train.json: tpr
+        eval/plots/sklearn/roc/test.json: tpr
+artifacts:
+  model:
+    path: models/model.json
+    type: model
+"""
+GET_STARTED_FILES = {
+    "src/prepare.py": GS_PREPARE_PY,
+    "src/featurize.py": GS_FEATURIZE_PY,
+    "src/train.py": GS_TRAIN_PY,
+    "src/evaluate.py": GS_EVALUATE_PY,
+    "params.yaml": PARAMS_YAML,
+    "data/raw.csv": RAW_CSV,
+    "dvc.yaml": GET_STARTED_YAML,
+}
+
+
 def _under(prefix: str, files: Mapping[str, str]) -> dict[str, str]:
     return {f"{prefix}/{path}": text for path, text in files.items()}
 
@@ -319,6 +511,8 @@ class Shape:
     feature_data: tuple[str, ...] = ("data/raw.csv",)  # rows appended on the feature branch
     feature_params: str = "params.yaml"  # train.scale changed on the feature branch
     git_tracked_outs: tuple[str, ...] = ("metrics.json",)  # `cache: false` outs the rebuild changes
+    metric: str = "score"  # the metric a gate checks, as `dvc metrics show` prints its key
+    metrics_file: str = "metrics.json"  # the file holding `metric`
     notes: str = ""
 
     @property
@@ -403,6 +597,7 @@ SHAPES: dict[str, Shape] = {
             feature_data=("sub/data/raw.csv",),
             feature_params="sub/params.yaml",
             git_tracked_outs=("sub/metrics.json",),
+            metrics_file="sub/metrics.json",
             notes="the root dvc.yaml and sub/dvc.yaml both have a stage named train; only sub's changes",
         ),
         Shape(
@@ -423,6 +618,32 @@ SHAPES: dict[str, Shape] = {
             _PLAIN_STAGES,
             _PLAIN_REBUILT,
             notes="train's out is the directory models/ (model.json, rows.txt, vocab/x.txt)",
+        ),
+        Shape(
+            "top_metrics",
+            {**BASE_FILES, "dvc.yaml": TOP_METRICS_YAML},
+            _PLAIN_STAGES,
+            _PLAIN_REBUILT,
+            notes="metrics.json is a plain `cache: false` out of evaluate; a top-level `metrics:` names it",
+        ),
+        Shape(
+            "cached_metrics",
+            {**BASE_FILES, "dvc.yaml": CACHED_METRICS_YAML},
+            _PLAIN_STAGES,
+            _PLAIN_REBUILT,
+            git_tracked_outs=(),
+            notes="evaluate's `metrics: [metrics.json]` is cached (DVC's default): gitignored, only on the remote",
+        ),
+        Shape(
+            "get_started",
+            GET_STARTED_FILES,
+            ("prepare", "featurize", "train", "evaluate", "data/raw.csv.dvc"),
+            _PLAIN_REBUILT,
+            git_tracked_outs=(),
+            metric="avg_prec.test",
+            metrics_file="eval/metrics.json",
+            notes="like DVC's get-started: directory outs data/prepared and data/features; evaluate's only "
+            "out is the cached directory eval/ (metrics.json, plots); top-level metrics, plots and artifacts",
         ),
     )
 }
@@ -458,11 +679,12 @@ def build_shape(
     origin: Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Path:
-    """Create shape `name` as a git repo in `dest` (main: pipeline, then a merged feature branch).
+    """Create shape `name` as a git repo in `dest` (main: pipeline, then a merged feature branch; the
+    PR branches on top of main), with main checked out.
 
     remote_url: None -> no DVC remote, nothing pushed; a folder path -> a local-folder remote;
     an s3:// URL -> an S3 remote, its `endpoint` (if any) in .dvc/config.local.
-    origin: a bare git repo to create (if absent) and push main and feature to.
+    origin: a bare git repo to create (if absent) and push main, feature and the PR branches to.
     env: extra environment for git, dvc and the stages.
     Returns `dest`, the git root; the DVC project is `dest / SHAPES[name].project`.
 
@@ -531,13 +753,6 @@ def _build_here(name: str, dest: str, remote_url: str | None, endpoint: str | No
     dvc("repro", "-q", "--all-pipelines")
     git("add", "-A")
     git("commit", "-q", "-m", f"{name}: initial pipeline")
-    if remote_url is not None:
-        dvc("push", "-q")
-    if origin is not None:
-        if not Path(origin).exists():
-            git("init", "-q", "--bare", "-b", "main", origin)
-        git("remote", "add", "origin", origin)
-        git("push", "-q", "-u", "origin", "main")
 
     git("checkout", "-q", "-b", FEATURE_BRANCH)
     for path in shape.feature_data:
@@ -550,14 +765,31 @@ def _build_here(name: str, dest: str, remote_url: str | None, endpoint: str | No
     dvc("commit", "-q", "-f")
     git("add", "-A")
     git("commit", "-q", "-m", f"{name}: more data, train.scale 4")
-    if remote_url is not None:
-        dvc("push", "-q")
-    if origin is not None:
-        git("push", "-q", "origin", FEATURE_BRANCH)
     git("checkout", "-q", "main")
     git("merge", "-q", "--no-ff", FEATURE_BRANCH, "-m", f"Merge branch '{FEATURE_BRANCH}'")
+
+    for kind, branch in PR_BRANCHES.items():
+        git("checkout", "-q", "-b", branch, "main")
+        dvc("checkout", "-q", "--force")  # main's outputs, not the previous branch's
+        _set_scale(project / shape.feature_params, PR_SCALES[kind])
+        if kind == "stale":  # the training stage only: evaluate, downstream of it, stays stale
+            dvc("repro", "-q", "--single-item", shape.item_stage or shape.stage)
+        else:
+            dvc("repro", "-q", "--all-pipelines")
+        git("add", "-A")
+        git("commit", "-q", "-m", f"{name}: {branch}, train.scale {PR_SCALES[kind]}")
+    git("checkout", "-q", "main")
+    dvc("checkout", "-q", "--force")
+
+    # Everything is pushed at the end, once: the remote then holds the objects of every commit, as
+    # if each had been pushed when it was made, for less than half the cost of one push per commit.
+    if remote_url is not None:
+        dvc("push", "-q", "--all-commits")
     if origin is not None:
-        git("push", "-q", "origin", "main")
+        if not Path(origin).exists():
+            git("init", "-q", "--bare", "-b", "main", origin)
+        git("remote", "add", "origin", origin)
+        git("push", "-q", "-u", "origin", "main", FEATURE_BRANCH, *PR_BRANCHES.values())
 
 
 def head(repo: Path, ref: str = "HEAD") -> str:

@@ -18,7 +18,7 @@ from tests.support.servers import copy_bucket, s3_client
 @dataclass(frozen=True)
 class ShapeTemplate:
     shape: Shape
-    origin: Path  # bare repo: main (the merge commit on top) and feature
+    origin: Path  # bare repo: main (the merge commit on top), feature and the PR branches (PR_BRANCHES)
     bucket: str  # its DVC remote is s3://<bucket>/dvc
     merge_commit: str  # main's tip: the merge of the feature branch
 
