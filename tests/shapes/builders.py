@@ -282,18 +282,14 @@ stages:
           cache: false
 """
 
-PLAIN_YAML = (
-    "stages:\n"
-    + PREP_STAGE
-    + """\
+PLAIN_TRAIN_STAGE = """\
   train:
     cmd: python src/train.py data/prepared.csv models/model.json
     deps: [src/train.py, data/prepared.csv]
     params: [train.scale]
     outs: [models/model.json]
 """
-    + _evaluate_stage("models/model.json")
-)
+PLAIN_YAML = "stages:\n" + PREP_STAGE + PLAIN_TRAIN_STAGE + _evaluate_stage("models/model.json")
 
 DIR_OUT_YAML = (
     "stages:\n"
@@ -310,43 +306,20 @@ DIR_OUT_YAML = (
 )
 
 
+_PLAIN_HEAD = "stages:\n" + PREP_STAGE + PLAIN_TRAIN_STAGE
+_EVALUATE_MODEL = """\
+  evaluate:
+    cmd: python src/evaluate.py metrics.json models/model.json
+    deps: [src/evaluate.py, models/model.json]
+"""
 # metrics.json is a plain `cache: false` out of evaluate, declared a metric by the top-level block
 TOP_METRICS_YAML = (
-    "stages:\n"
-    + PREP_STAGE
-    + """\
-  train:
-    cmd: python src/train.py data/prepared.csv models/model.json
-    deps: [src/train.py, data/prepared.csv]
-    params: [train.scale]
-    outs: [models/model.json]
-  evaluate:
-    cmd: python src/evaluate.py metrics.json models/model.json
-    deps: [src/evaluate.py, models/model.json]
-    outs:
-      - metrics.json:
-          cache: false
-metrics:
-  - metrics.json
-"""
+    _PLAIN_HEAD
+    + _EVALUATE_MODEL
+    + "    outs:\n      - metrics.json:\n          cache: false\nmetrics:\n  - metrics.json\n"
 )
-
 # DVC's default: a `metrics:` out is cached, so metrics.json is gitignored and only on the remote
-CACHED_METRICS_YAML = (
-    "stages:\n"
-    + PREP_STAGE
-    + """\
-  train:
-    cmd: python src/train.py data/prepared.csv models/model.json
-    deps: [src/train.py, data/prepared.csv]
-    params: [train.scale]
-    outs: [models/model.json]
-  evaluate:
-    cmd: python src/evaluate.py metrics.json models/model.json
-    deps: [src/evaluate.py, models/model.json]
-    metrics: [metrics.json]
-"""
-)
+CACHED_METRICS_YAML = _PLAIN_HEAD + _EVALUATE_MODEL + "    metrics: [metrics.json]\n"
 
 # --- get_started: modelled on DVC's get-started example (prepare, featurize, train, evaluate) ---------
 

@@ -17,7 +17,6 @@ import json
 import os
 import queue
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pytest
 import yaml
 
 from tests.shapes.builders import SHAPES, Shape
+from tests.shapes.case_pool import submit_module_cases
 from tests.shapes.projects import ShapeProject, copy_shape
 from tests.support.run import Outcome, ci_helpers
 
@@ -187,27 +187,28 @@ def case_runs(request, shape_templates, moto_endpoint, fast_python_env, tmp_path
     for index in range(WORKERS):
         stores.put(f"sqlite:///{base / f'mlflow-{index}.db'}")
 
-    def run(index: int, test: str, params: dict) -> MasterBuildRun | RawRun:
-        project = copy_shape(
-            shape_templates[params["name"]], base / f"{index:02d}-{params['name']}", moto_endpoint, fast_python_env
-        )
-        if test == test_fixture_is_buildable_with_raw_dvc.__name__:
-            return _raw_rebuild(project, params["stage"])
+    def project_for(index: int, params: dict) -> ShapeProject:
+        name = params["name"]
+        return copy_shape(shape_templates[name], base / f"{index:02d}-{name}", moto_endpoint, fast_python_env)
+
+    def master_build(index: int, params: dict) -> MasterBuildRun:
         store = stores.get()
         try:
-            return _master_build(project, params["stage"], params["where"], store)
+            return _master_build(project_for(index, params), params["stage"], params["where"], store)
         finally:
             stores.put(store)
 
-    tests = {test_master_build_on_a_fresh_clone_after_a_merge.__name__, test_fixture_is_buildable_with_raw_dvc.__name__}
-    pool = ThreadPoolExecutor(max_workers=WORKERS)
-    futures = {
-        item.nodeid: pool.submit(run, index, item.originalname, dict(item.callspec.params))
-        for index, item in enumerate(request.session.items)
-        if getattr(item, "originalname", None) in tests and item.module is request.module
-    }
-    yield futures
-    pool.shutdown(wait=True, cancel_futures=True)
+    def raw_rebuild(index: int, params: dict) -> RawRun:
+        return _raw_rebuild(project_for(index, params), params["stage"])
+
+    yield from submit_module_cases(
+        request,
+        {
+            test_master_build_on_a_fresh_clone_after_a_merge.__name__: master_build,
+            test_fixture_is_buildable_with_raw_dvc.__name__: raw_rebuild,
+        },
+        WORKERS,
+    )
 
 
 # --- the tests ---------------------------------------------------------------------------------------
