@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from functools import wraps
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import CIHelpersError
+from .errors import INTERNAL_ERROR_EXIT_CODE, CIHelpersError
 
 # Shared options (pip-tools style): each names its environment variable explicitly so an
 # action's `env:` maps straight onto it.
@@ -140,7 +141,8 @@ def _fail(error: CIHelpersError) -> None:
 
 
 def handles_errors(command):
-    """Map the package's domain errors onto DESIGN.md's exit codes."""
+    """Map the package's domain errors onto DESIGN.md's exit codes; anything else is a bug in
+    ci-helpers: exit 70 with one line (the traceback only with --debug)."""
 
     @wraps(command)
     def wrapper(*args, **kwargs):
@@ -148,8 +150,32 @@ def handles_errors(command):
             return command(*args, **kwargs)
         except CIHelpersError as error:
             _fail(error)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:
+            if _debug():
+                raise
+            from .adapters import github
+
+            text = " ".join(str(error).split())[:300]
+            github.error(
+                f"internal error in ci-helpers ({type(error).__name__}: {text}); "
+                "re-run with `--debug` for the traceback, and report it",
+                title="InternalError",
+            )
+            sys.exit(INTERNAL_ERROR_EXIT_CODE)
 
     return wrapper
+
+
+def _debug() -> bool:
+    context = click.get_current_context(silent=True)
+    root = context.find_root() if context else None
+    return bool(root and (root.obj or {}).get("debug")) or os.environ.get("CI_HELPERS_DEBUG", "") not in (
+        "",
+        "0",
+        "false",
+    )
 
 
 def project_settings(ctx: click.Context, params: dict) -> dict:
@@ -191,12 +217,22 @@ def pr_options(params: dict, track: bool = True):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="ci-helpers")
-def cli() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="CI_HELPERS_DEBUG",
+    show_envvar=True,
+    help="Show the traceback of an internal error instead of one line.",
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """Trustworthy CI for ML projects on DVC, S3 and MLflow.
 
     Every command exits 0 when done and passed, 1 when validation failed, 2 on bad input or
-    configuration (nothing changed), 3 when S3, MLflow or git stayed unreachable after retries.
+    configuration (nothing changed), 3 when S3, MLflow or git stayed unreachable after retries,
+    4 when a stage of the project's own pipeline failed, 70 on an internal error of ci-helpers.
     """
+    ctx.obj = {"debug": debug}
     from .adapters.github import mask_known_secrets
 
     mask_known_secrets()

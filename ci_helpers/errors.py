@@ -29,3 +29,17 @@ class InfrastructureError(CIHelpersError):
     def __init__(self, message: str, endpoint: str | None = None) -> None:
         super().__init__(message)
         self.endpoint = endpoint
+
+
+class StageFailed(CIHelpersError):
+    """Raised when a command of the project's own pipeline (a `dvc repro` stage) fails."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, stage: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.status = status
+
+
+INTERNAL_ERROR_EXIT_CODE = 70  # a bug in ci-helpers: anything not raised as a CIHelpersError

@@ -9,8 +9,8 @@ import re
 import sys
 from pathlib import Path, PurePosixPath
 
-from ..errors import ConfigError, InfrastructureError
-from .runner import CommandError, run
+from ..errors import ConfigError, InfrastructureError, StageFailed
+from .runner import TAIL_LINES, CommandError, run
 
 
 def dvc_executable() -> str:
@@ -95,8 +95,36 @@ def pull(repo: Path, targets: list[str], remote: str, endpoint: str) -> None:
 
 
 def repro(repo: Path, targets: list[str], flags: list[str], env: dict[str, str] | None = None) -> None:
-    """`dvc repro FLAGS TARGETS`, showing the stages' own output."""
-    run([dvc_executable(), "repro", *flags, *targets], cwd=repo, env=env, stream=True)
+    """`dvc repro FLAGS TARGETS`, showing the stages' own output; StageFailed (exit 4) when it fails."""
+    try:
+        run([dvc_executable(), "repro", *flags, *targets], cwd=repo, env=env, stream=True)
+    except CommandError as error:
+        raise stage_failed(error) from None
+    except InfrastructureError as error:
+        # "unreachable" words in the output: the remote (exit 3) unless DVC says a stage failed
+        cause = error.__cause__
+        if isinstance(cause, CommandError) and _FAILED_STAGE.search(cause.output):
+            raise stage_failed(cause) from None
+        raise
+
+
+_FAILED_STAGE = re.compile(r"failed to reproduce '(?P<stage>[^']+)'")
+_EXIT_STATUS = re.compile(r"exited with (?P<status>-?\d+)")
+
+
+def stage_failed(error: CommandError) -> StageFailed:
+    """The project's pipeline failed: name the stage and its exit status as DVC reported them,
+    with the last lines of its output."""
+    stage = _FAILED_STAGE.search(error.output)
+    status = _EXIT_STATUS.search(error.output)
+    name = stage["stage"] if stage else None
+    code = int(status["status"]) if status else None
+    what = f"stage '{name}'" if name else "`dvc repro`"
+    how = f"exited with {code}" if code is not None else f"failed (dvc exited {error.returncode})"
+    tail = "\n".join(error.output.strip().splitlines()[-TAIL_LINES:])
+    return StageFailed(
+        f"{what} {how}; fix the stage (reproduce it with `{error.command}`). Its last lines:\n{tail}", name, code
+    )
 
 
 def push(repo: Path, targets: list[str], remote: str, endpoint: str, run_cache: bool = False) -> None:
@@ -107,7 +135,7 @@ def push(repo: Path, targets: list[str], remote: str, endpoint: str, run_cache: 
 
 def repro_single(repo: Path, stage: str) -> None:
     """Re-run exactly one stage, unconditionally, on what is in the workspace."""
-    dvc(repo, "repro", "--force", "--single-item", stage, stream=True)
+    repro(repo, [stage], ["--force", "--single-item"])
 
 
 def missing_on_remote(repo: Path, remote: str, endpoint: str, outs: dict[str, str]) -> list[str]:
