@@ -94,10 +94,18 @@ def pull(repo: Path, targets: list[str], remote: str, endpoint: str) -> None:
     dvc(repo, "pull", "--remote", remote, *targets, stream=True, retry=True, endpoint=endpoint)
 
 
-def repro(repo: Path, targets: list[str], flags: list[str], env: dict[str, str] | None = None) -> None:
-    """`dvc repro FLAGS TARGETS`, showing the stages' own output; StageFailed (exit 4) when it fails."""
+# The runner's files through which a step changes the steps after it: a PR's own stage code must not.
+GITHUB_STEP_FILES = ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_STATE")
+
+
+def repro(
+    repo: Path, targets: list[str], flags: list[str], env: dict[str, str] | None = None, untrusted: bool = False
+) -> None:
+    """`dvc repro FLAGS TARGETS`, showing the stages' own output; StageFailed (exit 4) when it fails.
+    untrusted=True (a PR's code): the stages run without the runner's step files."""
     try:
-        run([dvc_executable(), "repro", *flags, *targets], cwd=repo, env=env, stream=True)
+        unset = GITHUB_STEP_FILES if untrusted else ()
+        run([dvc_executable(), "repro", *flags, *targets], cwd=repo, env=env, stream=True, unset=unset)
     except CommandError as error:
         raise stage_failed(error) from None
     except InfrastructureError as error:
@@ -134,8 +142,9 @@ def push(repo: Path, targets: list[str], remote: str, endpoint: str, run_cache: 
 
 
 def repro_single(repo: Path, stage: str) -> None:
-    """Re-run exactly one stage, unconditionally, on what is in the workspace."""
-    repro(repo, [stage], ["--force", "--single-item"])
+    """Re-run exactly one stage of a PR, unconditionally, on what is in the workspace; its code
+    cannot change the steps after it (no GITHUB_ENV, GITHUB_OUTPUT, GITHUB_PATH...)."""
+    repro(repo, [stage], ["--force", "--single-item"], untrusted=True)
 
 
 def missing_on_remote(repo: Path, remote: str, endpoint: str, outs: dict[str, str]) -> list[str]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +85,10 @@ def retry_wait_seconds() -> float:
         return 1.0
 
 
-def _run_once(args: Sequence[str], cwd: Path | None, env: dict[str, str] | None, stream: bool) -> CommandResult:
-    full_env = {**os.environ, **(env or {})}
+def _run_once(
+    args: Sequence[str], cwd: Path | None, env: dict[str, str] | None, stream: bool, unset: Sequence[str] = ()
+) -> CommandResult:
+    full_env = {name: value for name, value in {**os.environ, **(env or {})}.items() if name not in unset}
     if not stream:
         proc = subprocess.run(list(args), cwd=cwd, env=full_env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
@@ -92,9 +96,12 @@ def _run_once(args: Sequence[str], cwd: Path | None, env: dict[str, str] | None,
         return CommandResult(tuple(args), proc.stdout, proc.stderr)
     # Streaming: show the tool's own progress live while keeping a tail for the error message.
     tail: deque[str] = deque(maxlen=200)
-    with subprocess.Popen(
-        list(args), cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as streaming:
+    with (
+        _workflow_commands_stopped(),
+        subprocess.Popen(
+            list(args), cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as streaming,
+    ):
         assert streaming.stdout is not None
         for line in streaming.stdout:
             sys.stderr.write(redact(line))
@@ -104,6 +111,22 @@ def _run_once(args: Sequence[str], cwd: Path | None, env: dict[str, str] | None,
     if returncode != 0:
         raise CommandError(args, returncode, output)
     return CommandResult(tuple(args), output, "")
+
+
+@contextmanager
+def _workflow_commands_stopped() -> Iterator[None]:
+    """On Actions, a tool's streamed output (a project's stage commands among it) cannot issue
+    workflow commands (`::error::`, `::add-mask::`...): they are stopped until a random token."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        yield
+        return
+    token = secrets.token_hex(16)
+    print(f"::stop-commands::{token}", file=sys.stderr, flush=True)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        print(f"::{token}::", file=sys.stderr, flush=True)
 
 
 def _is_transient(error: Exception) -> bool:
@@ -118,8 +141,10 @@ def run(
     stream: bool = False,
     retry: bool = False,
     endpoint: str | None = None,
+    unset: Sequence[str] = (),
 ) -> CommandResult:
     """Run a command; with retry=True, transient failures are retried with back-off (stamina).
+    `unset` names environment variables the command must not see.
 
     When a transient failure outlasts the attempts, InfrastructureError names the endpoint.
     """
@@ -136,7 +161,7 @@ def run(
             with attempt:
                 if attempt.num > 1:
                     sys.stderr.write(f"retrying `{shlex.join(args)}` (attempt {attempt.num}/{attempts})\n")
-                return _run_once(args, cwd, env, stream)
+                return _run_once(args, cwd, env, stream, unset)
     except CommandError as error:
         if not error.transient:
             raise

@@ -20,6 +20,7 @@ from ..gate import RegressionRule, Threshold, evaluate_gate, parse_gate_rules
 from ..metrics import Metrics, read_metrics_files
 from ..project import Project, load_project, read_params
 from ..provenance import pr_git_context, pr_number_from_env, project_name
+from ..report.escape import one_line
 from ..report.pr import failure_messages, render_markdown, report_json, step_outputs
 from ..report.publish import publish_report
 from ..results import PRValidationResult
@@ -268,7 +269,7 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
     with github.group("Evaluate the model"):
         evaluation = _evaluate(options, inputs)
         for key, value in sorted(evaluation.metrics.items()):
-            sys.stderr.write(f"  {key} = {value:.6g}\n")
+            sys.stderr.write(f"  {one_line(key)} = {value:.6g}\n")
     baseline = None
     if options.baseline_ref:  # after the pull: DVC then reads this PR's cached metrics locally
         with github.group(f"Read the baseline metrics at {options.baseline_ref}"):

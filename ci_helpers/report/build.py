@@ -6,6 +6,7 @@ import json
 
 from ..results import BuildResult
 from .common import baseline_json, baseline_text, check_json, failure_text, metrics_table, number
+from .escape import code, text
 
 
 def build_report_dict(result: BuildResult) -> dict:
@@ -63,9 +64,10 @@ def build_report_json(result: BuildResult) -> str:
 
 def render_build_markdown(result: BuildResult) -> str:
     verdict = "✅ passed" if result.passed else "❌ failed: metrics gate (no alias moved)"
-    lines = [f"## CI build of `{result.git.commit[:12]}` on `{result.git.branch or 'detached'}`: {verdict}", ""]
+    lines = [f"## CI build of `{result.git.commit[:12]}` on {code(result.git.branch or 'detached')}: {verdict}", ""]
     lines += [
-        f"Rebuilt (forced): {', '.join(result.plan.forced)}; downstream: {', '.join(result.plan.downstream) or '—'}",
+        f"Rebuilt (forced): {', '.join(map(code, result.plan.forced))}; "
+        f"downstream: {', '.join(map(code, result.plan.downstream)) or '—'}",
         "",
     ]
     baseline = result.baseline.metrics if result.baseline else {}
@@ -74,16 +76,18 @@ def render_build_markdown(result: BuildResult) -> str:
     match = result.provenance.get("mlops.dev_model_matches_ci")
     lines += ["", f"Developer's model hash matches the CI build: **{match}**"]
     if result.lock:
-        lines.append(f"dvc.lock: **{result.lock.status}** {result.lock.commit or ''} {result.lock.detail}".rstrip())
+        lines.append(
+            f"dvc.lock: **{result.lock.status}** {result.lock.commit or ''} {text(result.lock.detail)}".rstrip()
+        )
     if result.registered:
         reused = " (reused: this commit was registered before)" if result.registered.reused else ""
-        lines.append(f"Model: `{result.registered.uri}`{reused}")
+        lines.append(f"Model: {code(result.registered.uri)}{reused}")
     if result.alias:
         lines.append(
-            f"Alias: `{result.alias.uri}` → version {result.alias.version} (was {result.alias.previous or 'unset'})"
+            f"Alias: {code(result.alias.uri)} → version {result.alias.version} (was {result.alias.previous or 'unset'})"
         )
-    lines += [f"- {note}" for note in result.notes]
-    lines.append(f"MLflow run: `{result.run.run_id}` in experiment `{result.experiment}`")
+    lines += [f"- {text(note)}" for note in result.notes]
+    lines.append(f"MLflow run: {code(result.run.run_id)} in experiment {code(result.experiment)}")
     return "\n".join(lines) + "\n"
 
 

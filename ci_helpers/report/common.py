@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 from ..baseline import Baseline
 from ..gate import MISSING_BASELINE, Check, delta
+from .escape import code
 
 
 def number(value: float | None) -> float | str | None:
@@ -52,7 +53,7 @@ def metrics_table(metrics: dict, baseline: dict, checks: tuple[Check, ...], colu
         rules = "<br>".join(rule_text(c) for c in applied) or "—"
         status = "—" if not applied else ("✅" if all(c.passed for c in applied) else "❌")
         lines.append(
-            f"| `{metric}` | {fmt(baseline.get(metric))} | {fmt(value)} | "
+            f"| {code(metric)} | {fmt(baseline.get(metric))} | {fmt(value)} | "
             f"{fmt(delta(value, baseline.get(metric)), signed=True)} | {rules} | {status} |"
         )
     return lines
@@ -65,9 +66,9 @@ def baseline_text(baseline: Baseline | None) -> str:
     """Where the baseline came from: ref, commit, and each file's source (git or DVC)."""
     if baseline is None:
         return "none (no --baseline-ref)"
-    where = f"`{baseline.ref}` ({baseline.commit[:8]})"
-    read = [f"`{name}` from {_SOURCE_TEXT.get(baseline.sources.get(name, ''), '?')}" for name in baseline.found]
-    missing = [f"`{name}` not found" for name in baseline.missing]
+    where = f"{code(baseline.ref)} ({baseline.commit[:8]})"
+    read = [f"{code(name)} from {_SOURCE_TEXT.get(baseline.sources.get(name, ''), '?')}" for name in baseline.found]
+    missing = [f"{code(name)} not found" for name in baseline.missing]
     details = ", ".join(read + missing)
     return f"{where}: {details}" if details else where
 
@@ -87,8 +88,7 @@ def baseline_json(baseline: Baseline | None) -> dict | None:
 def _param_value(value: object) -> str:
     if value is None:
         return "—"
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return f"`{text}`"
+    return code(value if isinstance(value, str) else json.dumps(value, sort_keys=True))
 
 
 def params_diff_lines(diff: dict[str, dict[str, dict[str, object]]] | None, ref: str, column: str) -> list[str]:

@@ -15,6 +15,7 @@ from .common import (
     number,
     params_diff_lines,
 )
+from .escape import code, text
 
 _VERDICT_TEXT = {
     "passed": "✅ passed",
@@ -69,25 +70,27 @@ def report_json(result: PRValidationResult) -> str:
 
 def render_markdown(result: PRValidationResult) -> str:
     """The job summary: verdict, sanity checks, then a metrics table with deltas vs baseline."""
-    title = f"PR #{result.git.pr}" if result.git.pr is not None else (result.git.branch or result.git.commit[:8])
+    title = f"PR #{result.git.pr}" if result.git.pr is not None else code(result.git.branch or result.git.commit[:8])
     lines = [f"## Model validation for {title}: {_VERDICT_TEXT.get(result.verdict, result.verdict)}", ""]
     for check in result.sanity:
         if not check.passed:
             lines += [f"**{check.name}**: failed", ""]
-            lines += [f"- {problem}" for problem in check.problems]
-            lines += ["", f"Fix: {check.fix}", ""]
+            lines += [f"- {text(problem)}" for problem in check.problems]
+            lines += ["", f"Fix: {text(check.fix)}", ""]
     evaluation = result.evaluation
     if evaluation:
         baseline = result.baseline.metrics if result.baseline else {}
-        lines += [f"Evaluation: `{evaluation.method}` · baseline: {baseline_text(result.baseline)}", ""]
+        lines += [f"Evaluation: {code(evaluation.method)} · baseline: {baseline_text(result.baseline)}", ""]
         lines += metrics_table(evaluation.metrics, baseline, result.gate.checks if result.gate else (), "this PR")
         if evaluation.mismatches:
             lines += ["", "⚠️ CI's evaluation differs from the metrics committed in this PR:", ""]
-            lines += [f"- `{m.metric}`: committed {fmt(m.committed)}, CI {fmt(m.ci)}" for m in evaluation.mismatches]
+            lines += [
+                f"- {code(m.metric)}: committed {fmt(m.committed)}, CI {fmt(m.ci)}" for m in evaluation.mismatches
+            ]
     if result.baseline and result.params_diff is not None:
         lines += ["", *params_diff_lines(result.params_diff, result.baseline.ref, "this PR")]
     if result.run:
-        lines += ["", f"MLflow: experiment `{result.experiment}`, run `{result.run.run_id}`"]
+        lines += ["", f"MLflow: experiment {code(result.experiment)}, run {code(result.run.run_id)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..results import RegistryOutcome
 from .common import check_json, fmt
+from .escape import code, text
 from .publish import publish_report
 
 
@@ -27,16 +28,16 @@ def publish_registry_outcome(outcome: RegistryOutcome, report_path: Path | None)
         else None,
         "checks": [check_json(c) for c in outcome.gate.checks] if outcome.gate else [],
     }
-    lines = [f"## Model registry: {outcome.action} `{outcome.model_name}` version {outcome.version}", ""]
+    lines = [f"## Model registry: {outcome.action} {code(outcome.model_name)} version {outcome.version}", ""]
     if outcome.alias:
         lines.append(
-            f"Alias `{outcome.alias.alias}`: version {outcome.alias.previous or 'unset'} → {outcome.alias.version}"
+            f"Alias {code(outcome.alias.alias)}: version {outcome.alias.previous or 'unset'} → {outcome.alias.version}"
         )
     failures = [
         f"{c.metric} = {fmt(c.value)} does not meet {c.op} {fmt(c.threshold)}"
         for c in (outcome.gate.failures if outcome.gate else ())
     ]
-    lines += [f"- ❌ {message}" for message in failures]
+    lines += [f"- ❌ {text(message)}" for message in failures]
     outputs = {
         "passed": outcome.passed,
         "action": outcome.action,
