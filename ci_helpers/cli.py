@@ -124,11 +124,24 @@ pr_option = click.option(
     show_envvar=True,
     help="Pull-request number, tagged on the MLflow run. Default on Actions: from $GITHUB_REF.",
 )
+
+
+def _writable_report_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse an unwritable --report-json before anything runs (exit 2), not after the work."""
+    if value is None:
+        return None
+    folder = next((parent for parent in (value.parent, *value.parent.parents) if parent.exists()), Path("."))
+    if not folder.is_dir() or not os.access(folder, os.W_OK) or (value.exists() and not os.access(value, os.W_OK)):
+        raise click.BadParameter(f"{value} cannot be written ({folder} is not a writable folder); pass a writable path")
+    return value
+
+
 report_json_option = click.option(
     "--report-json",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="CI_HELPERS_REPORT_JSON",
     show_envvar=True,
+    callback=_writable_report_path,
     help="Write the machine-readable report here.",
 )
 
@@ -234,6 +247,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.obj = {"debug": debug}
     from .adapters.github import mask_known_secrets
+    from .adapters.redact import install_redacting_streams
+
+    install_redacting_streams()
 
     mask_known_secrets()
 

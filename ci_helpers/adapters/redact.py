@@ -29,3 +29,32 @@ def redact(text: str) -> str:
     for value in secret_values():
         text = text.replace(value, MASK)
     return text
+
+
+class RedactingStream:
+    """A text stream that redacts what is written to it: installed on stdout and stderr by the CLI,
+    it also covers lines printed by the libraries underneath (MLflow's own "View run at <URL>")."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text))
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def install_redacting_streams() -> None:
+    """Redact everything this process prints to stdout and stderr (once)."""
+    import sys
+
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, RedactingStream):
+            setattr(sys, name, RedactingStream(stream))

@@ -117,7 +117,7 @@ def open_run(tracking_uri: str, experiment: str, run_name: str, tags: Mapping[st
     with mlflow_errors(tracking_uri):
         client = _client(tracking_uri)
         experiment_id = _experiment_id(client, experiment)
-        run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+        run = client.create_run(experiment_id, run_name=run_name, tags={k: redact(v) for k, v in tags.items()})
         return TrackedRun(tracking_uri, experiment_id, run.info.run_id)
 
 
@@ -153,13 +153,17 @@ def finish_run(
         client.log_batch(
             run.run_id,
             metrics=[Metric(key, value, now, 0) for key, value in metrics.items() if math.isfinite(value)],
-            params=[Param(key[:250], str(value)[:6000]) for key, value in params.items() if key[:250] not in existing],
-            tags=[RunTag(key, str(value)) for key, value in tags.items()],
+            params=[
+                Param(key[:250], redact(str(value))[:6000])
+                for key, value in params.items()
+                if key[:250] not in existing
+            ],
+            tags=[RunTag(key, redact(str(value))) for key, value in tags.items()],
         )
         with tempfile.TemporaryDirectory() as folder:
             for name, text in artifacts.items():
                 path = Path(folder) / name
-                path.write_text(text)
+                path.write_text(redact(text))
                 client.log_artifact(run.run_id, str(path))
         client.set_terminated(run.run_id, status)
 

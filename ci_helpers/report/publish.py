@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..adapters import github
+from ..adapters.redact import redact
 
 
 def publish_report(
@@ -18,7 +19,7 @@ def publish_report(
 ) -> None:
     if report_path:
         report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(report_text)
+        report_path.write_text(redact(report_text))
     github.write_summary(markdown)
     github.set_outputs({**outputs, "report-json": str(report_path) if report_path else ""})
     for message in failures:

@@ -200,3 +200,13 @@ def test_eval_stage_and_model_together(mini_repo):
         "pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--model", "model.pkl", *BUILTIN
     )
     assert_bad_input(result, "both --eval-stage and --model")
+
+
+def test_an_unwritable_report_json_is_refused_before_anything_runs(mini_repo, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    before = snapshot(mini_repo)
+    result = invoke("pr-validate", "--repo", str(mini_repo), "--report-json", str(blocker / "report.json"))
+    assert_bad_input(result, "--report-json", "cannot be written", "pass a writable path")
+    assert "Traceback" not in result.output
+    assert snapshot(mini_repo) == before
