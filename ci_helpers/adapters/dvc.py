@@ -155,6 +155,7 @@ def missing_on_remote(repo: Path, remote: str, endpoint: str, outs: dict[str, st
     """
     import stamina
 
+    from .redact import redact
     from .runner import is_transient_text, retry_attempts, retry_wait_seconds
 
     def check() -> list[str]:
@@ -167,15 +168,17 @@ def missing_on_remote(repo: Path, remote: str, endpoint: str, outs: dict[str, st
             present = set(odb.oids_exist(every)) if every else set()
         return sorted(path for path, oids in wanted.items() if not oids <= present)
 
-    wait = retry_wait_seconds()
+    wait, attempts = retry_wait_seconds(), retry_attempts()
     try:
         for attempt in stamina.retry_context(
             on=lambda e: is_transient_text(f"{type(e).__name__} {e}"),
-            attempts=retry_attempts(),
+            attempts=attempts,
             wait_initial=wait,
             wait_max=8 * wait + 0.1,
         ):
             with attempt:
+                if attempt.num > 1:
+                    sys.stderr.write(f"retrying the check of {redact(endpoint)} (attempt {attempt.num}/{attempts})\n")
                 return check()
     except Exception as error:
         if isinstance(error, ConfigError):
