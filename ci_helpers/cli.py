@@ -249,9 +249,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     from .adapters.github import mask_known_secrets
     from .adapters.redact import install_redacting_streams
 
+    mask_known_secrets()  # first: the runner must learn the secrets before anything can print them
     install_redacting_streams()
-
-    mask_known_secrets()
 
 
 def evaluation_options(command):

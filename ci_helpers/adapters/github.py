@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from .redact import redact
+from .redact import RedactingStream, redact
 
 
 def in_actions() -> bool:
@@ -69,8 +69,12 @@ def _annotate(level: str, message: str, title: str | None) -> None:
 
 
 def mask(value: str) -> None:
+    """Tell the runner to hide `value`; written past the redacting stream, which would hide it
+    from the runner too."""
     if in_actions() and value:
-        print(f"::add-mask::{value}", flush=True)
+        stream = sys.stdout.unredacted if isinstance(sys.stdout, RedactingStream) else sys.stdout
+        stream.write(f"::add-mask::{value}\n")
+        stream.flush()
 
 
 def mask_known_secrets() -> None:
