@@ -26,10 +26,11 @@ class Baseline:
         return tuple(name for name in self.files if name not in self.found)
 
 
-def read_baseline(project: Project, ref: str, metrics_files: tuple[str, ...]) -> Baseline:
-    """Metrics at `ref` (fetched first if the checkout lacks it); `metrics_files` are relative to
-    the project root. A file found nowhere is left out: the gate then fails closed on its metrics."""
-    commit = git.resolve_ref(project.root, ref)
+def read_baseline(project: Project, ref: str, metrics_files: tuple[str, ...], commit: str | None = None) -> Baseline:
+    """Metrics at `ref` (fetched first if the checkout lacks it; `commit` when the caller resolved
+    it already); `metrics_files` are relative to the project root. A file found nowhere is left
+    out: the gate then fails closed on its metrics."""
+    commit = commit or git.resolve_ref(project.root, ref)
     cached = [name for name in metrics_files if (out := project.out_covering(name)) is not None and out.cached]
     per_file: dict[str, Metrics] = {}
     sources: dict[str, str] = {}

@@ -273,7 +273,7 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
     baseline = None
     if options.baseline_ref:  # after the pull: DVC then reads this PR's cached metrics locally
         with github.group(f"Read the baseline metrics at {options.baseline_ref}"):
-            baseline = read_baseline(inputs.project, options.baseline_ref, inputs.metrics_files)
+            baseline = read_baseline(inputs.project, options.baseline_ref, inputs.metrics_files, baseline_commit)
     gate = evaluate_gate(
         evaluation.metrics,
         list(inputs.thresholds),
