@@ -50,6 +50,8 @@ class MasterBuildOptions:
     register_failed: bool = False
     push_run_cache: bool = False
     model_artifact_path: str = "model"
+    model_path: str | None = None  # a file or directory to register when the script logs no model
+    model_artifact: str | None = None  # the dvc.yaml `artifacts:` entry to register
     git_user_name: str | None = None
     git_user_email: str | None = None
 
