@@ -91,6 +91,34 @@ def _push_branch(git_root: Path, remote: str, branch: str, endpoint: str) -> str
         ) from None
 
 
+def lock_tag(built_commit: str) -> str:
+    return f"mlops/lock/{built_commit[:12]}"
+
+
+def _remote_tag_commit(git_root: Path, remote: str, tag: str, endpoint: str) -> str | None:
+    listed = git.git(git_root, "ls-remote", remote, f"refs/tags/{tag}", retry=True, endpoint=endpoint).split()
+    return listed[0] if listed else None
+
+
+def _push_lock_tag(git_root: Path, remote: str, built_commit: str, endpoint: str) -> LockCommitResult:
+    """Tag the lock commit and push the tag. A re-run finds the tag an earlier build of the same
+    commit pushed (after its outputs were pushed) and keeps it: tags are never moved."""
+    tag, lock_commit = lock_tag(built_commit), git.head_commit(git_root)
+    existing = _remote_tag_commit(git_root, remote, tag, endpoint)
+    if existing:
+        return LockCommitResult(
+            "tag", "tagged", existing, tag, 0, "the tag exists: an earlier build of this commit pushed it; kept"
+        )
+    git.git(git_root, "tag", "-f", tag, lock_commit)
+    try:
+        git.git(git_root, "push", remote, f"refs/tags/{tag}", retry=True, endpoint=endpoint)
+    except CommandError as error:
+        raise InfrastructureError(
+            f"{endpoint} refused tag {tag}: {error.output.strip()[-500:]}", endpoint=endpoint
+        ) from None
+    return LockCommitResult("tag", "tagged", lock_commit, tag, 1)
+
+
 def commit_lock_file(
     git_root: Path,
     *,
@@ -117,17 +145,8 @@ def commit_lock_file(
     env = _identity_env(identity)
     git.git(git_root, "add", "--", *changed)
     git.git(git_root, "commit", "-q", "-m", commit_message(built_commit), "--", *changed, env=env)
-    lock_commit = git.head_commit(git_root)
     if mode == "tag":
-        tag = f"mlops/lock/{built_commit[:12]}"
-        git.git(git_root, "tag", "-f", tag, lock_commit)
-        try:
-            git.git(git_root, "push", remote, f"refs/tags/{tag}", retry=True, endpoint=endpoint)
-        except CommandError as error:
-            raise InfrastructureError(
-                f"{endpoint} refused tag {tag}: {error.output.strip()[-500:]}", endpoint=endpoint
-            ) from None
-        return LockCommitResult(mode, "tagged", lock_commit, tag, 1)
+        return _push_lock_tag(git_root, remote, built_commit, endpoint)
     if not branch:
         raise ConfigError("no branch to commit dvc.lock to (detached HEAD); pass --branch or --lock-mode tag|none")
     for attempt in range(1, max_attempts + 1):

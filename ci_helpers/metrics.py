@@ -27,12 +27,44 @@ def flatten(data: object, prefix: str = "") -> Metrics:
     return flat
 
 
+MAX_DEPTH = 100  # deeper nesting is not a metrics file; refused before Python's recursion limit
+
+
+def _depth_ok(data: object) -> bool:
+    stack = [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(item, Mapping):
+            stack += [(value, depth + 1) for value in item.values()]
+        elif isinstance(item, list):
+            stack += [(value, depth + 1) for value in item]
+    return True
+
+
 def parse_metrics_text(text: str, source: str) -> Metrics:
     try:
         data = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
+    except RecursionError:
+        data = None
     except (ValueError, yaml.YAMLError) as error:
-        raise ConfigError(f"metrics file {source} is not valid JSON/YAML ({error}); fix or regenerate it") from None
+        first = " ".join(str(error).split())[:200]
+        raise ConfigError(f"metrics file {source} is not valid JSON/YAML ({first}); fix or regenerate it") from None
+    if data is None and text.strip() and text.lstrip()[:1] in "[{":
+        raise ConfigError(f"metrics file {source} is nested more than {MAX_DEPTH} levels deep; write flat or shallow metrics")
+    if not _depth_ok(data):
+        raise ConfigError(f"metrics file {source} is nested more than {MAX_DEPTH} levels deep; write flat or shallow metrics")
     return flatten(data or {})
+
+
+def decode_metrics_bytes(raw: bytes, source: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"metrics file {source} is not UTF-8 text (byte {error.start}); write it as UTF-8 JSON or YAML"
+        ) from None
 
 
 def merge_metrics(per_file: Mapping[str, Metrics]) -> Metrics:
@@ -58,7 +90,7 @@ def read_metrics_files(repo: Path, files: list[str]) -> Metrics:
             raise ConfigError(
                 f"metrics file {name} does not exist in {repo}; check --metrics-file or run the stage that writes it"
             )
-        per_file[name] = parse_metrics_text(path.read_text(), name)
+        per_file[name] = parse_metrics_text(decode_metrics_bytes(path.read_bytes(), name), name)
     return merge_metrics(per_file)
 
 

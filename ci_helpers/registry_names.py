@@ -24,3 +24,14 @@ def validate_alias(alias: str | None, option: str = "--alias") -> str:
             f"invalid alias '{alias or ''}' for {option}: use letters, digits, '_' or '-', not 'latest' or 'v<N>', e.g. staging"
         )
     return alias
+
+
+_STAGES = ("Staging", "Production", "Archived", "None")
+
+
+def validate_stage(stage: str) -> str:
+    """A legacy MLflow stage, spelled as MLflow spells it."""
+    for known in _STAGES:
+        if stage.strip().lower() == known.lower():
+            return known
+    raise ConfigError(f"invalid --stage-transition '{stage}': pass one of {', '.join(_STAGES)}")

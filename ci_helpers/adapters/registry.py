@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..errors import ConfigError
 from .tracking import _client, mlflow_errors
 
-HISTORY_TAG = "mlops.alias_history.{alias}"
-HISTORY_KEEP = 25
+HISTORY_TAG = "mlops.alias_history.{alias}"  # the legacy single-tag history, still read
+MOVE_TAG_PREFIX = "mlops.alias_move.{alias}."  # one tag per move: concurrent moves all kept
+COMMIT_TAG = "mlops.git_commit"
+_CONVERGE_ROUNDS = 5
+_CONSIDERED_MOVES = 20  # recent build moves that take part in "the newest commit wins"
 
 
 @dataclass(frozen=True)
@@ -32,18 +39,23 @@ class AliasMove:
     alias: str
     version: str
     previous: str | None
+    superseded_by: str | None = None  # the newer commit whose version keeps the alias
+
+    @property
+    def moved(self) -> bool:
+        return self.superseded_by is None
 
     @property
     def uri(self) -> str:
         return f"models:/{self.name}@{self.alias}"
 
 
-def find_run_model(tracking_uri: str, run_id: str, artifact_path: str = "model") -> tuple[str, str | None]:
+def run_model(tracking_uri: str, run_id: str, artifact_path: str = "model") -> tuple[str, str | None] | None:
     """(source, model_id) of the model a run logged: its MLflow 3 logged model, else `<artifact_path>`
-    under the run's artifacts (MLflow 2 scripts). ConfigError when the run logged no model."""
+    under the run's artifacts (MLflow 2 scripts); None when the run logged no model."""
     with mlflow_errors(tracking_uri):
         client = _client(tracking_uri)
-        run = client.get_run(run_id)
+        run = _get_run(client, run_id)
         try:
             logged = list(
                 client.search_logged_models(
@@ -58,29 +70,108 @@ def find_run_model(tracking_uri: str, run_id: str, artifact_path: str = "model")
         names = {item.path for item in client.list_artifacts(run_id, artifact_path)}
         if f"{artifact_path}/MLmodel" in names:
             return f"{run.info.artifact_uri.rstrip('/')}/{artifact_path}", None
-    raise ConfigError(
-        f"run {run_id} logged no model (no MLflow logged model, no '{artifact_path}/MLmodel' artifact); "
-        "log one with mlflow.<flavor>.log_model in the training stage or pass --model-artifact-path"
-    )
+    return None
+
+
+def _get_run(client, run_id: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException as error:
+        if "RESOURCE_DOES_NOT_EXIST" in str(error.error_code) or "INVALID_PARAMETER" in str(error.error_code):
+            raise ConfigError(
+                f"MLflow run '{run_id}' does not exist on this tracking server; pass the id of an existing run to --run-id"
+            ) from None
+        raise
+
+
+def find_run_model(tracking_uri: str, run_id: str, artifact_path: str = "model") -> tuple[str, str | None]:
+    """run_model(), or a ConfigError when the run logged no model."""
+    found = run_model(tracking_uri, run_id, artifact_path)
+    if found is None:
+        raise ConfigError(
+            f"run {run_id} logged no model (no MLflow logged model, no '{artifact_path}/MLmodel' artifact); "
+            "log one with mlflow.<flavor>.log_model in the training stage or pass --model-artifact-path"
+        )
+    return found
+
+
+_URI_SCHEMES = (
+    "models:/",
+    "runs:/",
+    "mlflow-artifacts:/",
+    "s3://",
+    "gs://",
+    "wasbs://",
+    "abfss://",
+    "file://",
+    "dbfs:/",
+    "hdfs://",
+    "http://",
+    "https://",
+)
+
+
+def check_model_uri(tracking_uri: str, uri: str) -> tuple[str, str | None]:
+    """(source, model_id) for --model-uri, refused unless what it names exists."""
+    from mlflow.exceptions import MlflowException
+
+    if not uri.startswith(_URI_SCHEMES) or uri.rstrip("/").endswith((":", ":/")):
+        raise ConfigError(
+            f"invalid --model-uri '{uri}': use models:/m-<id>, runs:/<run_id>/<path> or a storage URI such as s3://bucket/path"
+        )
+    with mlflow_errors(tracking_uri):
+        client = _client(tracking_uri)
+        if uri.startswith("models:/m-"):
+            model_id = uri.removeprefix("models:/").split("/")[0]
+            try:
+                client.get_logged_model(model_id)
+            except MlflowException:
+                raise ConfigError(f"--model-uri {uri}: no logged model '{model_id}' on this tracking server") from None
+            return uri, model_id
+        if uri.startswith("models:/"):
+            raise ConfigError(
+                f"--model-uri {uri}: already a registry URI; pass the logged model (models:/m-<id>) or its run"
+            )
+        if uri.startswith("runs:/"):
+            run_id = uri.removeprefix("runs:/").split("/")[0]
+            if not run_id:
+                raise ConfigError(f"invalid --model-uri '{uri}': runs:/ needs a run id, e.g. runs:/<run_id>/model")
+            _get_run(client, run_id)
+    return uri, None
 
 
 def _versions(client, name: str) -> list:
     return list(client.search_model_versions(f"name = '{name}'"))
 
 
-def _ensure_registered_model(client, name: str) -> None:
+def _ensure_registered_model(client, name: str) -> bool:
+    """Create the registered model unless it exists; True when this call created it."""
     from mlflow.exceptions import MlflowException
 
     try:
         client.get_registered_model(name)
+        return False
     except MlflowException as error:
         if "RESOURCE_DOES_NOT_EXIST" not in str(error.error_code):
             raise
         try:
             client.create_registered_model(name, tags={"mlops.managed_by": "mlops-actions"})
+            return True
         except MlflowException as race:
             if "ALREADY_EXISTS" not in str(race.error_code):
                 raise
+            return False
+
+
+def _drop_if_empty(client, name: str) -> None:
+    """Remove a registered model this call created when no version could be added to it."""
+    try:
+        if not _versions(client, name):
+            client.delete_registered_model(name)
+    except Exception:  # best effort: the original error is the one to report
+        pass
 
 
 def register_version(
@@ -100,20 +191,32 @@ def register_version(
     """
     with mlflow_errors(tracking_uri):
         client = _client(tracking_uri)
-        _ensure_registered_model(client, name)
-        if reuse_key:
-            for version in sorted(_versions(client, name), key=lambda v: int(v.version)):
-                if version.tags.get(reuse_key[0]) == reuse_key[1]:
-                    return RegisteredVersion(name, str(version.version), version.source, version.run_id, True)
-        if reuse_only:
-            raise ConfigError(
-                f"no version of '{name}' matches {reuse_key[0] if reuse_key else 'the outputs'} and this run logged no model; "
-                "force the training stage to run once"
+        created = _ensure_registered_model(client, name)
+        try:
+            if reuse_key:
+                for version in sorted(_versions(client, name), key=lambda v: int(v.version)):
+                    if version.tags.get(reuse_key[0]) == reuse_key[1]:
+                        return RegisteredVersion(name, str(version.version), version.source, version.run_id, True)
+            if reuse_only:
+                raise ConfigError(
+                    f"no version of '{name}' matches {reuse_key[0] if reuse_key else 'the outputs'} and this run logged "
+                    "no model; force the training stage to run once"
+                )
+            version = client.create_model_version(
+                name, source, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=120
             )
-        version = client.create_model_version(
-            name, source, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=120
-        )
+        except BaseException:
+            if created:
+                _drop_if_empty(client, name)
+            raise
         return RegisteredVersion(name, str(version.version), source, run_id, False)
+
+
+def tag_version(tracking_uri: str, name: str, version: str, tags: dict[str, str]) -> None:
+    with mlflow_errors(tracking_uri):
+        client = _client(tracking_uri)
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
 
 
 def _actor() -> str:
@@ -127,40 +230,120 @@ def _actor() -> str:
         return "unknown"
 
 
+def _move_key(alias: str) -> str:
+    """A tag key of its own per move, ordered by time: concurrent moves never overwrite each other."""
+    return f"{MOVE_TAG_PREFIX.format(alias=alias)}{time.time_ns():020d}.{secrets.token_hex(3)}"
+
+
 def _history(client, name: str, alias: str) -> list[dict]:
-    model = client.get_registered_model(name)
-    raw = (model.tags or {}).get(HISTORY_TAG.format(alias=alias))
-    try:
-        return json.loads(raw) if raw else []
-    except ValueError:
-        return []
+    """Every recorded move of `alias`, oldest first: the legacy JSON list, then one tag per move."""
+    tags = client.get_registered_model(name).tags or {}
+    history: list[dict] = []
+    legacy = tags.get(HISTORY_TAG.format(alias=alias))
+    with contextlib.suppress(ValueError):
+        history += json.loads(legacy) if legacy else []
+    prefix = MOVE_TAG_PREFIX.format(alias=alias)
+    for key in sorted(key for key in tags if key.startswith(prefix)):
+        try:
+            history.append(json.loads(tags[key]))
+        except ValueError:
+            continue
+    return history
+
+
+def alias_history(tracking_uri: str, name: str, alias: str) -> list[dict]:
+    """The moves of `alias` as recorded by mlops-actions, oldest first."""
+    with mlflow_errors(tracking_uri):
+        return _history(_client(tracking_uri), name, alias)
+
+
+def _record_move(client, name: str, alias: str, entry: dict) -> None:
+    entry = {**entry, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": _actor()}
+    client.set_registered_model_tag(name, _move_key(alias), json.dumps(entry))
 
 
 def _alias_holder(client, name: str, alias: str) -> str | None:
-    model = client.get_registered_model(name)
-    return (model.aliases or {}).get(alias)
+    holder = (client.get_registered_model(name).aliases or {}).get(alias)
+    return str(holder) if holder is not None else None
+
+
+def _move(client, name: str, alias: str, version: str, commit: str | None, reason: str) -> str | None:
+    """Record the move, then make it; returns the previous holder."""
+    previous = _alias_holder(client, name, alias)
+    if previous != str(version):
+        _record_move(
+            client, name, alias, {"version": str(version), "previous": previous, "commit": commit, "reason": reason}
+        )
+    client.set_registered_model_alias(name, alias, version)
+    return previous
 
 
 def set_alias(tracking_uri: str, name: str, alias: str, version: str, commit: str | None, reason: str) -> AliasMove:
-    """Point `alias` at `version` and append the move to the alias history tag."""
+    """Point `alias` at `version` unconditionally, recording the move."""
+    with mlflow_errors(tracking_uri):
+        previous = _move(_client(tracking_uri), name, alias, version, commit, reason)
+        return AliasMove(name, alias, str(version), previous)
+
+
+def _version_commit(client, name: str, version: str) -> str | None:
+    return (client.get_model_version(name, version).tags or {}).get(COMMIT_TAG)
+
+
+def _newest(commits: list[str], is_ancestor: Callable[[str, str], bool]) -> str | None:
+    """The commit that every other one is an ancestor of, or None when the history diverges."""
+    for candidate in commits:
+        if all(other == candidate or is_ancestor(other, candidate) for other in commits):
+            return candidate
+    return None
+
+
+def _build_moves_in_effect(history: list[dict]) -> list[dict]:
+    """Moves made by builds (they carry a commit) since the latest rollback."""
+    since: list[dict] = []
+    for entry in history:
+        if entry.get("rolled_back"):
+            since = []
+        elif entry.get("commit"):
+            since.append(entry)
+    return since
+
+
+def move_alias_in_commit_order(
+    tracking_uri: str,
+    name: str,
+    alias: str,
+    version: str,
+    commit: str,
+    reason: str,
+    is_ancestor: Callable[[str, str], bool],
+) -> AliasMove:
+    """Move `alias` to the version built from `commit` only if the holder was built from an ancestor
+    of `commit` (or carries no commit); else leave it and say which newer commit holds it.
+
+    Concurrent builds each record their move, then converge: the alias ends on the version of the
+    newest commit among the recorded build moves, whatever order the builds finish in.
+    """
     with mlflow_errors(tracking_uri):
         client = _client(tracking_uri)
-        previous = _alias_holder(client, name, alias)
-        previous = str(previous) if previous is not None else None
-        client.set_registered_model_alias(name, alias, version)
-        if previous != str(version):
-            history = _history(client, name, alias)
-            history.append(
-                {
-                    "version": str(version),
-                    "previous": previous,
-                    "commit": commit,
-                    "reason": reason,
-                    "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "by": _actor(),
-                }
-            )
-            client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), json.dumps(history[-HISTORY_KEEP:]))
+        holder = _alias_holder(client, name, alias)
+        holder_commit = _version_commit(client, name, holder) if holder else None
+        if holder_commit and holder_commit != commit and not is_ancestor(holder_commit, commit):
+            return AliasMove(name, alias, holder, holder, superseded_by=holder_commit)
+        previous = _move(client, name, alias, version, commit, reason)
+        for _ in range(_CONVERGE_ROUNDS):
+            moves = _build_moves_in_effect(_history(client, name, alias))[-_CONSIDERED_MOVES:]
+            newest = _newest(list(dict.fromkeys(entry["commit"] for entry in reversed(moves))), is_ancestor)
+            if newest is None:
+                break
+            winner = next(entry["version"] for entry in reversed(moves) if entry["commit"] == newest)
+            current = _alias_holder(client, name, alias)
+            if current == winner:
+                break
+            _move(client, name, alias, winner, newest, f"newest build wins over {commit[:12]}")
+        final = _alias_holder(client, name, alias)
+        if final != str(version):
+            final_commit = _version_commit(client, name, final) if final else None
+            return AliasMove(name, alias, final or "", previous, superseded_by=final_commit)
         return AliasMove(name, alias, str(version), previous)
 
 
@@ -205,24 +388,17 @@ def rollback_alias(tracking_uri: str, name: str, alias: str) -> AliasMove:
     with mlflow_errors(tracking_uri):
         client = _client(tracking_uri)
         current = resolve_alias(tracking_uri, name, alias)
-        history = _history(client, name, alias)
-        stack = _undo_stack(history)
+        stack = _undo_stack(_history(client, name, alias))
         if not stack or not stack[-1].get("previous"):
             raise ConfigError(f"alias '{alias}' of model '{name}' has no earlier holder to roll back to")
         target = stack[-1]["previous"]
-        client.set_registered_model_alias(name, alias, target)
-        history.append(
-            {
-                "version": target,
-                "previous": current,
-                "commit": None,
-                "reason": "rollback",
-                "rolled_back": True,
-                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "by": _actor(),
-            }
+        _record_move(
+            client,
+            name,
+            alias,
+            {"version": target, "previous": current, "commit": None, "reason": "rollback", "rolled_back": True},
         )
-        client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), json.dumps(history[-HISTORY_KEEP:]))
+        client.set_registered_model_alias(name, alias, target)
         return AliasMove(name, alias, target, current)
 
 

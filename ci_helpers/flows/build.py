@@ -1,9 +1,12 @@
 """`master-build`: the official model on main, always built in CI.
 
-The recipe: check every input against the project model; open the MLflow run and hand it to the
-training script; pull the rebuilt stages' inputs, force-rebuild them and their downstream; gate;
-`dvc push`; verify that every out the new lock records is on the remote; commit the lock back;
-register the model and move the alias; report.
+Preflight, then act. Every check that can refuse runs before the first write: the options, the
+project model, the tracking server, the DVC remote, `git push --dry-run`. Then: open the MLflow run
+and hand it to the training script; pull the rebuilt stages' inputs, force-rebuild them and their
+downstream; gate; find the model to register. Only then the writes, in an order a re-run always
+finishes: `dvc push` and verify it; register the version (idempotent, keyed on the commit); commit
+dvc.lock; move the alias last, and only forward in commit order. A failure says what was done and
+what was not; the helper-owned run never stays RUNNING.
 """
 
 from __future__ import annotations
@@ -12,19 +15,36 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .. import model_source
 from ..adapters import dvc, git, github
-from ..adapters.registry import RegisteredVersion, find_run_model, register_version, set_alias, transition_stage
-from ..adapters.tracking import TrackedRun, finish_run, open_run, resolve_tracking_uri, run_environment
-from ..baseline import read_baseline
-from ..errors import ConfigError, InfrastructureError, ValidationFailed
+from ..adapters.registry import (
+    RegisteredVersion,
+    move_alias_in_commit_order,
+    register_version,
+    run_model,
+    tag_version,
+    transition_stage,
+)
+from ..adapters.tracking import (
+    TrackedRun,
+    check_tracking_server,
+    open_run,
+    resolve_tracking_uri,
+    run_environment,
+)
+from ..baseline import Baseline, read_baseline
+from ..build_progress import BuildProgress
+from ..commit_order import ancestry
+from ..errors import CIHelpersError, ConfigError, InfrastructureError, ValidationFailed
 from ..gate import RegressionRule, Threshold, evaluate_gate, parse_gate_rules
-from ..lock_commit import LOCK_MODES, GitIdentity, commit_lock_file, resolve_identity
+from ..lock_commit import LOCK_MODES, GitIdentity, LockCommitResult, commit_lock_file, resolve_identity
 from ..metrics import read_metrics_files
 from ..project import Project, load_project, read_out_hashes
 from ..provenance import GitContext, build_branch, project_name, provenance_tags
 from ..rebuild_plan import RebuildPlan, plan_rebuild
-from ..registry_names import validate_alias, validate_model_name
+from ..registry_names import validate_alias, validate_model_name, validate_stage
 from ..report.build import build_failures, build_outputs, build_report_json, render_build_markdown
+from ..report.build_failure import publish_build_failure
 from ..report.publish import publish_report
 from ..results import BuildResult
 
@@ -71,24 +91,37 @@ class BuildInputs:
     identity: GitIdentity | None
     model_name: str | None
     alias: str
+    stage_transition: str | None
+    tracking_uri: str
+    experiment: str
+    baseline: Baseline | None
 
     @property
     def repo(self) -> Path:
         return self.project.root
 
+    @property
+    def gated_metrics(self) -> tuple[str, ...]:
+        names = [rule.metric for rule in self.thresholds] + [rule.metric for rule in self.regressions]
+        return tuple(dict.fromkeys(names))
+
 
 def check_build_inputs(options: MasterBuildOptions) -> BuildInputs:
+    """Every local check: options, names, the project model, the branch, the identity, the model."""
     thresholds, regressions = parse_gate_rules(options.thresholds, options.max_regressions)
     if options.lock_mode not in LOCK_MODES:
         raise ConfigError(f"invalid --lock-mode '{options.lock_mode}'; pass one of {', '.join(LOCK_MODES)}")
     model_name = validate_model_name(options.model_name) if options.model_name else None
     alias = validate_alias(options.alias)
+    stage = validate_stage(options.stage_transition) if options.stage_transition else None
     project = load_project(options.repo)
     remote = dvc.resolve_remote(project.root, options.remote)
     plan = plan_rebuild(project, list(options.stages) or ["train"])
     branch = build_branch(project.root, options.branch)
     if options.lock_mode == "commit" and not branch:
         raise ConfigError("HEAD is detached and no branch was given; pass --branch main (or --lock-mode tag|none)")
+    if branch:
+        git.check_branch_name(project.git_root, branch)
     identity = (
         resolve_identity(project.root, options.git_user_name, options.git_user_email)
         if options.lock_mode != "none"
@@ -97,7 +130,9 @@ def check_build_inputs(options: MasterBuildOptions) -> BuildInputs:
     metrics_files = options.metrics_files or project.metrics_files_of(plan.rebuilt)
     if (thresholds or regressions) and not metrics_files:
         raise ConfigError("the gate has rules but the rebuilt stages declare no metrics; pass --metrics-file")
-    return BuildInputs(
+    if model_name:
+        model_source.check_model_source_declared(project, options.model_path, options.model_artifact)
+    inputs = BuildInputs(
         project,
         remote,
         dvc.remote_endpoint(project.root, remote),
@@ -109,7 +144,44 @@ def check_build_inputs(options: MasterBuildOptions) -> BuildInputs:
         identity,
         model_name,
         alias,
+        stage,
+        resolve_tracking_uri(options.tracking_uri, project.root),
+        options.experiment or project_name(project.root),
+        read_baseline(project, options.baseline_ref, tuple(metrics_files)) if options.baseline_ref else None,
     )
+    _check_gated_metrics_known(inputs)
+    return inputs
+
+
+def _check_gated_metrics_known(inputs: BuildInputs) -> None:
+    """Refuse a gated metric that the committed metrics files lack, before the rebuild. When a
+    file is not in the checkout (DVC caches it), only the build can tell: that check runs after
+    the rebuild and still before any push."""
+    present = [name for name in inputs.metrics_files if (inputs.repo / name).is_file()]
+    if not inputs.gated_metrics or len(present) != len(inputs.metrics_files):
+        return
+    try:
+        committed = read_metrics_files(inputs.repo, present)
+    except ConfigError:
+        return  # an unreadable committed file: the rebuild rewrites it, and the gate reads that
+    unknown = [name for name in inputs.gated_metrics if name not in committed]
+    if unknown:
+        raise ConfigError(
+            f"gated metric {', '.join(repr(name) for name in unknown)} is in none of "
+            f"{', '.join(inputs.metrics_files)} (they hold: {', '.join(sorted(committed)) or 'nothing'}); "
+            "fix the metric name in --threshold/--max-regression"
+        )
+
+
+def check_endpoints(inputs: BuildInputs, options: MasterBuildOptions) -> None:
+    """Every endpoint the build will write to answers and accepts us, before the first write."""
+    with github.group("Preflight: tracking server, DVC remote, git remote"):
+        check_tracking_server(inputs.tracking_uri)
+        dvc.check_remote_answers(inputs.repo, inputs.remote, inputs.endpoint)
+        if options.lock_mode == "commit" and inputs.branch:
+            git.check_push_allowed(inputs.project.git_root, options.git_remote, inputs.branch)
+        elif options.lock_mode == "tag":
+            git.check_push_allowed(inputs.project.git_root, options.git_remote, None)
 
 
 def rebuild(inputs: BuildInputs, run: TrackedRun) -> None:
@@ -148,12 +220,10 @@ def push_and_verify(inputs: BuildInputs, built_hashes: dict[str, str], push_run_
         listed = ", ".join(missing[:10])
         if rebuilt:
             raise InfrastructureError(
-                f"after `dvc push`, {listed} is still not on {inputs.endpoint}; dvc.lock was not committed. "
-                "Check the remote and re-run the build",
-                endpoint=inputs.endpoint,
+                f"after `dvc push`, {listed} is still not on {inputs.endpoint}", endpoint=inputs.endpoint
             )
         raise ValidationFailed(
-            f"dvc.lock records {listed}, which is on no remote ({inputs.endpoint}); dvc.lock was not committed. "
+            f"dvc.lock records {listed}, which is on no remote ({inputs.endpoint}). "
             "Push it with `dvc push` from where it was built, or force its stage with --stage"
         )
 
@@ -165,20 +235,55 @@ def _lock_commit_paths(inputs: BuildInputs) -> list[str]:
     return [project.git_path(path) for path in (*project.lockfiles, *uncached)]
 
 
-def _register(inputs: BuildInputs, options: MasterBuildOptions, result: BuildResult) -> RegisteredVersion:
+@dataclass(frozen=True)
+class ModelToRegister:
+    source: str
+    model_id: str | None
+    tags: dict[str, str]
+
+
+def find_model(
+    inputs: BuildInputs, options: MasterBuildOptions, run: TrackedRun, hashes: dict[str, str]
+) -> ModelToRegister:
+    """The model the training script logged to the run, else the file or directory `--model-path`
+    or dvc.yaml's `artifacts:` names, logged into the run now. Refuses before any push."""
+    logged = run_model(run.tracking_uri, run.run_id, options.model_artifact_path)
+    if logged:
+        return ModelToRegister(logged[0], logged[1], {})
+    path = model_source.resolve_model_path(inputs.project, options.model_path, options.model_artifact)
+    if path is None:
+        raise ConfigError(
+            f"the build's training logged no model to MLflow run {run.run_id} (no logged model, no "
+            f"'{options.model_artifact_path}/MLmodel'), and dvc.yaml declares no `artifacts:` entry of type model; "
+            "log one with mlflow.<flavor>.log_model, declare it under `artifacts:`, or pass --model-path"
+        )
+    out = inputs.project.out_covering(path)
+    with github.group(f"Log {path} into MLflow run {run.run_id}"):
+        logged_path = model_source.log_model_from_path(
+            run,
+            inputs.repo,
+            path,
+            hashes.get(out.path) if out else None,
+            dvc.remotes(inputs.repo).get(inputs.remote),
+        )
+    return ModelToRegister(logged_path.source, logged_path.model_id, dict(logged_path.tags))
+
+
+def _register(
+    inputs: BuildInputs, result: BuildResult, model: ModelToRegister, lock_commit: str | None = None
+) -> RegisteredVersion:
     assert inputs.model_name
     with github.group(f"Register model '{inputs.model_name}'"):
-        source, model_id = find_run_model(result.run.tracking_uri, result.run.run_id, options.model_artifact_path)
-        tags = {**result.provenance, "mlops.verdict": result.verdict, "mlops.run_id": result.run.run_id}
-        if result.lock and result.lock.commit:
-            tags["mlops.lock_commit"] = result.lock.commit
+        tags = {**result.provenance, **model.tags, "mlops.verdict": result.verdict, "mlops.run_id": result.run.run_id}
+        if lock_commit:
+            tags["mlops.lock_commit"] = lock_commit
         return register_version(
             result.run.tracking_uri,
             inputs.model_name,
-            source,
+            model.source,
             result.run.run_id,
             tags,
-            model_id=model_id,
+            model_id=model.model_id,
             reuse_key=("mlops.git_commit", result.git.commit),
         )
 
@@ -187,38 +292,61 @@ def _out_hashes(inputs: BuildInputs, hashes: dict[str, str]) -> dict[str, str]:
     return {path: hashes[path] for path in inputs.plan.rebuilt_cached_outputs if path in hashes}
 
 
-def run_master_build(options: MasterBuildOptions) -> BuildResult:
+def _lock_step(lock: LockCommitResult) -> str:
+    if lock.status == "committed":
+        return f"dvc.lock committed ({lock.commit[:12] if lock.commit else ''})"
+    if lock.status == "tagged":
+        return f"dvc.lock tagged {lock.tag}"
+    return f"dvc.lock {lock.status}"
+
+
+def run_master_build(options: MasterBuildOptions, progress: BuildProgress) -> BuildResult:
     inputs = check_build_inputs(options)
+    check_endpoints(inputs, options)
     project, plan = inputs.project, inputs.plan
     context = GitContext(git.head_commit(project.root), inputs.branch, None)
-    baseline = read_baseline(project, options.baseline_ref, inputs.metrics_files) if options.baseline_ref else None
     dev_hashes = _out_hashes(inputs, {out.path: out.md5 for out in project.outs if out.md5})
-    tracking_uri = resolve_tracking_uri(options.tracking_uri, project.root)
-    experiment = options.experiment or project_name(project.root)
-    run = open_run(tracking_uri, experiment, f"ci-build-{context.commit[:8]}", provenance_tags(context, dev_hashes, {}))
-    try:
-        rebuild(inputs, run)
-    except BaseException:
-        finish_run(run, tags={"mlops.verdict": "build-failed"}, status="FAILED")
-        raise
+    progress.plan(inputs.model_name is not None, options.lock_mode, inputs.alias, inputs.stage_transition)
+    run = open_run(
+        inputs.tracking_uri,
+        inputs.experiment,
+        f"ci-build-{context.commit[:8]}",
+        provenance_tags(context, dev_hashes, {}),
+    )
+    progress.run = run
+    rebuild(inputs, run)
     metrics = read_metrics_files(project.root, list(inputs.metrics_files)) if inputs.metrics_files else {}
+    progress.metrics = metrics
     gate = evaluate_gate(
         metrics,
         list(inputs.thresholds),
         list(inputs.regressions),
-        baseline.metrics if baseline else None,
+        inputs.baseline.metrics if inputs.baseline else None,
         allow_missing_baseline=options.allow_missing_baseline,
     )
     built_hashes = read_out_hashes(project)  # the lock files as the rebuild left them, read once
     provenance = provenance_tags(context, dev_hashes, _out_hashes(inputs, built_hashes))
     verdict = "passed" if gate.passed else "gate-failed"
-    finish_run(run, metrics=metrics, tags={**provenance, "mlops.verdict": verdict})
-    result = BuildResult(gate.passed, verdict, context, plan, metrics, run, experiment, provenance, gate, baseline)
+    progress.tags = {**provenance, "mlops.verdict": verdict}
+    result = BuildResult(
+        gate.passed, verdict, context, plan, metrics, run, inputs.experiment, provenance, gate, inputs.baseline
+    )
+    wants_model = inputs.model_name is not None and (gate.passed or options.register_failed)
+    model = find_model(inputs, options, run, built_hashes) if wants_model else None
     if not gate.passed:
-        if options.register_failed and inputs.model_name:
-            result = replace(result, registered=_register(inputs, options, result))
+        if model:
+            result = replace(result, registered=_register(inputs, result, model))
+            progress.done("register", f"registered v{result.registered.version} (gate failed: no alias)")
+        progress.finish("FAILED")
         return result
+
     push_and_verify(inputs, built_hashes, options.push_run_cache)
+    progress.done("push", f"pushed to '{inputs.remote}'")
+    registered = None
+    if model:
+        registered = _register(inputs, result, model)
+        result = replace(result, registered=registered)
+        progress.done("register", f"registered v{registered.version}" + (" (reused)" if registered.reused else ""))
     with github.group(f"Commit dvc.lock back ({options.lock_mode})"):
         lock = commit_lock_file(
             project.git_root,
@@ -232,29 +360,64 @@ def run_master_build(options: MasterBuildOptions) -> BuildResult:
         )
         sys.stderr.write(f"dvc.lock: {lock.status} {lock.detail}\n")
     result = replace(result, lock=lock)
-    if inputs.model_name:
-        registered = _register(inputs, options, result)
-        result = replace(result, registered=registered)
-        if lock.status == "superseded":
-            result = replace(result, notes=(f"alias '{inputs.alias}' not moved: {lock.detail}",))
-        else:
-            alias = set_alias(
-                tracking_uri,
-                registered.name,
-                inputs.alias,
-                registered.version,
-                context.commit,
-                f"master-build of {context.commit[:12]}",
-            )
-            if options.stage_transition:
-                transition_stage(tracking_uri, registered.name, registered.version, options.stage_transition)
-            result = replace(result, alias=alias)
+    if lock.status != "skipped":
+        progress.done("lock", _lock_step(lock))
+    if registered and lock.commit and lock.commit != context.commit:
+        tag_version(inputs.tracking_uri, registered.name, registered.version, {"mlops.lock_commit": lock.commit})
+    if registered:
+        result = _move_alias(inputs, options, result, registered, progress)
+    progress.finish("FINISHED")
     return result
 
 
+def _move_alias(
+    inputs: BuildInputs,
+    options: MasterBuildOptions,
+    result: BuildResult,
+    registered: RegisteredVersion,
+    progress: BuildProgress,
+) -> BuildResult:
+    """The alias moves last, and only forward: never onto a version built from an older commit."""
+    with github.group(f"Move alias '{inputs.alias}' to v{registered.version}"):
+        move = move_alias_in_commit_order(
+            inputs.tracking_uri,
+            registered.name,
+            inputs.alias,
+            registered.version,
+            result.git.commit,
+            f"master-build of {result.git.commit[:12]}",
+            ancestry(inputs.project.git_root, options.git_remote),
+        )
+    if not move.moved:
+        note = (
+            f"superseded: the alias '{inputs.alias}' stays on v{move.version}, "
+            f"built from newer commit {(move.superseded_by or '')[:12]}"
+        )
+        progress.done("alias", note)
+        return replace(result, alias=None, notes=(*result.notes, note))
+    progress.done("alias", f"alias '{inputs.alias}' → v{move.version}")
+    if inputs.stage_transition:
+        transition_stage(inputs.tracking_uri, registered.name, registered.version, inputs.stage_transition)
+        progress.done("stage", f"stage {inputs.stage_transition}")
+    return replace(result, alias=move)
+
+
 def build_and_publish(options: MasterBuildOptions, report_path: Path | None) -> BuildResult:
-    """The whole main build, published; the caller maps `passed` to the exit code."""
-    result = run_master_build(options)
+    """The whole main build, published; the caller maps `passed` to the exit code.
+
+    On any failure the helper-owned run ends FAILED, and the report and the last line say which
+    writes were done and which were not.
+    """
+    progress = BuildProgress()
+    try:
+        result = run_master_build(options, progress)
+    except CIHelpersError as error:
+        progress.finish("FAILED", failed=True)
+        publish_build_failure(progress, error, report_path)
+        raise progress.explained(error) from None
+    except BaseException:
+        progress.finish("FAILED", failed=True)
+        raise
     publish_report(
         build_report_json(result),
         render_build_markdown(result),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..adapters.registry import (
+    check_model_uri,
     find_run_model,
     register_version,
     resolve_alias,
@@ -15,7 +16,7 @@ from ..adapters.registry import (
 )
 from ..errors import ConfigError
 from ..gate import evaluate_gate, parse_gate_rules
-from ..registry_names import validate_alias, validate_model_name
+from ..registry_names import validate_alias, validate_model_name, validate_stage
 from ..report.registry import publish_registry_outcome
 from ..results import RegistryOutcome
 
@@ -45,16 +46,14 @@ def register_model(
     name = validate_model_name(model_name)
     alias = validate_alias(alias) if alias else None
     parsed = _parse_tags(tags)
+    stage = validate_stage(stage) if stage else None
     if bool(run_id) == bool(model_uri):
         raise ConfigError("pass exactly one of --run-id or --model-uri")
     if run_id:
         source, model_id = find_run_model(tracking_uri, run_id, model_artifact_path)
     else:
         assert model_uri
-        source, model_id = (
-            model_uri,
-            (model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None),
-        )
+        source, model_id = check_model_uri(tracking_uri, model_uri)
     registered = register_version(tracking_uri, name, source, run_id, parsed, model_id=model_id)
     move = (
         set_alias(tracking_uri, name, alias, registered.version, parsed.get("mlops.git_commit"), "register-model")
@@ -79,6 +78,7 @@ def promote(
     name = validate_model_name(model_name)
     source, target = validate_alias(from_alias, "--from-alias"), validate_alias(to_alias, "--to-alias")
     rules, _ = parse_gate_rules(thresholds, ())
+    stage = validate_stage(stage) if stage else None
     version = resolve_alias(tracking_uri, name, source)
     gate = None
     if rules:

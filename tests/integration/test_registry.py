@@ -119,7 +119,14 @@ def test_register_promote_rollback_with_auditable_history(mlflow_server, tmp_pat
         "previous": "2",
         "uri": f"models:/{name}@production",
     }
-    history = json.loads(client.get_registered_model(name).tags["mlops.alias_history.production"])
+    from ci_helpers.adapters.registry import alias_history
+
+    history = alias_history(uri, name, "production")
+    # one tag per move: concurrent moves never overwrite each other's record
+    assert (
+        len([key for key in client.get_registered_model(name).tags if key.startswith("mlops.alias_move.production.")])
+        == 3
+    )
     assert [(h["version"], h["previous"]) for h in history] == [("1", None), ("2", "1"), ("1", "2")]
     assert all(h["at"] and h["by"] for h in history)
     assert history[-1]["reason"] == "rollback"
@@ -206,3 +213,60 @@ def test_a_run_with_only_an_mlflow2_style_model_artifact_is_registered(mlflow_se
     version = _client(uri).get_model_version(name, "1")
     assert version.run_id == run
     assert version.source.endswith("/model")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--run-id", "0123456789abcdef0123456789abcdef"], "does not exist on this tracking server"),
+        (["--model-uri", "not a uri"], "invalid --model-uri 'not a uri'"),
+        (["--model-uri", "models:/m-0123456789abcdef0123456789abcdef"], "no logged model"),
+        (["--model-uri", "runs:/0123456789abcdef0123456789abcdef/model"], "does not exist on this tracking server"),
+        (["--run-id", "{run}", "--stage-transition", "Bogus"], "invalid --stage-transition 'Bogus'"),
+        (["--run-id", "{run}", "--alias", "v3"], "invalid alias 'v3'"),
+    ],
+)
+def test_register_bad_input_leaves_the_registry_untouched(mlflow_server, tmp_path, args, fragment):
+    uri, name = mlflow_server.url, f"bad-{uuid.uuid4().hex[:8]}"
+    run = _run_with_model(uri, 0.9) if "{run}" in args else ""
+    result = ci_helpers(
+        "register-model",
+        "--model-name",
+        name,
+        *[arg.format(run=run) for arg in args],
+        "--tracking-uri",
+        uri,
+        cwd=tmp_path,
+    )
+    assert result.code == 2, result.output
+    assert fragment in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    # no empty registered model, no version: the refusal changed nothing
+    assert _client(uri).search_registered_models(filter_string=f"name = '{name}'") == []
+
+
+def test_promote_with_a_bogus_stage_moves_nothing(mlflow_server, tmp_path):
+    uri, name = mlflow_server.url, f"clf-{uuid.uuid4().hex[:8]}"
+    run = _run_with_model(uri, 0.9)
+    assert (
+        ci_helpers(
+            "register-model",
+            "--model-name",
+            name,
+            "--run-id",
+            run,
+            "--alias",
+            "staging",
+            "--tracking-uri",
+            uri,
+            cwd=tmp_path,
+        ).code
+        == 0
+    )
+    result = ci_helpers(
+        "promote", "--model-name", name, "--stage-transition", "Bogus", "--tracking-uri", uri, cwd=tmp_path
+    )
+    assert result.code == 2, result.output
+    assert "invalid --stage-transition 'Bogus'" in result.output
+    assert "production" not in (_client(uri).get_registered_model(name).aliases or {})
