@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .adapters import github
 from .adapters.tracking import TrackedRun, finish_run
-from .errors import CIHelpersError
+from .errors import CIHelpersError, InfrastructureError
 
 _NOT_DONE = {
     "push": "outputs not pushed",
@@ -68,19 +68,23 @@ class BuildProgress:
                 raise
             github.warning(f"could not end MLflow run {self.run.run_id} as {status}: {error}")
 
-    def summary(self) -> str:
+    def summary(self, rerun_finishes: bool = True) -> str:
         """'pushed; registered v7; dvc.lock not committed: re-run the build to finish'."""
         if self.run is None:
             return "nothing was changed"
         done = "; ".join(self.done_texts) or "nothing pushed, registered or committed"
         missing = ", ".join(self.not_done_texts)
         run = f" (MLflow run {self.run.run_id} ended {self.run_status or 'FAILED'})"
-        return f"{done}; {missing}: re-run the build to finish{run}" if missing else f"{done}{run}"
+        if not missing:
+            return f"{done}{run}"
+        advice = ": re-run the build to finish" if rerun_finishes else ""
+        return f"{done}; {missing}{advice}{run}"
 
     def explained(self, error: CIHelpersError) -> CIHelpersError:
-        """The same error, its line ending with what was done and what was not."""
+        """The same error, its line ending with what was done and what was not. A re-run finishes
+        the job after an outage (exit 3); after other errors the message names the fix first."""
         if self.run is None:
             return error
         explained = copy.copy(error)
-        explained.args = (f"{error}. Build state: {self.summary()}",)
+        explained.args = (f"{error}. Build state: {self.summary(isinstance(error, InfrastructureError))}",)
         return explained

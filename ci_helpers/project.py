@@ -75,6 +75,7 @@ class Project:
     top_level_params: tuple[str, ...]
     top_level_plots: tuple[str, ...]
     artifacts: dict[str, str] = field(default_factory=dict)  # name -> path
+    artifact_types: dict[str, str] = field(default_factory=dict)  # name -> dvc.yaml `type:` ('' if none)
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -373,14 +374,17 @@ def _top_level_plots(index: Any, root: Path) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _artifacts(index: Any, root: Path) -> dict[str, str]:
+def _artifacts(index: Any, root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(name -> path, name -> type) of the top-level `artifacts:` of every dvc.yaml."""
     found: dict[str, str] = {}
+    types: dict[str, str] = {}
     for dvcfile, items in (getattr(index, "_artifacts", None) or {}).items():
         base = Path(dvcfile).parent
         for name, spec in (items or {}).items():
             if isinstance(spec, dict) and spec.get("path"):
                 found[str(name)] = _relative(str(base / str(spec["path"])), root)
-    return found
+                types[str(name)] = str(spec.get("type") or "")
+    return found, types
 
 
 def load_project(repo: Path) -> Project:
@@ -405,12 +409,14 @@ def load_project(repo: Path) -> Project:
             ]
             metrics = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_metrics(dvc_repo)))
             params = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_params(dvc_repo)))
-            plots, artifacts = _top_level_plots(index, root), _artifacts(index, root)
+            plots, (artifacts, artifact_types) = _top_level_plots(index, root), _artifacts(index, root)
     except DvcException as error:
         raise ConfigError(
             f"DVC cannot read the project in {root}: {one_line(error)}; fix it, then check with `dvc stage list --all`"
         ) from None
-    return Project(root, git_root, _ordered(stages, edges), tuple(edges), metrics, params, plots, artifacts)
+    return Project(
+        root, git_root, _ordered(stages, edges), tuple(edges), metrics, params, plots, artifacts, artifact_types
+    )
 
 
 def read_out_hashes(project: Project) -> dict[str, str]:

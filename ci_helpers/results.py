@@ -32,6 +32,7 @@ class PRValidationResult:
     # params file -> param -> {"old", "new"} against the baseline commit, as `dvc params diff`
     # shows it; None when no baseline ref was given or DVC could not read it
     params_diff: dict[str, dict[str, dict[str, object]]] | None = None
+    tracking_error: str | None = None  # MLflow could not be reached: the verdict is still reported
 
 
 @dataclass(frozen=True)

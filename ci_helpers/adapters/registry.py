@@ -327,7 +327,7 @@ def move_alias_in_commit_order(
         client = _client(tracking_uri)
         holder = _alias_holder(client, name, alias)
         holder_commit = _version_commit(client, name, holder) if holder else None
-        if holder_commit and holder_commit != commit and not is_ancestor(holder_commit, commit):
+        if holder and holder_commit and holder_commit != commit and not is_ancestor(holder_commit, commit):
             return AliasMove(name, alias, holder, holder, superseded_by=holder_commit)
         previous = _move(client, name, alias, version, commit, reason)
         for _ in range(_CONVERGE_ROUNDS):

@@ -257,13 +257,12 @@ def find_model(
             f"'{options.model_artifact_path}/MLmodel'), and dvc.yaml declares no `artifacts:` entry of type model; "
             "log one with mlflow.<flavor>.log_model, declare it under `artifacts:`, or pass --model-path"
         )
-    out = inputs.project.out_covering(path)
     with github.group(f"Log {path} into MLflow run {run.run_id}"):
         logged_path = model_source.log_model_from_path(
             run,
             inputs.repo,
             path,
-            hashes.get(out.path) if out else None,
+            model_source.model_md5(inputs.project, path, hashes),
             dvc.remotes(inputs.repo).get(inputs.remote),
         )
     return ModelToRegister(logged_path.source, logged_path.model_id, dict(logged_path.tags))
@@ -335,8 +334,9 @@ def run_master_build(options: MasterBuildOptions, progress: BuildProgress) -> Bu
     model = find_model(inputs, options, run, built_hashes) if wants_model else None
     if not gate.passed:
         if model:
-            result = replace(result, registered=_register(inputs, result, model))
-            progress.done("register", f"registered v{result.registered.version} (gate failed: no alias)")
+            failed_version = _register(inputs, result, model)
+            result = replace(result, registered=failed_version)
+            progress.done("register", f"registered v{failed_version.version} (gate failed: no alias)")
         progress.finish("FAILED")
         return result
 

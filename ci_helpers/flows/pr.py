@@ -14,7 +14,7 @@ from pathlib import Path
 from ..adapters import dvc, git, github
 from ..adapters.tracking import TrackedRun, log_run, resolve_tracking_uri
 from ..baseline import read_baseline
-from ..errors import ConfigError
+from ..errors import ConfigError, InfrastructureError
 from ..evaluation import BUILTIN_METRICS, TASKS, EvalReport, evaluate_builtin, evaluate_with_stage
 from ..gate import RegressionRule, Threshold, evaluate_gate, parse_gate_rules
 from ..metrics import Metrics, read_metrics_files
@@ -341,8 +341,16 @@ def validate_pull_request(options: PRValidationOptions, report_path: Path | None
     inputs = validate_inputs(options)
     result = run_pr_validation(options, inputs)
     if options.track:
-        with github.group(f"Log to MLflow experiment '{result.experiment}'"):
-            run = track_result(options, inputs.project, result, report_json(result))
+        try:
+            with github.group(f"Log to MLflow experiment '{result.experiment}'"):
+                run = track_result(options, inputs.project, result, report_json(result))
+        except InfrastructureError as error:
+            # The verdict stands without MLflow: report it, then fail for the tracking server.
+            publish(replace(result, tracking_error=str(error)), report_path)
+            raise InfrastructureError(
+                f"{error}; the PR verdict ({result.verdict}) was reported but not logged to MLflow",
+                endpoint=error.endpoint,
+            ) from None
         result = replace(result, run=run)
     publish(result, report_path)
     return result

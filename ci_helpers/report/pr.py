@@ -60,7 +60,7 @@ def report_dict(result: PRValidationResult) -> dict:
             "run_id": result.run.run_id,
         }
         if result.run
-        else None,
+        else ({"error": result.tracking_error} if result.tracking_error else None),
     }
 
 
@@ -91,6 +91,8 @@ def render_markdown(result: PRValidationResult) -> str:
         lines += ["", *params_diff_lines(result.params_diff, result.baseline.ref, "this PR")]
     if result.run:
         lines += ["", f"MLflow: experiment {code(result.experiment)}, run {code(result.run.run_id)}"]
+    elif result.tracking_error:
+        lines += ["", f"⚠️ Not logged to MLflow: {text(result.tracking_error)}"]
     return "\n".join(lines) + "\n"
 
 

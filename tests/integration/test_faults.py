@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.support.project import write_local_remote
-from tests.support.run import ci_helpers
+from tests.support.run import ci_helpers, github_env, read_outputs
 from tests.support.servers import copy_bucket, start_moto
 
 pytestmark = pytest.mark.integration
@@ -36,12 +38,27 @@ def test_mlflow_server_unreachable(project, tmp_path):
     checkout = project.checkout("pr-better")
     uri = f"http://ci-user:s3cr3t-token@127.0.0.1:{free_port()}"
 
+    gh = github_env(tmp_path / "gh")
     result = ci_helpers(
-        "pr-validate", "--tracking-uri", uri, cwd=checkout, env={"MLFLOW_TRACKING_PASSWORD": "s3cr3t-token"}
+        "pr-validate",
+        "--tracking-uri",
+        uri,
+        "--report-json",
+        str(tmp_path / "pr.json"),
+        cwd=checkout,
+        env={**gh, "MLFLOW_TRACKING_PASSWORD": "s3cr3t-token"},
     )
 
     assert result.code == 3, result.output
+    # the verdict is not lost with the tracking server: report, summary and outputs still say it
+    report = json.loads((tmp_path / "pr.json").read_text())
+    assert report["passed"] is True
+    assert "unreachable" in report["mlflow"]["error"]
+    assert read_outputs(tmp_path / "gh" / "output")["passed"] == "true"
+    assert "Not logged to MLflow" in (tmp_path / "gh" / "summary").read_text()
+    assert "PR verdict (passed) was reported but not logged to MLflow" in result.output
     assert "MLflow tracking server" in result.output
     assert "unreachable" in result.output
     assert uri.rsplit("@", 1)[1] in result.output
-    assert "s3cr3t-token" not in result.output
+    # only the runner is told the secret (so that it masks it), nobody else
+    assert all(line == "::add-mask::s3cr3t-token" for line in result.output.splitlines() if "s3cr3t-token" in line)

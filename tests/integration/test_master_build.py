@@ -297,6 +297,6 @@ def test_a_lock_whose_outs_exist_nowhere_is_never_committed(project, tmp_path):
 
     assert result.code == 1, result.output
     assert "dvc.lock records data/raw/housing.csv, which is on no remote" in result.output
-    assert "dvc.lock was not committed" in result.output
+    assert "dvc.lock not committed" in result.output
     assert "Traceback" not in result.output
     assert project.head("pr-tampered") == before
