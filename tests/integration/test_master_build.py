@@ -175,28 +175,45 @@ def test_failed_gate_alerts_and_moves_nothing(project, mlflow_server, tmp_path):
     assert project.head("pr-worse") == before
 
 
-def test_git_remote_that_rejects_the_push(project, tmp_path):
+def _runs_of(uri: str, experiment: str) -> list:
+    client = _client(uri)
+    found = client.get_experiment_by_name(experiment)
+    return client.search_runs([found.experiment_id]) if found else []
+
+
+def test_a_rejected_git_push_then_a_rerun_completes(project, mlflow_server, tmp_path):
+    """The lock push is refused after the push and the registration: the alias must not move (it
+    would point at a build whose dvc.lock is nowhere), and a re-run finishes with no duplicate."""
+    name, experiment = f"housing-{uuid.uuid4().hex[:8]}", f"exp-{uuid.uuid4().hex[:6]}"
     hook = project.origin / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'branch is frozen for the release'\nexit 1\n")
     hook.chmod(0o755)
-    before = project.head("pr-tampered")
-    checkout = project.checkout("pr-tampered")
+    before = project.head("dev-model")
+    checkout = project.checkout("dev-model")
+    args = ["master-build", "--model-name", name, "--tracking-uri", mlflow_server.url, "--experiment", experiment]
 
-    # only the evaluation is rebuilt: it rewrites the tampered metrics.json, so dvc.lock changes
-    result = ci_helpers(
-        "master-build",
-        "--stage",
-        "evaluate",
-        "--tracking-uri",
-        f"sqlite:///{tmp_path / 'm.db'}",
-        cwd=checkout,
-        env=CI_IDENTITY,
-    )
+    result = ci_helpers(*args, cwd=checkout, env=CI_IDENTITY)
 
     assert result.code == 3, result.output
     assert "branch is frozen for the release" in result.output
     assert str(project.origin) in result.output
-    assert project.head("pr-tampered") == before
+    last = result.output.strip().splitlines()[-1]
+    assert (
+        "Build state: pushed to 'storage'; registered v1; dvc.lock not committed, alias 'staging' not moved: re-run the build to finish"
+        in last
+    )
+    assert project.head("dev-model") == before
+    client = _client(mlflow_server.url)
+    assert "staging" not in (client.get_registered_model(name).aliases or {})
+    assert [run.info.status for run in _runs_of(mlflow_server.url, experiment)] == ["FAILED"]
+
+    hook.unlink()
+    rerun = ci_helpers(*args, cwd=project.checkout("dev-model", name="rerun"), env=CI_IDENTITY)
+    assert rerun.code == 0, rerun.output
+    assert _versions(mlflow_server.url, name) == [1]  # the re-run reused v1
+    assert client.get_model_version_by_alias(name, "staging").version == "1"
+    assert "[skip ci]" in sh(["git", "log", "-1", "--format=%s", "dev-model"], project.origin).stdout
+    assert sorted(run.info.status for run in _runs_of(mlflow_server.url, experiment)) == ["FAILED", "FINISHED"]
 
 
 def test_s3_stopped_during_push_then_a_rerun_completes(project, tmp_path):
@@ -234,7 +251,13 @@ def test_s3_stopped_during_push_then_a_rerun_completes(project, tmp_path):
     assert code == 3, output
     assert endpoint in output
     assert "attempt 2/2" in output
+    assert (
+        "Build state: nothing pushed, registered or committed; outputs not pushed, dvc.lock not committed: re-run the build to finish"
+        in output
+    )
     assert project.head("dev-model") == before  # no lock commit without a push
+    runs = _runs_of(env["MLFLOW_TRACKING_URI"], "origin")
+    assert [run.info.status for run in runs] == ["FAILED"]  # never left RUNNING
 
     server2, _ = start_moto(port)
     try:
@@ -247,20 +270,21 @@ def test_s3_stopped_during_push_then_a_rerun_completes(project, tmp_path):
         server2.stop()
 
 
-def test_mlflow_unreachable_during_registration(project, mlflow_server, tmp_path):
+def test_mlflow_unreachable_during_registration_then_a_rerun_completes(project, mlflow_server, tmp_path):
     from tests.support.proxy import FlakyProxy
 
-    name = f"housing-{uuid.uuid4().hex[:8]}"
+    name, experiment = f"housing-{uuid.uuid4().hex[:8]}", f"exp-{uuid.uuid4().hex[:6]}"
+    before = project.head("dev-model")
     checkout = project.checkout("dev-model")
     with FlakyProxy(mlflow_server.url, ("registered-models", "model-versions")) as proxy:
         result = ci_helpers(
             "master-build",
             "--model-name",
             name,
+            "--experiment",
+            experiment,
             "--tracking-uri",
             proxy.url,
-            "--lock-mode",
-            "none",
             cwd=checkout,
             env=CI_IDENTITY,
         )
@@ -268,9 +292,32 @@ def test_mlflow_unreachable_during_registration(project, mlflow_server, tmp_path
     assert "MLflow tracking server" in result.output
     assert proxy.url in result.output
     assert proxy.failed_requests  # it really got as far as the registry
+    assert (
+        "Build state: pushed to 'storage'; model not registered, dvc.lock not committed, alias 'staging' not moved: "
+        "re-run the build to finish" in result.output
+    )
+    # no pointer moved: origin's dvc.lock and the registry are as they were, the run ended FAILED
+    assert project.head("dev-model") == before
     client = _client(mlflow_server.url)
     assert _versions(mlflow_server.url, name) == []
     assert not [m for m in client.search_registered_models() if m.name == name]
+    assert [run.info.status for run in _runs_of(mlflow_server.url, experiment)] == ["FAILED"]
+
+    rerun = ci_helpers(
+        "master-build",
+        "--model-name",
+        name,
+        "--experiment",
+        experiment,
+        "--tracking-uri",
+        mlflow_server.url,
+        cwd=project.checkout("dev-model", name="rerun"),
+        env=CI_IDENTITY,
+    )
+    assert rerun.code == 0, rerun.output
+    assert _versions(mlflow_server.url, name) == [1]
+    assert client.get_model_version_by_alias(name, "staging").version == "1"
+    assert project.head("dev-model") != before
 
 
 def test_a_lock_whose_outs_exist_nowhere_is_never_committed(project, tmp_path):
