@@ -4,13 +4,16 @@ DVC's own object database API."""
 from __future__ import annotations
 
 import configparser
+import contextlib
 import os
 import re
 import sys
 from pathlib import Path, PurePosixPath
 
 from ..errors import ConfigError, InfrastructureError, StageFailed
-from .runner import TAIL_LINES, CommandError, run
+from .auth import exception_rejection_reason, remote_rejected, run_unless_rejected
+from .redact import redact
+from .runner import TAIL_LINES, CommandError, is_transient_text, retry_attempts, retry_wait_seconds, run
 
 
 def dvc_executable() -> str:
@@ -77,8 +80,8 @@ def resolve_remote(repo: Path, remote: str | None) -> str:
     return chosen
 
 
-def remote_endpoint(repo: Path, remote: str) -> str:
-    """A human description of where a remote lives: its URL, plus the S3 endpoint when set."""
+def _remote_location(repo: Path, remote: str) -> tuple[str, str | None]:
+    """The remote's URL and its S3 endpoint URL (from its config, else the AWS variables), if any."""
     section = _remote_sections(_project_config(repo)).get(remote)
     url = section.get("url", "?") if section is not None else remotes(repo).get(remote, "?")
     endpoint = (
@@ -86,12 +89,40 @@ def remote_endpoint(repo: Path, remote: str) -> str:
         or os.environ.get("AWS_ENDPOINT_URL_S3")
         or os.environ.get("AWS_ENDPOINT_URL")
     )
+    return url, endpoint
+
+
+def remote_endpoint(repo: Path, remote: str) -> str:
+    """A human description of where a remote lives: its URL, plus the S3 endpoint when set."""
+    url, endpoint = _remote_location(repo, remote)
     return f"DVC remote '{remote}' ({url}" + (f" at {endpoint})" if endpoint else ")")
+
+
+def _rejected(repo: Path, remote: str, endpoint: str):
+    """The ConfigError (exit 2) for `remote` rejecting the credentials, given the rejection's reason."""
+    try:
+        url, endpoint_url = _remote_location(repo, remote)
+    except CommandError:
+        url, endpoint_url = "?", None
+    return lambda reason: remote_rejected(endpoint, url, endpoint_url, reason)
+
+
+def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: str) -> None:
+    """`dvc pull|push ARGS`, showing DVC's own progress: transient failures retried (then exit 3),
+    a remote that rejects the credentials (AccessDenied, 403) exit 2 at once."""
+    run_unless_rejected(
+        [dvc_executable(), command, *args],
+        _rejected(repo, remote, endpoint),
+        cwd=repo,
+        stream=True,
+        retry=True,
+        endpoint=endpoint,
+    )
 
 
 def pull(repo: Path, targets: list[str], remote: str, endpoint: str) -> None:
     """Pull just `targets` from `remote`, showing DVC's own progress."""
-    dvc(repo, "pull", "--remote", remote, *targets, stream=True, retry=True, endpoint=endpoint)
+    _transfer(repo, "pull", ["--remote", remote, *targets], remote, endpoint)
 
 
 # The runner's files through which a step changes the steps after it: a PR's own stage code must not.
@@ -138,7 +169,7 @@ def stage_failed(error: CommandError) -> StageFailed:
 def push(repo: Path, targets: list[str], remote: str, endpoint: str, run_cache: bool = False) -> None:
     """Push `targets` (and optionally the run cache) to `remote`, with retries."""
     extra = ["--run-cache"] if run_cache else []
-    dvc(repo, "push", "--remote", remote, *extra, *targets, stream=True, retry=True, endpoint=endpoint)
+    _transfer(repo, "push", ["--remote", remote, *extra, *targets], remote, endpoint)
 
 
 def repro_single(repo: Path, stage: str) -> None:
@@ -151,12 +182,9 @@ def missing_on_remote(repo: Path, remote: str, endpoint: str, outs: dict[str, st
     """Which of `outs` (path -> md5 as the lock records it) are not wholly on `remote`.
 
     A directory out counts as present only when its `.dir` manifest and every file it lists are:
-    `dvc status --cloud` stops at the manifest. Transient errors are retried, then exit 3.
+    `dvc status --cloud` stops at the manifest. Transient errors are retried, then exit 3; a remote
+    that rejects the credentials is exit 2 at once.
     """
-    import stamina
-
-    from .redact import redact
-    from .runner import is_transient_text, retry_attempts, retry_wait_seconds
 
     def check() -> list[str]:
         from dvc.repo import Repo
@@ -168,24 +196,69 @@ def missing_on_remote(repo: Path, remote: str, endpoint: str, outs: dict[str, st
             present = set(odb.oids_exist(every)) if every else set()
         return sorted(path for path, oids in wanted.items() if not oids <= present)
 
+    return _on_remote(repo, remote, endpoint, "check what is on", check)
+
+
+def check_remote_answers(repo: Path, remote: str, endpoint: str) -> None:
+    """Preflight, read-only: the remote answers a look at its root through DVC's filesystem for it.
+
+    InfrastructureError (exit 3) when it stays unreachable after retries; ConfigError (exit 2) when it
+    rejects the credentials or DVC cannot use its configuration. An empty or not yet created remote
+    answers (the first push creates it).
+    """
+
+    def look() -> None:
+        from dvc.repo import Repo
+
+        with Repo(str(repo)) as dvc_repo:
+            cloud = dvc_repo.cloud.get_remote(remote, "push")
+            if not cloud.fs.exists(cloud.path):
+                # nothing there yet, or a bucket-level path that `exists` cannot probe: a listing says which
+                with contextlib.suppress(FileNotFoundError):
+                    cloud.fs.ls(cloud.path)
+
+    _on_remote(repo, remote, endpoint, "reach", look)
+
+
+def _on_remote(repo: Path, remote: str, endpoint: str, what: str, call):
+    """`call()` (in-process DVC work on the remote) with bounded retries of transient failures.
+    A rejection of the credentials raises ConfigError at once; anything else InfrastructureError."""
+    import stamina
+    import stamina.instrumentation
+    from dvc.config import ConfigError as DvcConfigError
+
+    rejected = _rejected(repo, remote, endpoint)
+
+    def retryable(error: Exception) -> bool:
+        if isinstance(error, (ConfigError, DvcConfigError)) or exception_rejection_reason(error):
+            return False
+        return is_transient_text(f"{type(error).__name__} {error}")
+
+    stamina.instrumentation.set_on_retry_hooks([])
     wait, attempts = retry_wait_seconds(), retry_attempts()
     try:
         for attempt in stamina.retry_context(
-            on=lambda e: is_transient_text(f"{type(e).__name__} {e}"),
-            attempts=attempts,
-            wait_initial=wait,
-            wait_max=8 * wait + 0.1,
+            on=retryable, attempts=attempts, wait_initial=wait, wait_max=8 * wait + 0.1, wait_jitter=wait / 4
         ):
             with attempt:
                 if attempt.num > 1:
                     sys.stderr.write(f"retrying the check of {redact(endpoint)} (attempt {attempt.num}/{attempts})\n")
-                return check()
+                return call()
+    except ConfigError:
+        raise
+    except DvcConfigError as error:  # an unknown remote, a config DVC refuses
+        raise ConfigError(
+            redact(
+                f"DVC cannot use {endpoint}: {' '.join(str(error).split())[:300]}; fix its configuration (`dvc remote`)"
+            )
+        ) from None
     except Exception as error:
-        if isinstance(error, ConfigError):
-            raise
+        reason = exception_rejection_reason(error)
+        if reason:
+            raise rejected(reason) from None
         raise InfrastructureError(
-            f"could not check what is on {endpoint}: {type(error).__name__}: {' '.join(str(error).split())[:300]}",
-            endpoint=endpoint,
+            redact(f"could not {what} {endpoint}: {type(error).__name__}: {' '.join(str(error).split())[:300]}"),
+            endpoint=redact(endpoint),
         ) from None
     raise AssertionError("unreachable")
 

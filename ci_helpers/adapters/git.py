@@ -5,13 +5,42 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
+from .auth import git_rejected, run_unless_rejected
+from .redact import redact
 from .runner import CommandError, run
+
+# Subcommands that name a remote as their first positional argument.
+_NETWORK_SUBCOMMANDS = ("push", "fetch", "pull", "ls-remote")
 
 
 def git(
     repo: Path, *args: str, retry: bool = False, endpoint: str | None = None, env: dict[str, str] | None = None
 ) -> str:
-    return run(["git", *args], cwd=repo, env=env, retry=retry, endpoint=endpoint).stdout
+    """Run git in `repo`. retry=True marks a command that talks to a remote: transient failures are
+    retried (then InfrastructureError, exit 3), and a remote that rejects the credentials (HTTP 403,
+    "Authentication failed", "Permission denied (publickey)") raises ConfigError (exit 2) at once.
+    Git never prompts for a password there: it would wait for ever on CI."""
+    if not retry:
+        return run(["git", *args], cwd=repo, env=env).stdout
+    return run_unless_rejected(
+        ["git", *args],
+        lambda reason: git_rejected(endpoint or _remote_named_in(repo, args), reason),
+        cwd=repo,
+        env={"GIT_TERMINAL_PROMPT": "0", **(env or {})},
+        retry=True,
+        endpoint=endpoint,
+    )
+
+
+def _remote_named_in(repo: Path, args: tuple[str, ...]) -> str:
+    """ "git remote 'NAME' (URL)" for the remote a network command names, as well as it can be told."""
+    subcommand = next((i for i, arg in enumerate(args) if arg in _NETWORK_SUBCOMMANDS), None)
+    positional = [arg for arg in args[subcommand + 1 :] if not arg.startswith("-")] if subcommand is not None else []
+    if not positional:
+        return "the git remote"
+    name = positional[0]
+    url = remote_url(repo, name)
+    return f"git remote '{name}' ({url})" if url else f"git remote {name}"
 
 
 def require_git_repo(repo: Path) -> Path:
@@ -120,3 +149,55 @@ def changed_paths(git_root: Path, paths: list[str]) -> list[str]:
 def files_changed_between(git_root: Path, old: str, new: str) -> list[str]:
     """Paths (relative to the git root) that differ between two commits."""
     return git(git_root, "diff", "--name-only", old, new).split()
+
+
+def remote_names(repo: Path) -> list[str]:
+    return git(repo, "remote").split()
+
+
+def check_branch_name(repo: Path, branch: str) -> None:
+    """ConfigError (exit 2) unless `branch` is a valid branch name (`git check-ref-format --branch`)."""
+    try:
+        normalised = git(repo, "check-ref-format", "--branch", branch).strip()
+    except CommandError:
+        normalised = None
+    if normalised != branch:  # invalid, or a shorthand such as @{-1} that names another branch
+        raise ConfigError(f"invalid branch name {branch!r}; pass a valid git branch name to --branch (e.g. main)")
+
+
+# What a push that the real push will rebase and retry is rejected with: fine for the dry run.
+_BEHIND_MARKERS = ("(non-fast-forward)", "(fetch first)")
+
+
+def check_push_allowed(git_root: Path, remote: str, branch: str | None) -> None:
+    """Preflight, read-only: `git push --dry-run REMOTE HEAD:refs/heads/BRANCH` succeeds.
+
+    ConfigError (exit 2) when the remote is not configured, the branch name is invalid, the remote
+    rejects the credentials, or it refuses the push for another reason than being ahead of HEAD (a
+    non-fast-forward is fine: the real push rebases). InfrastructureError (exit 3) when the remote
+    stays unreachable after retries. branch=None (tag mode): the push of a new tag is tried instead.
+    """
+    known = remote_names(git_root)
+    if remote not in known:
+        names = ", ".join(known) or "none"
+        raise ConfigError(
+            f"git remote '{remote}' is not configured (known: {names}); pass an existing one to --git-remote"
+        )
+    if branch is not None:
+        check_branch_name(git_root, branch)
+    url = remote_url(git_root, remote) or "?"
+    endpoint = f"git remote '{remote}' ({url})"
+    target = f"refs/heads/{branch}" if branch is not None else "refs/tags/mlops/lock/preflight-dry-run"
+    try:
+        git(git_root, "push", "--dry-run", "--no-verify", remote, f"HEAD:{target}", retry=True, endpoint=endpoint)
+    except CommandError as error:
+        if "[rejected]" in error.output and any(marker in error.output for marker in _BEHIND_MARKERS):
+            return
+        lines = [line.strip() for line in error.output.strip().splitlines() if line.strip()]
+        why = lines[-1] if lines else f"git exited {error.returncode}"
+        what = f"a push to {branch}" if branch is not None else "a tag push"
+        raise ConfigError(
+            redact(
+                f"{endpoint} will not take {what}: {why[:300]}; check the remote and the branch (`git push --dry-run`)"
+            )
+        ) from None

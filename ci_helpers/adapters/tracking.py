@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, InfrastructureError
+from .auth import exception_rejection_reason, mlflow_rejected
+from .metric_keys import sanitise_keys
 from .redact import redact
 
 # MLflow's own HTTP retries default to 7 attempts with a factor-2 back-off (minutes); keep them
@@ -86,15 +88,133 @@ def _experiment_id(client, name: str) -> str:
 
 @contextmanager
 def mlflow_errors(tracking_uri: str) -> Iterator[None]:
-    """Turn "cannot reach the server" into InfrastructureError naming the endpoint."""
+    """Turn "the server rejected the credentials" (HTTP 401/403) into ConfigError (exit 2) naming
+    the variables to set, and "cannot reach the server" into InfrastructureError naming the endpoint.
+
+    MLflow's HTTP client retries only 408, 429 and 5xx (mlflow.utils.request_utils'
+    _TRANSIENT_FAILURE_RESPONSE_CODES), so a 401/403 arrives here at once, and is not retried."""
     try:
         yield
     except (ConfigError, InfrastructureError):
         raise
     except Exception as error:  # MLflow raises many types; sort them by what they mean
+        reason = exception_rejection_reason(error)
+        if reason:
+            raise mlflow_rejected(tracking_uri, reason) from None
         if is_unreachable(error):
             raise unreachable_error(tracking_uri, error) from None
         raise
+
+
+# Tracking URI schemes MLflow's client knows, when its own registry cannot be read.
+_KNOWN_SCHEMES = ("", "file", "databricks", "http", "https", "postgresql", "mysql", "sqlite", "mssql")
+_SQLITE_FORMS = (
+    "write sqlite:///relative/path.db or sqlite:////absolute/path.db in --tracking-uri / MLFLOW_TRACKING_URI"
+)
+_URI_FIX = "fix --tracking-uri / MLFLOW_TRACKING_URI (e.g. http://HOST:5000, https://HOST, sqlite:///mlflow.db)"
+
+
+def _supported_schemes() -> list[str]:
+    """The tracking URI schemes this MLflow client can use (plugins included); Unity Catalog URIs are
+    registry-only, refused as tracking URIs."""
+    try:
+        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+        schemes = list(_tracking_store_registry._registry)
+    except (ImportError, AttributeError):
+        schemes = list(_KNOWN_SCHEMES)
+    return [scheme for scheme in schemes if scheme not in ("databricks-uc", "uc")]
+
+
+def _tracking_scheme(tracking_uri: str) -> str:
+    """The scheme MLflow reads from the URI (`postgresql` for `postgresql+psycopg2://`); ConfigError
+    when MLflow itself cannot parse it."""
+    if tracking_uri in ("databricks", "databricks-uc", "uc"):
+        return tracking_uri
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.uri import get_uri_scheme
+
+    try:
+        return get_uri_scheme(tracking_uri)
+    except MlflowException as error:
+        raise ConfigError(
+            f"MLflow tracking URI {redact(tracking_uri)} is not valid ({redact(error.message)[:200]}); {_URI_FIX}"
+        ) from None
+
+
+def check_tracking_server(tracking_uri: str) -> None:
+    """Preflight, read-only: MLflow can use `tracking_uri`, and an http(s) server answers.
+
+    ConfigError (exit 2) for a scheme MLflow does not know (`htp://`), a malformed sqlite URI or one
+    whose folder does not exist, a file store MLflow refuses, an http(s) URI without a host or a server
+    that rejects the credentials; InfrastructureError (exit 3) when the server does not answer after
+    MLflow's bounded retries. Nothing is created (a sqlite database is created on its first use).
+    """
+    from urllib.parse import urlparse
+
+    uri = tracking_uri.strip()
+    shown = redact(uri)
+    if not uri:
+        raise ConfigError(f"the MLflow tracking URI is empty; {_URI_FIX}")
+    scheme = _tracking_scheme(uri)
+    supported = _supported_schemes()
+    if scheme not in supported:
+        names = ", ".join(f"{name}:" for name in supported if name)
+        raise ConfigError(
+            f"MLflow tracking URI {shown} has a scheme MLflow does not know ({scheme}:; known: {names}); {_URI_FIX}"
+        )
+    if scheme == "sqlite":
+        _check_sqlite_uri(uri)
+    elif scheme in ("", "file"):
+        _check_file_store(uri)
+    elif scheme in ("http", "https"):
+        parsed = urlparse(uri)
+        if not parsed.hostname:
+            raise ConfigError(f"MLflow tracking URI {shown} names no host; {_URI_FIX}")
+        _check_server_answers(uri)
+
+
+def _check_sqlite_uri(uri: str) -> None:
+    """`sqlite:///relative.db`, `sqlite:////absolute.db` or `sqlite://` (in memory): the folder exists."""
+    shown = redact(uri)
+    if not uri.lower().startswith("sqlite://"):
+        raise ConfigError(f"MLflow tracking URI {shown} is not a valid sqlite URI; {_SQLITE_FORMS}")
+    rest = uri[len("sqlite://") :].split("?", 1)[0]
+    if rest in ("", "/", "/:memory:"):
+        return
+    if not rest.startswith("/"):
+        raise ConfigError(f"MLflow tracking URI {shown} names a host; a sqlite URI has none: {_SQLITE_FORMS}")
+    folder = Path(rest[1:]).parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"MLflow tracking URI {shown} is in a folder that does not exist ({folder}); create it or fix --tracking-uri / MLFLOW_TRACKING_URI"
+        )
+
+
+def _check_file_store(uri: str) -> None:
+    """MLflow 3 refuses a file store unless MLFLOW_ALLOW_FILE_STORE=true."""
+    try:
+        from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
+    except ImportError:  # an MLflow without that switch takes file stores
+        return
+    if not MLFLOW_ALLOW_FILE_STORE.get():
+        raise ConfigError(
+            f"MLflow tracking URI {redact(uri)} is a file store, which this MLflow refuses; "
+            "use sqlite:///mlflow.db (or a server), or set MLFLOW_ALLOW_FILE_STORE=true"
+        )
+
+
+def _check_server_answers(uri: str) -> None:
+    """One cheap read (the first experiment); MLflow's own HTTP retries are bounded by `_client`."""
+    with mlflow_errors(uri):
+        try:
+            _client(uri).search_experiments(max_results=1)
+        except Exception as error:
+            if getattr(error, "error_code", None) in ("ENDPOINT_NOT_FOUND", "NOT_FOUND"):
+                raise ConfigError(
+                    f"{redact(uri)} does not answer as an MLflow tracking server (HTTP 404 on its REST API); {_URI_FIX}"
+                ) from None
+            raise
 
 
 def log_run(
@@ -145,6 +265,16 @@ def finish_run(
     from mlflow.entities import Metric, Param, RunTag
 
     metrics, params, tags, artifacts = metrics or {}, params or {}, tags or {}, artifacts or {}
+    safe_metrics, metric_keys = sanitise_keys({k: v for k, v in metrics.items() if math.isfinite(v)})
+    safe_params, param_keys = sanitise_keys(params)
+    tags, artifacts = dict(tags), dict(artifacts)
+    for renamed, tag, file in (
+        (metric_keys, METRIC_KEYS_TAG, "metric_keys.json"),
+        (param_keys, PARAM_KEYS_TAG, "param_keys.json"),
+    ):
+        if renamed:
+            tags[tag] = key_mapping_tag(renamed, file)
+            artifacts[file] = json.dumps(renamed, indent=2, ensure_ascii=False) + "\n"
 
     with mlflow_errors(run.tracking_uri):
         client = _client(run.tracking_uri)
@@ -152,12 +282,8 @@ def finish_run(
         now = int(time.time() * 1000)
         client.log_batch(
             run.run_id,
-            metrics=[Metric(key, value, now, 0) for key, value in metrics.items() if math.isfinite(value)],
-            params=[
-                Param(key[:250], redact(str(value))[:6000])
-                for key, value in params.items()
-                if key[:250] not in existing
-            ],
+            metrics=[Metric(key, value, now, 0) for key, value in safe_metrics.items()],
+            params=[Param(key, redact(str(value))[:6000]) for key, value in safe_params.items() if key not in existing],
             tags=[RunTag(key, redact(str(value))) for key, value in tags.items()],
         )
         with tempfile.TemporaryDirectory() as folder:
@@ -166,6 +292,33 @@ def finish_run(
                 path.write_text(redact(text))
                 client.log_artifact(run.run_id, str(path))
         client.set_terminated(run.run_id, status)
+
+
+# Run tags that map the keys logged to MLflow back to the project's own names, when any had to change
+METRIC_KEYS_TAG = "mlops.metric_keys"
+PARAM_KEYS_TAG = "mlops.param_keys"
+# Older MLflow servers (1.x, early 2.x) take tag values of at most 5000 characters (MLflow 3: 8000)
+MAX_TAG_VALUE = 5000
+
+
+def key_mapping_tag(renamed: Mapping[str, str], file: str) -> str:
+    """{safe key: original key} as JSON for a run tag; when too long for a tag, as many entries as fit
+    and a last entry "…" naming the artifact that holds them all."""
+    text = json.dumps(renamed, ensure_ascii=False, sort_keys=True)
+    if len(text) <= MAX_TAG_VALUE:
+        return text
+    room = MAX_TAG_VALUE - len(
+        json.dumps({"…": f"{len(renamed)} more in the run's artifact {file}"}, ensure_ascii=False)
+    )
+    kept: dict[str, str] = {}
+    for key in sorted(renamed):
+        entry = len(json.dumps({key: renamed[key]}, ensure_ascii=False))  # its braces' 2 make room for ", "
+        if entry > room:
+            break
+        kept[key] = renamed[key]
+        room -= entry
+    marker = {"…": f"{len(renamed) - len(kept)} more in the run's artifact {file}"}
+    return json.dumps({**kept, **marker}, ensure_ascii=False)
 
 
 def flatten_params(data: object, prefix: str = "") -> dict[str, object]:

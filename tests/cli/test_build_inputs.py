@@ -83,7 +83,7 @@ def test_stage_that_logs_no_model(mini_repo, tmp_path):
         "--tracking-uri",
         f"sqlite:///{tmp_path / 'm.db'}",
     )
-    assert_bad_input(result, "logged no model", "log_model", "--model-artifact-path")
+    assert_bad_input(result, "logged no model", "log_model", "--model-path")
 
 
 @pytest.mark.parametrize(

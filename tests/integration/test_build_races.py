@@ -52,8 +52,11 @@ def _race(project, mlflow_url: str, count: int, tmp_path: Path) -> None:
     executable = shutil.which("ci-helpers") or "ci-helpers"
     processes = [
         subprocess.Popen(
-            [executable, "master-build", "--model-name", name, "--tracking-uri", mlflow_url, "--branch", "main"]
-            + ["--report-json", str(tmp_path / f"race{count}-{i}.json")],
+            [
+                executable,
+                *("master-build", "--model-name", name, "--tracking-uri", mlflow_url, "--branch", "main"),
+                *("--report-json", str(tmp_path / f"race{count}-{i}.json")),
+            ],
             cwd=checkout,
             env={**os.environ, **CI_IDENTITY},
             stdout=subprocess.PIPE,

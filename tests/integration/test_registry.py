@@ -216,7 +216,7 @@ def test_a_run_with_only_an_mlflow2_style_model_artifact_is_registered(mlflow_se
 
 
 @pytest.mark.parametrize(
-    "args, fragment",
+    ("args", "fragment"),
     [
         (["--run-id", "0123456789abcdef0123456789abcdef"], "does not exist on this tracking server"),
         (["--model-uri", "not a uri"], "invalid --model-uri 'not a uri'"),

@@ -2,28 +2,86 @@
 
 It stands between the MLflow client and the real `mlflow server`, so a test can make the registry
 unreachable while tracking still works, as when a server dies in the middle of a build.
+
+It can also play "the server rejects the credentials": with `reject` set, every request is answered
+with that status and body (see `unauthorized`, `forbidden` and `s3_access_denied`), as a server
+behind an authenticating gateway, or an S3 bucket whose policy refuses the key, would answer.
 """
 
 from __future__ import annotations
 
 import http.client
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """One canned answer to every request."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "text/plain"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def unauthorized() -> Rejection:
+    """HTTP 401, as MLflow's basic-auth app (or a gateway) answers a request without valid credentials."""
+    return Rejection(
+        401,
+        b"You are not authenticated. Please provide valid credentials.",
+        headers=(("WWW-Authenticate", 'Basic realm="mlflow"'),),
+    )
+
+
+def forbidden() -> Rejection:
+    """HTTP 403: authenticated, but not allowed."""
+    return Rejection(403, b"Permission denied.")
+
+
+def s3_access_denied() -> Rejection:
+    """S3's answer when the bucket policy or the key refuses the request."""
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message>'
+        b"<RequestId>0F1E2D3C4B5A6978</RequestId><HostId>proxy</HostId></Error>"
+    )
+    return Rejection(403, body, "application/xml")
+
+
 class FlakyProxy:
-    def __init__(self, upstream: str, fail_paths: tuple[str, ...]) -> None:
+    def __init__(self, upstream: str, fail_paths: tuple[str, ...] = (), reject: Rejection | None = None) -> None:
         self.upstream = urlparse(upstream)
         self.fail_paths = fail_paths
+        self.reject = reject  # may be changed while the proxy runs
         self.failed_requests: list[str] = []
+        self.rejected_requests: list[str] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:
                 pass
 
+            def _reject(self, rejection: Rejection) -> None:
+                proxy.rejected_requests.append(f"{self.command} {self.path}")
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                self.send_response(rejection.status)
+                for key, value in rejection.headers:
+                    self.send_header(key, value)
+                self.send_header("Content-Type", rejection.content_type)
+                self.send_header("Content-Length", str(len(rejection.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(rejection.body)
+
             def _forward(self) -> None:
+                rejection = proxy.reject
+                if rejection is not None:
+                    self._reject(rejection)
+                    return
                 if any(fragment in self.path for fragment in proxy.fail_paths):
                     proxy.failed_requests.append(self.path)
                     self.send_response(503)
@@ -41,12 +99,16 @@ class FlakyProxy:
                 for key, value in response.getheaders():
                     if key.lower() not in ("transfer-encoding", "connection", "content-length"):
                         self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                if self.command == "HEAD":  # no body: keep the length the server announced
+                    self.send_header("Content-Length", response.getheader("Content-Length") or "0")
+                    self.end_headers()
+                else:
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
                 connection.close()
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _forward
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

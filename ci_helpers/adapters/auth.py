@@ -1,0 +1,192 @@
+"""Is a failure a server rejecting the credentials (HTTP 401/403, S3 AccessDenied, git "Authentication
+failed")? Such a failure is a configuration error (exit 2): retrying cannot fix it, so it never is.
+
+The adapters (tracking, dvc, git) ask `rejection_reason` / `exception_rejection_reason` and raise the
+ConfigError built here; `run_unless_rejected` is the shared runner with that rule applied.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from ..errors import ConfigError, InfrastructureError
+from .redact import redact
+
+# (pattern, reason): the first that matches names the rejection. Specific codes before generic words.
+_REJECTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), reason)
+    for pattern, reason in (
+        # S3 and other AWS-signed stores
+        (r"\bInvalidAccessKeyId\b", "InvalidAccessKeyId"),
+        (r"\bSignatureDoesNotMatch\b", "SignatureDoesNotMatch"),
+        (r"\bExpiredToken\b", "ExpiredToken"),
+        (r"\bInvalidToken\b", "InvalidToken"),
+        (r"\bAccessDenied\b|\bAccess Denied\b", "AccessDenied"),
+        (r"\bAllAccessDisabled\b", "AllAccessDisabled"),
+        (r"Unable to locate credentials|\bNoCredentialsError\b", "no credentials found"),
+        # git
+        (r"Permission denied \(publickey", "Permission denied (publickey)"),
+        (r"could not read (?:Username|Password) for", "no credentials for the remote (the server asked for them)"),
+        (r"Authentication failed for", "Authentication failed"),
+        (r"HTTP Basic: Access denied", "Authentication failed"),
+        (r"remote: Permission to \S+ denied", "permission denied"),
+        (r"remote: Write access to repository not granted", "write access not granted"),
+        (r"The requested URL returned error: (?P<code>401|403)\b", "HTTP {code}"),
+        # HTTP (MLflow's client, requests, botocore)
+        (r"error code (?P<code>401|403)\b", "HTTP {code}"),
+        (r"\b(?P<code>401|403) Client Error\b", "HTTP {code}"),
+        (r"\bHTTP(?: status| Error)?:? (?P<code>401|403)\b", "HTTP {code}"),
+        (r"\b(?P<code>401) Unauthorized\b", "HTTP {code}"),
+        (r"\b(?P<code>403) Forbidden\b", "HTTP {code}"),
+        (r"An error occurred \((?P<code>401|403)\)", "HTTP {code}"),
+        (r"\bUNAUTHENTICATED\b", "HTTP 401"),
+        (r"\bPERMISSION_DENIED\b", "HTTP 403"),
+        (r"^\s*(?:PermissionError:\s*)?Forbidden\s*$", "HTTP 403"),
+    )
+)
+
+# MLflow's error codes for a refused request (MlflowException.error_code)
+_MLFLOW_CODES = {"UNAUTHENTICATED": "HTTP 401", "CUSTOMER_UNAUTHORIZED": "HTTP 401", "PERMISSION_DENIED": "HTTP 403"}
+# botocore ClientError codes for a refused request
+_S3_CODES = (
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "AllAccessDisabled",
+)
+
+
+def rejection_reason(text: str) -> str | None:
+    """A short name for the rejection when `text` (a tool's output, an error message) says that a
+    server refused the credentials ("HTTP 401", "AccessDenied", "Authentication failed"...), else None."""
+    for line in text.splitlines() or [text]:
+        for pattern, reason in _REJECTIONS:
+            match = pattern.search(line)
+            if match:
+                return reason.format(**match.groupdict())
+    return None
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def exception_rejection_reason(error: BaseException) -> str | None:
+    """`rejection_reason` for an exception and those it was raised from: MLflow's error codes,
+    botocore's error codes and HTTP statuses, requests' HTTP statuses, else the messages' text."""
+    for link in _chain(error):
+        code = getattr(link, "error_code", None)
+        if isinstance(code, str) and code in _MLFLOW_CODES:
+            return _MLFLOW_CODES[code]
+        response = getattr(link, "response", None)
+        if isinstance(response, dict):  # botocore ClientError
+            s3_code = str((response.get("Error") or {}).get("Code") or "")
+            if s3_code in _S3_CODES:
+                return s3_code
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            if status in (401, 403):
+                return f"HTTP {status}"
+        status = getattr(response, "status_code", None)  # requests.HTTPError
+        if status in (401, 403):
+            return f"HTTP {status}"
+        reason = rejection_reason(f"{type(link).__name__}: {link}")
+        if reason:
+            return reason
+    return None
+
+
+def mlflow_rejected(tracking_uri: str, reason: str) -> ConfigError:
+    """The MLflow server refused the credentials: what to set."""
+    return ConfigError(
+        f"MLflow tracking server {redact(tracking_uri)} rejected the credentials ({reason}); "
+        "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+    )
+
+
+def remote_rejected(where: str, url: str, endpoint_url: str | None, reason: str) -> ConfigError:
+    """A DVC remote (`where` describes it, `url` is its URL) refused the credentials: what to set."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme in ("s3", "s3a"):
+        target = endpoint_url or f"bucket {url.partition('://')[2].partition('/')[0]}"
+        fix = f"set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for {target}"
+    elif scheme in ("gs", "gcs"):
+        fix = "set GOOGLE_APPLICATION_CREDENTIALS (or the remote's `credentialpath`) to a key allowed on that bucket"
+    elif scheme in ("azure", "az"):
+        fix = "set AZURE_STORAGE_CONNECTION_STRING (or the remote's credentials) for that container"
+    else:
+        fix = "set the remote's credentials (`dvc remote modify --local NAME user/password`, or its usual variables)"
+    return ConfigError(redact(f"{where} rejected the credentials ({reason}); {fix}"))
+
+
+def git_rejected(where: str, reason: str) -> ConfigError:
+    """A git remote (`where` names it: "git remote 'origin' (URL)") refused the credentials: what to set."""
+    return ConfigError(
+        redact(
+            f"{where} rejected the credentials ({reason}); "
+            "set a token with contents: write (GITHUB_TOKEN / the credential in the remote URL)"
+        )
+    )
+
+
+def run_unless_rejected(
+    args: Sequence[str],
+    rejected: Callable[[str], ConfigError],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stream: bool = False,
+    retry: bool = False,
+    endpoint: str | None = None,
+) -> str:
+    """The shared runner's `run(...).stdout`, with one more rule: when the output says the server
+    refused the credentials, `rejected(reason)` is raised at once, never retried. Transient failures
+    are retried as the runner retries them, then InfrastructureError names the endpoint."""
+    import stamina
+    import stamina.instrumentation
+
+    from .runner import CommandError, retry_attempts, retry_wait_seconds, run
+
+    def retryable(error: Exception) -> bool:
+        return isinstance(error, CommandError) and error.transient and rejection_reason(error.output) is None
+
+    stamina.instrumentation.set_on_retry_hooks([])
+    attempts = retry_attempts() if retry else 1
+    wait = retry_wait_seconds()
+    try:
+        for attempt in stamina.retry_context(
+            on=retryable, attempts=attempts, wait_initial=wait, wait_max=8 * wait + 0.1, wait_jitter=wait / 4
+        ):
+            with attempt:
+                if attempt.num > 1:
+                    sys.stderr.write(redact(f"retrying `{shlex.join(args)}` (attempt {attempt.num}/{attempts})\n"))
+                try:
+                    try:
+                        return run(args, cwd=cwd, env=env, stream=stream).stdout
+                    except InfrastructureError as unreachable:  # one attempt, transient: its CommandError
+                        if isinstance(unreachable.__cause__, CommandError):
+                            raise unreachable.__cause__ from None
+                        raise
+                except CommandError as error:
+                    reason = rejection_reason(error.output)
+                    if reason:
+                        raise rejected(reason) from None
+                    raise
+    except CommandError as error:
+        if not error.transient:
+            raise
+        where = redact(endpoint) if endpoint else "the remote"
+        raise InfrastructureError(
+            f"could not reach {where} after {attempts} attempt(s): {error}", endpoint=endpoint
+        ) from error
+    raise AssertionError("unreachable")
