@@ -5,13 +5,28 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from . import __version__
-from .errors import INTERNAL_ERROR_EXIT_CODE, CIHelpersError
+from .errors import INTERNAL_ERROR_EXIT_CODE, CIHelpersError, ConfigError
+
+
+class LinesOption(click.Option):
+    """A repeatable option whose environment variable holds one value per line, blank lines
+    ignored (click would split on whitespace, breaking a rule like `test.accuracy >= 0.9`)."""
+
+    def value_from_envvar(self, ctx: click.Context) -> Sequence[str] | None:
+        raw = self.resolve_envvar_value(ctx)  # None when unset or empty
+        lines = [line.strip() for line in (raw or "").splitlines() if line.strip()]
+        return lines or None
+
 
 # Shared options (pip-tools style): each names its environment variable explicitly so an
 # action's `env:` maps straight onto it.
@@ -39,11 +54,13 @@ eval_stage_option = click.option(
 metrics_file_option = click.option(
     "--metrics-file",
     "metrics_file",
+    cls=LinesOption,
     multiple=True,
     envvar="CI_HELPERS_METRICS_FILE",
     show_envvar=True,
     help="Metrics file (JSON/YAML, nested keys addressed with dots, as `dvc metrics show` prints them). "
-    "Repeatable. Default: the metrics dvc.yaml declares (with --eval-stage, those the stage writes).",
+    "Repeatable; the env var takes one per line. Default: the metrics dvc.yaml declares (with --eval-stage, those "
+    "the stage writes).",
 )
 model_option = click.option(
     "--model",
@@ -75,20 +92,23 @@ task_option = click.option(
 threshold_option = click.option(
     "--threshold",
     "threshold",
+    cls=LinesOption,
     multiple=True,
     envvar="CI_HELPERS_THRESHOLD",
     show_envvar=True,
     help="Absolute gate 'METRIC OP VALUE', OP one of >= <= > <, e.g. metrics.r2_score>=0.75. Repeatable; "
-    "the env var takes several separated by whitespace.",
+    "the env var takes one per line.",
 )
 max_regression_option = click.option(
     "--max-regression",
     "max_regression",
+    cls=LinesOption,
     multiple=True,
     envvar="CI_HELPERS_MAX_REGRESSION",
     show_envvar=True,
     help="Allowed regression vs the baseline: METRIC=DELTA (absolute) or METRIC=P% (relative), with an "
-    "optional :higher/:lower direction (else taken from the metric's threshold operator). Repeatable.",
+    "optional :higher/:lower direction (else taken from the metric's threshold operator). Repeatable; the env var "
+    "takes one per line.",
 )
 baseline_ref_option = click.option(
     "--baseline-ref",
@@ -153,30 +173,37 @@ def _fail(error: CIHelpersError) -> None:
     sys.exit(error.exit_code)
 
 
-def handles_errors(command):
+@contextmanager
+def _mapped_errors() -> Iterator[None]:
     """Map the package's domain errors onto DESIGN.md's exit codes; anything else is a bug in
     ci-helpers: exit 70 with one line (the traceback only with --debug)."""
+    try:
+        yield
+    except CIHelpersError as error:
+        _fail(error)
+    except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        raise
+    except Exception as error:
+        if _debug():
+            raise
+        from .adapters import github
+
+        text = " ".join(str(error).split())[:300]
+        github.error(
+            f"internal error in ci-helpers ({type(error).__name__}: {text}); "
+            "re-run with `--debug` for the traceback, and report it",
+            title="InternalError",
+        )
+        sys.exit(INTERNAL_ERROR_EXIT_CODE)
+
+
+def handles_errors(command):
+    """Run a command's body under DESIGN.md's exit codes (see `_mapped_errors`)."""
 
     @wraps(command)
     def wrapper(*args, **kwargs):
-        try:
+        with _mapped_errors():
             return command(*args, **kwargs)
-        except CIHelpersError as error:
-            _fail(error)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except Exception as error:
-            if _debug():
-                raise
-            from .adapters import github
-
-            text = " ".join(str(error).split())[:300]
-            github.error(
-                f"internal error in ci-helpers ({type(error).__name__}: {text}); "
-                "re-run with `--debug` for the traceback, and report it",
-                title="InternalError",
-            )
-            sys.exit(INTERNAL_ERROR_EXIT_CODE)
 
     return wrapper
 
@@ -191,18 +218,50 @@ def _debug() -> bool:
     )
 
 
-def project_settings(ctx: click.Context, params: dict) -> dict:
-    """CLI and env values first, then mlops.yaml from the project root."""
-    from click.core import ParameterSource
+class ConfiguredCommand(click.Command):
+    """A command whose defaults come from the project's mlops.yaml, through click's `default_map`:
+    CLI option > environment variable > mlops.yaml > built-in default, and a value from the file
+    goes through the option's own type and callback. The project root (--repo, else
+    $CI_HELPERS_REPO, else .) is read from the arguments before the real parse."""
 
-    from .settings import load_project_settings, merge_settings
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.resilient_parsing:
+            return super().parse_args(ctx, args)
+        with _mapped_errors():
+            ctx.default_map = self._file_defaults(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.BadParameter as error:
+            name = error.param.name if error.param else None
+            if not name or ctx.get_parameter_source(name) is not ParameterSource.DEFAULT_MAP:
+                raise
+            with _mapped_errors():  # a bad value from the file: one line naming the file and its key
+                raise ConfigError(f"{ctx.meta['ci_helpers.settings_file']}: key '{name}': {error.message}") from None
+            raise
 
-    explicit = {
-        name
-        for name in params
-        if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    }
-    return merge_settings(params, explicit, load_project_settings(Path(params["repo"])))
+    def _file_defaults(self, ctx: click.Context, args: list[str]) -> dict[str, Any] | None:
+        from .settings import CONFIG_FILE, file_defaults, load_project_settings
+
+        options = {
+            param.name: param for param in self.get_params(ctx) if isinstance(param, click.Option) and param.name
+        }
+        given, _, _ = self.make_parser(ctx).parse_args(args=list(args))  # its usage errors are the real parse's
+        help_option = self.get_help_option(ctx)
+        if help_option is not None and help_option.name in given:
+            return None  # --help works even beside a broken mlops.yaml
+        explicit = {
+            name for name, param in options.items() if name in given or param.value_from_envvar(ctx) is not None
+        }
+        repo = given.get("repo")
+        if repo is None and "repo" in options:
+            repo = options["repo"].value_from_envvar(ctx)
+        root = Path(repo or ".")
+        ctx.meta["ci_helpers.settings_file"] = root / CONFIG_FILE
+        return file_defaults(load_project_settings(root), explicit, set(options)) or None
+
+
+class CLIGroup(click.Group):
+    command_class = ConfiguredCommand
 
 
 def pr_options(params: dict, track: bool = True):
@@ -228,7 +287,7 @@ def pr_options(params: dict, track: bool = True):
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=CLIGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="ci-helpers")
 @click.option(
     "--debug",
@@ -288,9 +347,8 @@ def gate_options(command):
 @click.option(
     "--no-track", is_flag=True, envvar="CI_HELPERS_NO_TRACK", show_envvar=True, help="Do not log the result to MLflow."
 )
-@click.pass_context
 @handles_errors
-def pr_validate_command(ctx: click.Context, **params) -> None:
+def pr_validate_command(**params) -> None:
     """Validate a pull request's model end to end.
 
     Checks that every DVC output was pushed and dvc.lock is current, pulls only what evaluation
@@ -304,7 +362,6 @@ def pr_validate_command(ctx: click.Context, **params) -> None:
     """
     from .flows.pr import validate_pull_request
 
-    params = project_settings(ctx, params)
     result = validate_pull_request(pr_options(params, track=not params["no_track"]), params.get("report_json"))
     sys.exit(0 if result.passed else 1)
 
@@ -312,13 +369,11 @@ def pr_validate_command(ctx: click.Context, **params) -> None:
 @cli.command("check-remote")
 @repo_option
 @remote_option
-@click.pass_context
 @handles_errors
-def check_remote_command(ctx: click.Context, **params) -> None:
+def check_remote_command(**params) -> None:
     """Fail (exit 1) when outputs recorded in dvc.lock or .dvc files are missing from the remote."""
     from .flows.pr import validate_remote_pushed
 
-    params = project_settings(ctx, params)
     check = validate_remote_pushed(Path(params["repo"]), params.get("remote"))
     click.echo(check.message)
     sys.exit(0 if check.passed else 1)
@@ -338,13 +393,12 @@ def check_lock_command(repo: Path) -> None:
 
 @cli.command("pull")
 @evaluation_options
-@click.pass_context
 @handles_errors
-def pull_command(ctx: click.Context, **params) -> None:
+def pull_command(**params) -> None:
     """Pull only what evaluation needs: the eval stage's DVC-tracked inputs, or --model and --test-data."""
     from .flows.pr import pull_eval_inputs
 
-    pulled = pull_eval_inputs(pr_options(project_settings(ctx, params)))
+    pulled = pull_eval_inputs(pr_options(params))
     click.echo(f"pulled: {', '.join(pulled) or 'nothing (no input is tracked by DVC)'}")
 
 
@@ -357,13 +411,11 @@ def pull_command(ctx: click.Context, **params) -> None:
     show_envvar=True,
     help="Write the metrics as JSON here (default: stdout).",
 )
-@click.pass_context
 @handles_errors
-def evaluate_command(ctx: click.Context, **params) -> None:
+def evaluate_command(**params) -> None:
     """Evaluate the model in the workspace (after `pull`) and print its metrics as JSON."""
     from .flows.pr import evaluate_model
 
-    params = project_settings(ctx, params)
     report = evaluate_model(pr_options(params))
     text = json.dumps(report.metrics, indent=2, sort_keys=True) + "\n"
     if params.get("output"):
@@ -377,13 +429,11 @@ def evaluate_command(ctx: click.Context, **params) -> None:
 @metrics_file_option
 @gate_options
 @report_json_option
-@click.pass_context
 @handles_errors
-def gate_command(ctx: click.Context, **params) -> None:
+def gate_command(**params) -> None:
     """Gate metrics files against thresholds and the baseline's committed metrics; exit 1 on failure."""
     from .flows.pr import gate_metrics_files, publish
 
-    params = project_settings(ctx, params)
     result = gate_metrics_files(pr_options(params))
     publish(result, params.get("report_json"))
     sys.exit(0 if result.passed else 1)
@@ -410,11 +460,12 @@ stage_transition_option = click.option(
 @click.option(
     "--stage",
     "stage",
+    cls=LinesOption,
     multiple=True,
     envvar="CI_HELPERS_STAGE",
     show_envvar=True,
-    help="Stage to force-rebuild (repeatable; default: train). Its downstream stages run on the new "
-    "outputs; upstream stages are reused when their lock entries match.",
+    help="Stage to force-rebuild (repeatable, the env var one per line; default: train). Its downstream stages "
+    "run on the new outputs; upstream stages are reused when their lock entries match.",
 )
 @metrics_file_option
 @gate_options
@@ -486,6 +537,20 @@ stage_transition_option = click.option(
     help="Where to find the model in the run's artifacts when the training script "
     "logged no MLflow 3 logged model (MLflow 2 scripts).",
 )
+@click.option(
+    "--model-path",
+    envvar="CI_HELPERS_MODEL_PATH",
+    show_envvar=True,
+    help="File or directory of the CI-built model to register when the training script logs no MLflow model "
+    "(e.g. models/model.pkl).",
+)
+@click.option(
+    "--model-artifact",
+    envvar="CI_HELPERS_MODEL_ARTIFACT",
+    show_envvar=True,
+    help="Name of the dvc.yaml `artifacts:` entry to register when the training script logs no MLflow model. "
+    "Default: the one of type model.",
+)
 @tracking_uri_option
 @click.option(
     "--experiment",
@@ -494,9 +559,8 @@ stage_transition_option = click.option(
     help="MLflow experiment of the build run. Default: the project's name.",
 )
 @report_json_option
-@click.pass_context
 @handles_errors
-def master_build_command(ctx: click.Context, **params) -> None:
+def master_build_command(**params) -> None:
     """Build the official model on main: rebuild in CI, gate, push, commit dvc.lock, register.
 
     Pulls only the inputs of the stages to rebuild (never the developer's pushed outputs), opens an
@@ -507,41 +571,55 @@ def master_build_command(ctx: click.Context, **params) -> None:
     """
     from .flows.build import MasterBuildOptions, build_and_publish
 
-    p = project_settings(ctx, params)
+    p = params
     options = MasterBuildOptions(
         repo=Path(p["repo"]),
-        remote=p.get("remote"),
-        stages=tuple(p.get("stage") or ("train",)),
-        metrics_files=tuple(p.get("metrics_file") or ()),
-        thresholds=tuple(p.get("threshold") or ()),
-        max_regressions=tuple(p.get("max_regression") or ()),
-        baseline_ref=p.get("baseline_ref"),
-        allow_missing_baseline=bool(p.get("allow_missing_baseline")),
-        model_name=p.get("model_name"),
-        alias="staging" if p.get("alias") is None else p["alias"],
-        stage_transition=p.get("stage_transition"),
-        lock_mode=p.get("lock_mode") or "commit",
-        git_remote=p.get("git_remote") or "origin",
-        branch=p.get("branch"),
-        tracking_uri=p.get("tracking_uri"),
-        experiment=p.get("experiment"),
-        register_failed=bool(p.get("register_failed")),
-        push_run_cache=bool(p.get("push_run_cache")),
-        model_artifact_path=p.get("model_artifact_path") or "model",
-        git_user_name=p.get("git_user_name"),
-        git_user_email=p.get("git_user_email"),
+        remote=p["remote"],
+        stages=tuple(p["stage"] or ("train",)),
+        metrics_files=tuple(p["metrics_file"]),
+        thresholds=tuple(p["threshold"]),
+        max_regressions=tuple(p["max_regression"]),
+        baseline_ref=p["baseline_ref"],
+        allow_missing_baseline=bool(p["allow_missing_baseline"]),
+        model_name=p["model_name"],
+        alias=p["alias"],
+        stage_transition=p["stage_transition"],
+        lock_mode=p["lock_mode"],
+        git_remote=p["git_remote"],
+        branch=p["branch"],
+        tracking_uri=p["tracking_uri"],
+        experiment=p["experiment"],
+        register_failed=bool(p["register_failed"]),
+        push_run_cache=bool(p["push_run_cache"]),
+        model_artifact_path=p["model_artifact_path"],
+        model_path=p["model_path"],
+        model_artifact=p["model_artifact"],
+        git_user_name=p["git_user_name"],
+        git_user_email=p["git_user_email"],
     )
-    result = build_and_publish(options, p.get("report_json"))
+    result = build_and_publish(options, p["report_json"])
     sys.exit(0 if result.passed else 1)
 
 
-def _tracking_uri(value: str | None) -> str:
+def _tracking_uri(value: str | None, repo: Path) -> str:
     from .adapters.tracking import resolve_tracking_uri
 
-    return resolve_tracking_uri(value, Path("."))
+    return resolve_tracking_uri(value, repo)
+
+
+registry_repo_option = click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    envvar="CI_HELPERS_REPO",
+    show_envvar=True,
+    help="Project root: where mlops.yaml is read, and where the default sqlite:///<repo>/mlflow.db lives.",
+)
 
 
 @cli.command("register-model")
+@registry_repo_option
 @model_name_option
 @click.option(
     "--run-id", envvar="CI_HELPERS_RUN_ID", show_envvar=True, help="Register the model this MLflow run logged."
@@ -552,7 +630,15 @@ def _tracking_uri(value: str | None) -> str:
     show_envvar=True,
     help="Register this model URI instead (models:/m-..., s3://..., runs:/...).",
 )
-@click.option("--tag", "tag", multiple=True, help="Version tag KEY=VALUE (repeatable).")
+@click.option(
+    "--tag",
+    "tag",
+    cls=LinesOption,
+    multiple=True,
+    envvar="CI_HELPERS_TAG",
+    show_envvar=True,
+    help="Version tag KEY=VALUE. Repeatable; the env var takes one per line.",
+)
 @click.option("--alias", envvar="CI_HELPERS_ALIAS", show_envvar=True, help="Point this alias at the new version.")
 @stage_transition_option
 @click.option(
@@ -567,13 +653,13 @@ def _tracking_uri(value: str | None) -> str:
 @report_json_option
 @handles_errors
 def register_model_command(
-    model_name, run_id, model_uri, tag, alias, stage_transition, model_artifact_path, tracking_uri, report_json
+    repo, model_name, run_id, model_uri, tag, alias, stage_transition, model_artifact_path, tracking_uri, report_json
 ) -> None:
     """Register a model from --run-id or --model-uri under --model-name, with tags and an alias."""
     from .flows.registry import register_model
 
     register_model(
-        _tracking_uri(tracking_uri),
+        _tracking_uri(tracking_uri, repo),
         model_name,
         run_id,
         model_uri,
@@ -586,6 +672,7 @@ def register_model_command(
 
 
 @cli.command("promote")
+@registry_repo_option
 @model_name_option
 @click.option(
     "--from-alias",
@@ -608,17 +695,20 @@ def register_model_command(
 @tracking_uri_option
 @report_json_option
 @handles_errors
-def promote_command(model_name, from_alias, to_alias, threshold, stage_transition, tracking_uri, report_json) -> None:
+def promote_command(
+    repo, model_name, from_alias, to_alias, threshold, stage_transition, tracking_uri, report_json
+) -> None:
     """Point --to-alias at the version behind --from-alias, behind an optional gate on its run's metrics."""
     from .flows.registry import promote
 
     outcome = promote(
-        _tracking_uri(tracking_uri), model_name, from_alias, to_alias, threshold, stage_transition, report_json
+        _tracking_uri(tracking_uri, repo), model_name, from_alias, to_alias, threshold, stage_transition, report_json
     )
     sys.exit(0 if outcome.passed else 1)
 
 
 @cli.command("rollback")
+@registry_repo_option
 @model_name_option
 @click.option(
     "--alias",
@@ -631,11 +721,11 @@ def promote_command(model_name, from_alias, to_alias, threshold, stage_transitio
 @tracking_uri_option
 @report_json_option
 @handles_errors
-def rollback_command(model_name, alias, tracking_uri, report_json) -> None:
+def rollback_command(repo, model_name, alias, tracking_uri, report_json) -> None:
     """Move --alias back to the version that held it before (the alias history is kept in tags)."""
     from .flows.registry import rollback
 
-    rollback(_tracking_uri(tracking_uri), model_name, alias, report_json)
+    rollback(_tracking_uri(tracking_uri, repo), model_name, alias, report_json)
 
 
 def main() -> None:

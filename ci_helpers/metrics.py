@@ -52,9 +52,13 @@ def parse_metrics_text(text: str, source: str) -> Metrics:
         first = " ".join(str(error).split())[:200]
         raise ConfigError(f"metrics file {source} is not valid JSON/YAML ({first}); fix or regenerate it") from None
     if data is None and text.strip() and text.lstrip()[:1] in "[{":
-        raise ConfigError(f"metrics file {source} is nested more than {MAX_DEPTH} levels deep; write flat or shallow metrics")
+        raise ConfigError(
+            f"metrics file {source} is nested more than {MAX_DEPTH} levels deep; write flat or shallow metrics"
+        )
     if not _depth_ok(data):
-        raise ConfigError(f"metrics file {source} is nested more than {MAX_DEPTH} levels deep; write flat or shallow metrics")
+        raise ConfigError(
+            f"metrics file {source} is nested more than {MAX_DEPTH} levels deep; write flat or shallow metrics"
+        )
     return flatten(data or {})
 
 

@@ -276,11 +276,11 @@ def _mlmodel_flavor(path: Path) -> str | None:
     mlmodel = path / "MLmodel"
     if not path.is_dir() or not mlmodel.is_file():
         return None
-    import yaml
+    from mlflow.models import Model
 
     try:
-        flavors = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors") or {}
-    except (OSError, ValueError, yaml.YAMLError, AttributeError):
+        flavors = Model.load(str(path)).flavors or {}
+    except Exception:  # not a readable MLmodel: the directory is logged as plain artifacts
         return None
     if not isinstance(flavors, dict) or not flavors:
         return None

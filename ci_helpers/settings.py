@@ -1,6 +1,8 @@
 """Project settings from an optional mlops.yaml, validated with pydantic.
 
-Priority, highest first: CLI option, environment variable, mlops.yaml, built-in default.
+Priority, highest first: CLI option, environment variable, mlops.yaml, built-in default. The CLI
+hands the file's settings to click as each command's `default_map` (see `file_defaults`), so a
+value from the file goes through the option's own type and callback, exactly like a typed one.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class ProjectSettings(BaseModel):
     register_failed: bool | None = None
     push_run_cache: bool | None = None
     model_artifact_path: str | None = None
+    model_path: str | None = None
+    model_artifact: str | None = None
     git_user_name: str | None = None
     git_user_email: str | None = None
 
@@ -74,6 +78,8 @@ class ProjectSettings(BaseModel):
         "git_remote",
         "branch",
         "model_artifact_path",
+        "model_path",
+        "model_artifact",
         "git_user_name",
         "git_user_email",
         mode="before",
@@ -94,6 +100,10 @@ def _describe(error: ValidationError) -> str:
     return f"key '{where}': {first['msg']}"
 
 
+# Settings naming a file the CLI writes: relative to the project root, where mlops.yaml lives.
+_OUTPUT_PATHS = ("report_json",)
+
+
 def load_project_settings(repo: Path) -> dict[str, object]:
     """The settings mlops.yaml sets, keyed by CLI parameter name; {} when there is no file."""
     path = repo / CONFIG_FILE
@@ -107,26 +117,25 @@ def load_project_settings(repo: Path) -> dict[str, object]:
         raise ConfigError(f"{path} must be a mapping of setting: value; see the README's mlops.yaml section")
     normalized = {str(key).replace("-", "_"): value for key, value in raw.items()}
     try:
-        settings = ProjectSettings.model_validate(normalized)
+        settings = ProjectSettings.model_validate(normalized).model_dump(exclude_none=True)
     except ValidationError as error:
         raise ConfigError(f"{path}: {_describe(error)}; fix or remove it") from None
-    return settings.model_dump(exclude_none=True)
+    for name in _OUTPUT_PATHS:
+        if name in settings:
+            settings[name] = str(repo / settings[name])  # an absolute path stays as it is
+    return settings
 
 
 # Settings that choose between alternatives: choosing one explicitly overrides the file's other.
 _ALTERNATIVES = ({"eval_stage"}, {"model", "test_data", "target"})
 
 
-def merge_settings(
-    values: dict[str, object], explicit: set[str], file_settings: dict[str, object]
-) -> dict[str, object]:
-    """Fill every parameter not set on the command line or in the environment from mlops.yaml."""
-    merged = dict(values)
+def file_defaults(file_settings: dict[str, object], explicit: set[str], accepted: set[str]) -> dict[str, object]:
+    """One command's click `default_map`: the file's settings that command accepts (a file shared
+    by every command), without those overridden by an alternative chosen on the command line or in
+    the environment (`explicit`). Click itself then ranks CLI > env > this map > built-in default."""
     overridden: set[str] = set()
     for group in _ALTERNATIVES:
         if group & explicit:
-            overridden |= set().union(*(_ALTERNATIVES)) - group
-    for name, value in file_settings.items():
-        if name not in explicit and name not in overridden and name in merged:
-            merged[name] = tuple(value) if isinstance(value, list) else value
-    return merged
+            overridden |= set().union(*_ALTERNATIVES) - group
+    return {name: value for name, value in file_settings.items() if name in accepted and name not in overridden}

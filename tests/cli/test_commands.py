@@ -129,7 +129,7 @@ def test_env_vars_feed_options_and_beat_mlops_yaml(mini_repo):
         str(mini_repo),
         "--metrics-file",
         "metrics.json",
-        env={"CI_HELPERS_THRESHOLD": "eval.accuracy>=0.5 eval.accuracy<=1"},
+        env={"CI_HELPERS_THRESHOLD": "eval.accuracy>=0.5\neval.accuracy <= 1"},
     )
     assert from_env.exit_code == 0, from_env.output
 

@@ -5,7 +5,7 @@ import pytest
 from ci_helpers.adapters.redact import redact
 from ci_helpers.errors import ConfigError
 from ci_helpers.metrics import flatten, merge_metrics, parse_metrics_text
-from ci_helpers.settings import ProjectSettings, merge_settings
+from ci_helpers.settings import ProjectSettings, file_defaults, load_project_settings
 
 
 def test_nested_metrics_flatten_with_dots_like_dvc_metrics_show():
@@ -36,18 +36,58 @@ def test_settings_accept_plural_and_kebab_keys():
     assert settings.threshold == ["r2>=0.5"]
 
 
-def test_command_line_beats_the_file_and_the_file_beats_defaults():
-    merged = merge_settings(
-        {"remote": "cli", "experiment": None, "threshold": ()},
-        {"remote"},
-        {"remote": "file", "experiment": "file-exp", "threshold": ["a>=1"]},
+def test_the_file_gives_a_command_only_the_keys_it_has():
+    defaults = file_defaults(
+        {"remote": "file", "experiment": "file-exp", "threshold": ["a>=1"], "lock_mode": "tag"},
+        explicit={"remote"},
+        accepted={"repo", "remote", "experiment", "threshold"},
     )
-    assert merged == {"remote": "cli", "experiment": "file-exp", "threshold": ("a>=1",)}
+    # click ranks an explicit --remote above the default_map itself; lock_mode is another command's
+    assert defaults == {"remote": "file", "experiment": "file-exp", "threshold": ["a>=1"]}
 
 
 def test_choosing_the_builtin_evaluator_overrides_the_files_eval_stage():
-    merged = merge_settings({"eval_stage": None, "model": "m.pkl"}, {"model"}, {"eval_stage": "evaluate"})
-    assert merged["eval_stage"] is None
+    accepted = {"eval_stage", "model", "test_data", "target", "task"}
+    defaults = file_defaults({"eval_stage": "evaluate", "task": "classification"}, {"model"}, accepted)
+    assert defaults == {"task": "classification"}
+
+
+def test_choosing_an_eval_stage_overrides_the_files_builtin_evaluator():
+    accepted = {"eval_stage", "model", "test_data", "target"}
+    defaults = file_defaults({"model": "m.pkl", "test_data": "t.csv", "target": "y"}, {"eval_stage"}, accepted)
+    assert defaults == {}
+
+
+def test_the_file_alone_may_name_both_alternatives():
+    accepted = {"eval_stage", "model"}
+    assert file_defaults({"eval_stage": "e", "model": "m.pkl"}, set(), accepted) == {
+        "eval_stage": "e",
+        "model": "m.pkl",
+    }
+
+
+def test_settings_accept_the_model_source_of_master_build():
+    settings = ProjectSettings.model_validate({"model_path": "models/model.pkl", "model_artifact": "housing"})
+    assert (settings.model_path, settings.model_artifact) == ("models/model.pkl", "housing")
+    with pytest.raises(ValueError, match="must be a string"):
+        ProjectSettings.model_validate({"model_path": ["a", "b"]})
+
+
+def test_a_report_path_in_the_file_is_relative_to_the_project(tmp_path):
+    (tmp_path / "mlops.yaml").write_text("report-json: out/r.json\nremote: s3\n")
+    assert load_project_settings(tmp_path) == {"report_json": str(tmp_path / "out" / "r.json"), "remote": "s3"}
+    (tmp_path / "mlops.yaml").write_text("report_json: /abs/r.json\n")
+    assert load_project_settings(tmp_path) == {"report_json": "/abs/r.json"}
+
+
+def test_no_file_no_settings(tmp_path):
+    assert load_project_settings(tmp_path) == {}
+
+
+def test_a_file_that_is_not_a_mapping_is_a_config_error(tmp_path):
+    (tmp_path / "mlops.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_project_settings(tmp_path)
 
 
 def test_redact_hides_url_credentials_and_secret_values(monkeypatch):
