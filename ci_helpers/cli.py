@@ -435,7 +435,7 @@ def gate_command(**params) -> None:
     from .flows.pr import gate_metrics_files, publish
 
     result = gate_metrics_files(pr_options(params))
-    publish(result, params.get("report_json"))
+    publish(result, params.get("report_json"), "gate")
     sys.exit(0 if result.passed else 1)
 
 

@@ -324,14 +324,14 @@ def track_result(
     )
 
 
-def publish(result: PRValidationResult, report_path: Path | None) -> None:
+def publish(result: PRValidationResult, report_path: Path | None, command: str = "pr-validate") -> None:
     publish_report(
         report_json(result),
         render_markdown(result),
         step_outputs(result),
         failure_messages(result),
         report_path,
-        "mlops-actions pr-validate",
+        f"mlops-actions {command}",
     )
 
 
