@@ -151,9 +151,22 @@ def _writable_report_path(ctx: click.Context, param: click.Parameter, value: Pat
     if value is None:
         return None
     folder = next((parent for parent in (value.parent, *value.parent.parents) if parent.exists()), Path("."))
-    if not folder.is_dir() or not os.access(folder, os.W_OK) or (value.exists() and not os.access(value, os.W_OK)):
+    if not _can_write_in(folder) or (value.exists() and not os.access(value, os.W_OK)):
         raise click.BadParameter(f"{value} cannot be written ({folder} is not a writable folder); pass a writable path")
     return value
+
+
+def _can_write_in(folder: Path) -> bool:
+    """Really try: os.access says yes to root everywhere, /proc included."""
+    import tempfile
+
+    if not folder.is_dir():
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 report_json_option = click.option(
@@ -729,7 +742,24 @@ def rollback_command(repo, model_name, alias, tracking_uri, report_json) -> None
 
 
 def main() -> None:
-    cli(prog_name="ci-helpers")
+    """The `ci-helpers` executable: click's own usage errors become one line and exit 2 too."""
+    try:
+        code = cli.main(prog_name="ci-helpers", standalone_mode=False)
+    except click.exceptions.UsageError as error:
+        from .adapters import github
+
+        command = error.ctx.command_path if error.ctx else "ci-helpers"
+        message = " ".join(error.format_message().split()).rstrip(".")
+        github.error(f"{message}; see `{command} --help`", title="ConfigError")
+        sys.exit(2)
+    except click.exceptions.ClickException as error:
+        from .adapters import github
+
+        github.error(" ".join(error.format_message().split()), title="ConfigError")
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
