@@ -2,18 +2,15 @@
 failed")? Such a failure is a configuration error (exit 2): retrying cannot fix it, so it never is.
 
 The adapters (tracking, dvc, git) ask `rejection_reason` / `exception_rejection_reason` and raise the
-ConfigError built here; `run_unless_rejected` is the shared runner with that rule applied.
+ConfigError built here; the shared runner applies the rule (`run(..., rejected=...)`).
 """
 
 from __future__ import annotations
 
 import re
-import shlex
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 
-from ..errors import ConfigError, InfrastructureError
+from ..errors import ConfigError
 from .redact import redact
 
 # (pattern, reason): the first that matches names the rejection. Specific codes before generic words.
@@ -137,56 +134,3 @@ def git_rejected(where: str, reason: str) -> ConfigError:
             "set a token with contents: write (GITHUB_TOKEN / the credential in the remote URL)"
         )
     )
-
-
-def run_unless_rejected(
-    args: Sequence[str],
-    rejected: Callable[[str], ConfigError],
-    *,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-    stream: bool = False,
-    retry: bool = False,
-    endpoint: str | None = None,
-) -> str:
-    """The shared runner's `run(...).stdout`, with one more rule: when the output says the server
-    refused the credentials, `rejected(reason)` is raised at once, never retried. Transient failures
-    are retried as the runner retries them, then InfrastructureError names the endpoint."""
-    import stamina
-    import stamina.instrumentation
-
-    from .runner import CommandError, retry_attempts, retry_wait_seconds, run
-
-    def retryable(error: Exception) -> bool:
-        return isinstance(error, CommandError) and error.transient and rejection_reason(error.output) is None
-
-    stamina.instrumentation.set_on_retry_hooks([])
-    attempts = retry_attempts() if retry else 1
-    wait = retry_wait_seconds()
-    try:
-        for attempt in stamina.retry_context(
-            on=retryable, attempts=attempts, wait_initial=wait, wait_max=8 * wait + 0.1, wait_jitter=wait / 4
-        ):
-            with attempt:
-                if attempt.num > 1:
-                    sys.stderr.write(redact(f"retrying `{shlex.join(args)}` (attempt {attempt.num}/{attempts})\n"))
-                try:
-                    try:
-                        return run(args, cwd=cwd, env=env, stream=stream).stdout
-                    except InfrastructureError as unreachable:  # one attempt, transient: its CommandError
-                        if isinstance(unreachable.__cause__, CommandError):
-                            raise unreachable.__cause__ from None
-                        raise
-                except CommandError as error:
-                    reason = rejection_reason(error.output)
-                    if reason:
-                        raise rejected(reason) from None
-                    raise
-    except CommandError as error:
-        if not error.transient:
-            raise
-        where = redact(endpoint) if endpoint else "the remote"
-        raise InfrastructureError(
-            f"could not reach {where} after {attempts} attempt(s): {error}", endpoint=endpoint
-        ) from error
-    raise AssertionError("unreachable")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path, PurePosixPath
 
 from ..errors import ConfigError, InfrastructureError, StageFailed
-from .auth import exception_rejection_reason, remote_rejected, run_unless_rejected
+from .auth import exception_rejection_reason, remote_rejected
 from .redact import redact
 from .runner import TAIL_LINES, CommandError, is_transient_text, retry_attempts, retry_wait_seconds, run
 
@@ -110,13 +110,13 @@ def _rejected(repo: Path, remote: str, endpoint: str):
 def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: str) -> None:
     """`dvc pull|push ARGS`, showing DVC's own progress: transient failures retried (then exit 3),
     a remote that rejects the credentials (AccessDenied, 403) exit 2 at once."""
-    run_unless_rejected(
+    run(
         [dvc_executable(), command, *args],
-        _rejected(repo, remote, endpoint),
         cwd=repo,
         stream=True,
         retry=True,
         endpoint=endpoint,
+        rejected=_rejected(repo, remote, endpoint),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
-from .auth import git_rejected, run_unless_rejected
+from .auth import git_rejected
 from .redact import redact
 from .runner import CommandError, run
 
@@ -22,14 +22,14 @@ def git(
     Git never prompts for a password there: it would wait for ever on CI."""
     if not retry:
         return run(["git", *args], cwd=repo, env=env).stdout
-    return run_unless_rejected(
+    return run(
         ["git", *args],
-        lambda reason: git_rejected(endpoint or _remote_named_in(repo, args), reason),
         cwd=repo,
         env={"GIT_TERMINAL_PROMPT": "0", **(env or {})},
         retry=True,
         endpoint=endpoint,
-    )
+        rejected=lambda reason: git_rejected(endpoint or _remote_named_in(repo, args), reason),
+    ).stdout
 
 
 def _remote_named_in(repo: Path, args: tuple[str, ...]) -> str:

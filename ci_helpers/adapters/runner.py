@@ -8,7 +8,7 @@ import shlex
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +130,28 @@ def _workflow_commands_stopped() -> Iterator[None]:
 
 
 def _is_transient(error: Exception) -> bool:
-    return isinstance(error, CommandError) and error.transient
+    from .auth import rejection_reason
+
+    return isinstance(error, CommandError) and error.transient and rejection_reason(error.output) is None
+
+
+def _once(
+    args: Sequence[str],
+    cwd: Path | None,
+    env: dict[str, str] | None,
+    stream: bool,
+    unset: Sequence[str],
+    rejected: Callable[[str], CIHelpersError] | None,
+) -> CommandResult:
+    try:
+        return _run_once(args, cwd, env, stream, unset)
+    except CommandError as error:
+        from .auth import rejection_reason
+
+        reason = rejection_reason(error.output) if rejected else None
+        if reason and rejected:
+            raise rejected(reason) from None
+        raise
 
 
 def run(
@@ -142,9 +163,11 @@ def run(
     retry: bool = False,
     endpoint: str | None = None,
     unset: Sequence[str] = (),
+    rejected: Callable[[str], CIHelpersError] | None = None,
 ) -> CommandResult:
     """Run a command; with retry=True, transient failures are retried with back-off (stamina).
-    `unset` names environment variables the command must not see.
+    `unset` names environment variables the command must not see. When the output says the server
+    refused the credentials, `rejected(reason)` is raised at once, never retried.
 
     When a transient failure outlasts the attempts, InfrastructureError names the endpoint.
     """
@@ -161,7 +184,7 @@ def run(
             with attempt:
                 if attempt.num > 1:
                     sys.stderr.write(f"retrying `{shlex.join(args)}` (attempt {attempt.num}/{attempts})\n")
-                return _run_once(args, cwd, env, stream, unset)
+                return _once(args, cwd, env, stream, unset, rejected)
     except CommandError as error:
         if not error.transient:
             raise
