@@ -297,6 +297,7 @@ def pr_options(params: dict, track: bool = True):
         experiment=params.get("experiment"),
         pr=params.get("pr"),
         track=track,
+        comment=bool(params.get("comment")),
     )
 
 
@@ -359,6 +360,15 @@ def gate_options(command):
 @report_json_option
 @click.option(
     "--no-track", is_flag=True, envvar="CI_HELPERS_NO_TRACK", show_envvar=True, help="Do not log the result to MLflow."
+)
+@click.option(
+    "--comment/--no-comment",
+    default=False,
+    envvar="CI_HELPERS_COMMENT",
+    show_envvar=True,
+    help="Also write the report as one sticky PR comment, updated in place on each run (one per project). "
+    "Needs $GITHUB_TOKEN with `pull-requests: write`; without that permission (fork PRs) a notice says so "
+    "and the job summary stays the report. Never changes the exit code.",
 )
 @handles_errors
 def pr_validate_command(**params) -> None:

@@ -41,6 +41,7 @@ class ProjectSettings(BaseModel):
     tracking_uri: str | None = None
     experiment: str | None = None
     report_json: str | None = None
+    comment: bool | None = None
     # master-build and the registry commands
     stage: list[str] | None = Field(None, validation_alias=_plural("stage"))
     model_name: str | None = None

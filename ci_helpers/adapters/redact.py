@@ -12,6 +12,8 @@ SECRET_ENV_VARS = (
     "MLFLOW_TRACKING_TOKEN",
     "GITHUB_TOKEN",
     "GH_TOKEN",
+    "CI_HELPERS_GIT_TOKEN",
+    "CI_JOB_TOKEN",
 )
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 MASK = "***"

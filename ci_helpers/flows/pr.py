@@ -19,7 +19,7 @@ from ..evaluation import BUILTIN_METRICS, TASKS, EvalReport, evaluate_builtin, e
 from ..gate import RegressionRule, Threshold, evaluate_gate, parse_gate_rules
 from ..metrics import Metrics, read_metrics_files
 from ..project import Project, load_project, read_params
-from ..provenance import pr_git_context, pr_number_from_env, project_name
+from ..provenance import ci_run_url, pr_git_context, pr_number_from_env, project_name
 from ..report.escape import one_line
 from ..report.pr import failure_messages, render_markdown, report_json, step_outputs
 from ..report.publish import publish_report
@@ -45,6 +45,7 @@ class PRValidationOptions:
     experiment: str | None = None
     pr: int | None = None
     track: bool = True
+    comment: bool = False
 
 
 @dataclass(frozen=True)
@@ -346,14 +347,27 @@ def validate_pull_request(options: PRValidationOptions, report_path: Path | None
                 run = track_result(options, inputs.project, result, report_json(result))
         except InfrastructureError as error:
             # The verdict stands without MLflow: report it, then fail for the tracking server.
-            publish(replace(result, tracking_error=str(error)), report_path)
+            failed = replace(result, tracking_error=str(error))
+            publish(failed, report_path)
+            if options.comment:
+                comment_on_pr(failed, inputs.project, options.pr)
             raise InfrastructureError(
                 f"{error}; the PR verdict ({result.verdict}) was reported but not logged to MLflow",
                 endpoint=error.endpoint,
             ) from None
         result = replace(result, run=run)
     publish(result, report_path)
+    if options.comment:
+        comment_on_pr(result, inputs.project, options.pr)
     return result
+
+
+def comment_on_pr(result: PRValidationResult, project: Project, pr: int | None) -> None:
+    """The sticky PR comment (--comment), after the job summary: it never changes the verdict."""
+    from ..report.comment import project_key, publish_pr_comment
+
+    with github.group("Write the PR comment"):
+        publish_pr_comment(render_markdown(result), pr, project_key(project.root, project.git_root), ci_run_url())
 
 
 # -- building blocks -------------------------------------------------------------------------
