@@ -125,17 +125,28 @@ def pull(repo: Path, targets: list[str], remote: str, endpoint: str) -> None:
     _transfer(repo, "pull", ["--remote", remote, *targets], remote, endpoint)
 
 
-# The runner's files through which a step changes the steps after it: a PR's own stage code must not.
-GITHUB_STEP_FILES = ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_STATE")
+# The runner's files through which a step changes the steps after it, and the tokens that act on
+# the repository: a PR's own stage code gets neither.
+UNTRUSTED_UNSET = (
+    "GITHUB_ENV",
+    "GITHUB_OUTPUT",
+    "GITHUB_PATH",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_STATE",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+)
 
 
 def repro(
     repo: Path, targets: list[str], flags: list[str], env: dict[str, str] | None = None, untrusted: bool = False
 ) -> None:
     """`dvc repro FLAGS TARGETS`, showing the stages' own output; StageFailed (exit 4) when it fails.
-    untrusted=True (a PR's code): the stages run without the runner's step files."""
+    untrusted=True (a PR's code): the stages run without the runner's step files and tokens."""
     try:
-        unset = GITHUB_STEP_FILES if untrusted else ()
+        unset = UNTRUSTED_UNSET if untrusted else ()
         run([dvc_executable(), "repro", *flags, *targets], cwd=repo, env=env, stream=True, unset=unset)
     except CommandError as error:
         raise stage_failed(error) from None

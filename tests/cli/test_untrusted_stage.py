@@ -1,5 +1,6 @@
 """A PR's own evaluation stage runs as untrusted code on the runner: it cannot reach the step files
-that change the steps after it, and what it prints cannot issue workflow commands."""
+that change the steps after it, nor the repository token, and what it prints cannot issue workflow
+commands."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from tests.support.run import github_env
 
 HOSTILE_EVALUATE = """\
 import json, os
-for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY"):
+for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_TOKEN"):
     path = os.environ.get(name)
+    if name == "GITHUB_TOKEN":
+        print(f"{name}={'set' if path else 'unset'}")
+        continue
     print(f"{name}={'set' if path else 'unset'}")
     if path:
         open(path, "a").write("PWNED=1\\n")
@@ -29,6 +33,7 @@ def test_the_eval_stage_sees_no_step_files_and_cannot_issue_workflow_commands(mi
     for name in ("env", "path"):
         runner[f"GITHUB_{name.upper()}"] = str(tmp_path / "runner" / name)
         (tmp_path / "runner" / name).write_text("")
+    runner["GITHUB_TOKEN"] = "ghs_a-write-token-for-the-repository"
     env = {**os.environ, **runner, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(
         [shutil.which("ci-helpers", path=env["PATH"]) or "ci-helpers", "evaluate", "--eval-stage", "evaluate"],
@@ -40,7 +45,7 @@ def test_the_eval_stage_sees_no_step_files_and_cannot_issue_workflow_commands(mi
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
-    for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY"):
+    for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_TOKEN"):
         assert f"{name}=unset" in done.stderr
     for name in ("env", "path", "output", "summary"):
         assert "PWNED" not in (tmp_path / "runner" / name).read_text()
