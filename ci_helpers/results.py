@@ -11,6 +11,7 @@ from .evaluation import EvalReport
 from .gate import GateResult
 from .lock_commit import LockCommitResult
 from .metrics import Metrics
+from .plots import Plot
 from .provenance import GitContext
 from .rebuild_plan import RebuildPlan
 from .sanity_checks import SanityCheck
@@ -33,6 +34,9 @@ class PRValidationResult:
     # shows it; None when no baseline ref was given or DVC could not read it
     params_diff: dict[str, dict[str, dict[str, object]]] | None = None
     tracking_error: str | None = None  # MLflow could not be reached: the verdict is still reported
+    # the project's plots as DVC read them after evaluation, for the report; they gate nothing
+    plots: tuple[Plot, ...] = ()
+    plots_warning: str | None = None  # DVC could not read the plots at all
 
 
 @dataclass(frozen=True)

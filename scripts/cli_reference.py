@@ -15,11 +15,11 @@ from ci_helpers.cli import cli  # noqa: E402
 START, END = "<!-- cli-reference:start -->", "<!-- cli-reference:end -->"
 ACTIONS_START, ACTIONS_END = "<!-- action-reference:start -->", "<!-- action-reference:end -->"
 USAGE = {
-    "pr-validate": "on: pull_request\n...\n      - uses: org/mlops-actions/pr-validate@v1\n        with:\n"
+    "pr-validate": "on: pull_request\n...\n      - uses: org/mlops-actions/actions/pr-validate@v1\n        with:\n"
     "          eval-stage: evaluate\n          threshold: metrics.r2_score>=0.75",
-    "master-build": "on: push (branches: [main])\n...\n      - uses: org/mlops-actions/master-build@v1\n        with:\n"
+    "master-build": "on: push (branches: [main])\n...\n      - uses: org/mlops-actions/actions/master-build@v1\n        with:\n"
     "          model-name: housing\n          alias: staging",
-    "register-model": "on: workflow_dispatch\n...\n      - uses: org/mlops-actions/register-model@v1\n        with:\n"
+    "register-model": "on: workflow_dispatch\n...\n      - uses: org/mlops-actions/actions/register-model@v1\n        with:\n"
     "          command: promote\n          model-name: housing\n"
     "          from-alias: staging\n          to-alias: production",
 }

@@ -18,6 +18,7 @@ from ..errors import ConfigError, InfrastructureError
 from ..evaluation import BUILTIN_METRICS, TASKS, EvalReport, evaluate_builtin, evaluate_with_stage
 from ..gate import RegressionRule, Threshold, evaluate_gate, parse_gate_rules
 from ..metrics import Metrics, read_metrics_files
+from ..plots import read_plots
 from ..project import Project, load_project, read_params
 from ..provenance import ci_run_url, pr_git_context, pr_number_from_env, project_name
 from ..report.escape import one_line
@@ -283,8 +284,22 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
         allow_missing_baseline=options.allow_missing_baseline,
     )
     verdict = "passed" if gate.passed else "gate-failed"
+    with github.group("Read the plots for the report"):
+        plots = read_plots(repo)  # never raises: plots inform the reviewer, they gate nothing
+        if plots.warning:
+            github.warning(plots.warning)
     return PRValidationResult(
-        gate.passed, verdict, context, sanity, evaluation, baseline, gate, experiment=experiment, params_diff=params
+        gate.passed,
+        verdict,
+        context,
+        sanity,
+        evaluation,
+        baseline,
+        gate,
+        experiment=experiment,
+        params_diff=params,
+        plots=plots.plots,
+        plots_warning=plots.warning,
     )
 
 

@@ -16,6 +16,7 @@ from .common import (
     params_diff_lines,
 )
 from .escape import code, text
+from .mermaid import plots_section
 
 _VERDICT_TEXT = {
     "passed": "✅ passed",
@@ -52,6 +53,17 @@ def report_dict(result: PRValidationResult) -> dict:
         }
         if evaluation
         else None,
+        "plots": [
+            {
+                "id": plot.id,
+                "kind": plot.kind,
+                "title": plot.title,
+                "series": [{"name": s.name, "points": len(s.ys)} for s in plot.series],
+                **({"reason": plot.reason} if plot.reason else {}),
+            }
+            for plot in result.plots
+        ],
+        "plots_warning": result.plots_warning,
         "git": {"commit": result.git.commit, "branch": result.git.branch, "pr": result.git.pr},
         "mlflow": {
             "tracking_uri": result.run.tracking_uri,
@@ -89,6 +101,9 @@ def render_markdown(result: PRValidationResult) -> str:
             ]
     if result.baseline and result.params_diff is not None:
         lines += ["", *params_diff_lines(result.params_diff, result.baseline.ref, "this PR")]
+    plots = plots_section(result.plots, result.plots_warning)
+    if plots:
+        lines += ["", *plots]
     if result.run:
         lines += ["", f"MLflow: experiment {code(result.experiment)}, run {code(result.run.run_id)}"]
     elif result.tracking_error:
