@@ -626,7 +626,10 @@ def master_build_command(**params) -> None:
 
 def _tracking_uri(value: str | None, repo: Path) -> str:
     from .adapters.tracking import resolve_tracking_uri
+    from .errors import ConfigError
 
+    if not repo.is_dir():
+        raise ConfigError(f"--repo {repo} does not exist; pass your project's folder (where mlops.yaml lives)")
     return resolve_tracking_uri(value, repo)
 
 

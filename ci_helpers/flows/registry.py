@@ -14,6 +14,7 @@ from ..adapters.registry import (
     transition_stage,
     version_metrics,
 )
+from ..adapters.tracking import check_tracking_server
 from ..errors import ConfigError
 from ..gate import evaluate_gate, parse_gate_rules
 from ..registry_names import validate_alias, validate_model_name, validate_stage
@@ -49,6 +50,7 @@ def register_model(
     stage = validate_stage(stage) if stage else None
     if bool(run_id) == bool(model_uri):
         raise ConfigError("pass exactly one of --run-id or --model-uri")
+    check_tracking_server(tracking_uri)
     if run_id:
         source, model_id = find_run_model(tracking_uri, run_id, model_artifact_path)
     else:
@@ -79,6 +81,7 @@ def promote(
     source, target = validate_alias(from_alias, "--from-alias"), validate_alias(to_alias, "--to-alias")
     rules, _ = parse_gate_rules(thresholds, ())
     stage = validate_stage(stage) if stage else None
+    check_tracking_server(tracking_uri)
     version = resolve_alias(tracking_uri, name, source)
     gate = None
     if rules:
@@ -94,7 +97,9 @@ def promote(
 def rollback(tracking_uri: str, model_name: str, alias: str, report_path: Path | None = None) -> RegistryOutcome:
     """Move `alias` back to its previous holder; publish the outcome."""
     name = validate_model_name(model_name)
-    move = rollback_alias(tracking_uri, name, validate_alias(alias))
+    alias = validate_alias(alias)
+    check_tracking_server(tracking_uri)
+    move = rollback_alias(tracking_uri, name, alias)
     return _published(RegistryOutcome(True, "rolled-back", name, move.version, alias=move), report_path)
 
 

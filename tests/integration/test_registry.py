@@ -270,3 +270,18 @@ def test_promote_with_a_bogus_stage_moves_nothing(mlflow_server, tmp_path):
     assert result.code == 2, result.output
     assert "invalid --stage-transition 'Bogus'" in result.output
     assert "production" not in (_client(uri).get_registered_model(name).aliases or {})
+
+
+@pytest.mark.parametrize("command", ["register-model", "promote", "rollback"])
+def test_registry_commands_refuse_an_unsupported_tracking_scheme_and_a_missing_repo(command, tmp_path):
+    extra = ["--run-id", "0123456789abcdef0123456789abcdef"] if command == "register-model" else []
+    unsupported = ci_helpers(command, "--model-name", "m", *extra, "--tracking-uri", "ftp://127.0.0.1/x", cwd=tmp_path)
+    assert unsupported.code == 2, unsupported.output
+    assert "ftp://127.0.0.1/x" in unsupported.output
+    assert "Traceback" not in unsupported.output
+
+    missing = tmp_path / "no-such-project"
+    refused = ci_helpers(command, "--model-name", "m", *extra, "--repo", str(missing), cwd=tmp_path)
+    assert refused.code == 2, refused.output
+    assert f"--repo {missing} does not exist" in refused.output
+    assert not missing.exists()  # the refusal created nothing, not even an mlflow.db
