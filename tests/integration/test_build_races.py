@@ -21,6 +21,9 @@ from tests.support.project import set_train_params, sh, write_local_remote
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CI_IDENTITY = {"GIT_COMMITTER_NAME": "CI Bot", "GIT_COMMITTER_EMAIL": "ci@example.invalid"}
+# The product's own bounded HTTP retries (the suite turns them off to keep fault tests quick): ten
+# builds at once on two cores make the one test MLflow server drop a connection now and then.
+PRODUCT_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 
 
 def _successive_commits(project, count: int) -> list[str]:
@@ -58,7 +61,7 @@ def _race(project, mlflow_url: str, count: int, tmp_path: Path) -> None:
                 *("--report-json", str(tmp_path / f"race{count}-{i}.json")),
             ],
             cwd=checkout,
-            env={**os.environ, **CI_IDENTITY},
+            env={**os.environ, **CI_IDENTITY, **PRODUCT_RETRIES},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
