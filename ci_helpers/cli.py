@@ -30,15 +30,19 @@ class LinesOption(click.Option):
 
 # Shared options (pip-tools style): each names its environment variable explicitly so an
 # action's `env:` maps straight onto it.
-repo_option = click.option(
-    "--repo",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    show_default=True,
-    envvar="CI_HELPERS_REPO",
-    show_envvar=True,
-    help="Project root: a git checkout holding dvc.yaml.",
-)
+def _repo_option(help_text: str):
+    return click.option(
+        "--repo",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=".",
+        show_default=True,
+        envvar="CI_HELPERS_REPO",
+        show_envvar=True,
+        help=help_text,
+    )
+
+
+repo_option = _repo_option("Project root: a git checkout holding dvc.yaml.")
 remote_option = click.option(
     "--remote",
     envvar="CI_HELPERS_REMOTE",
@@ -633,14 +637,8 @@ def _tracking_uri(value: str | None, repo: Path) -> str:
     return resolve_tracking_uri(value, repo)
 
 
-registry_repo_option = click.option(
-    "--repo",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    show_default=True,
-    envvar="CI_HELPERS_REPO",
-    show_envvar=True,
-    help="Project root: where mlops.yaml is read, and where the default sqlite:///<repo>/mlflow.db lives.",
+registry_repo_option = _repo_option(
+    "Project root: where mlops.yaml is read, and where the default sqlite:///<repo>/mlflow.db lives."
 )
 
 

@@ -73,13 +73,19 @@ def run_model(tracking_uri: str, run_id: str, artifact_path: str = "model") -> t
     return None
 
 
+def _names_nothing(error) -> bool:
+    """MLflow's answer to an id or name that does not exist (or cannot: a malformed one)."""
+    code = str(getattr(error, "error_code", ""))
+    return "RESOURCE_DOES_NOT_EXIST" in code or "INVALID_PARAMETER" in code
+
+
 def _get_run(client, run_id: str):
     from mlflow.exceptions import MlflowException
 
     try:
         return client.get_run(run_id)
     except MlflowException as error:
-        if "RESOURCE_DOES_NOT_EXIST" in str(error.error_code) or "INVALID_PARAMETER" in str(error.error_code):
+        if _names_nothing(error):
             raise ConfigError(
                 f"MLflow run '{run_id}' does not exist on this tracking server; pass the id of an existing run to --run-id"
             ) from None
@@ -364,7 +370,7 @@ def resolve_alias(tracking_uri: str, name: str, alias: str) -> str:
         try:
             return str(client.get_model_version_by_alias(name, alias).version)
         except MlflowException as error:
-            if "RESOURCE_DOES_NOT_EXIST" in str(error.error_code) or "INVALID_PARAMETER" in str(error.error_code):
+            if _names_nothing(error):
                 raise ConfigError(
                     f"model '{name}' has no alias '{alias}' (or does not exist); register it first or pick an existing alias"
                 ) from None
