@@ -3,9 +3,11 @@ examples/workflows/*.yml) are paths a user can copy:
 
 - (cheap, always) each names a folder of this repository holding action.yml, and the step's `with:`
   passes only inputs that action declares (and every input it requires);
+- each is pinned to a release: a tag (`@v1`), or a commit SHA with the release named in a `# v1`
+  comment (the examples' form, which zizmor's pedantic persona asks for);
 - (act) each documented step, its `uses:` line verbatim, run by the real `act` with
-  org/mlops-actions@v1 mapped to this checkout, starts OUR action: an extra input makes it refuse
-  early with its own exit-2 message, so the run is quick and touches nothing.
+  org/mlops-actions@<its ref> mapped to this checkout, starts OUR action: an extra input makes it
+  refuse early with its own exit-2 message, so the run is quick and touches nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ EXAMPLES = sorted((ROOT / "examples" / "workflows").glob("*.yml"))
 # A `uses:` line naming this repository, as a line of YAML (a step's first key or a later one).
 USES_LINE = re.compile(rf"^[ \t]*(?:-[ \t]+)?uses:[ \t]*['\"]?({re.escape(OWNER_REPO)}/[^\s'\"#]*)", re.M)
 YAML_BLOCK = re.compile(r"^```ya?ml[ \t]*\n(.*?)^```", re.M | re.S)
+RELEASE_TAG = re.compile(r"v\d+(\.\d+){0,2}")
+COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,19 @@ def test_every_documented_uses_line_is_found():
 
 @pytest.mark.parametrize("step", DOCUMENTED, ids=_id)
 def test_documented_uses_names_an_action_of_this_repo(step):
-    assert re.fullmatch(r"v\d+(\.\d+){0,2}", step.ref), f"{step.source}: {step.uses} is not pinned to a release tag"
+    if COMMIT_SHA.fullmatch(step.ref):
+        comments = {
+            match.group(1)
+            for text in [README.read_text(), *(path.read_text() for path in EXAMPLES)]
+            for match in re.finditer(rf"uses:[ \t]*{re.escape(step.uses)}[ \t]+#[ \t]*(\S+)", text)
+        }
+        unnamed = f"{step.source}: {step.uses} is pinned by SHA without a `# vN` comment naming its release"
+        assert comments, unnamed
+        assert all(RELEASE_TAG.fullmatch(comment) for comment in comments), unnamed
+    else:
+        assert RELEASE_TAG.fullmatch(step.ref), (
+            f"{step.source}: {step.uses} is pinned to neither a release tag nor a SHA"
+        )
     folder = (ROOT / step.path).resolve()
     assert folder.is_relative_to(ROOT), f"{step.source}: {step.uses} leaves the repository"
     assert folder != ROOT, f"{step.source}: {step.uses} names the repository, not an action folder in it"
@@ -194,9 +210,10 @@ def _release_tree(dest: Path) -> Path:
     return dest
 
 
-def _run_act(workflow: Path, release: Path, home: Path, tmp: Path) -> subprocess.CompletedProcess:
-    """As tests/actions/test_actions.py runs act, plus org/mlops-actions@v1 mapped to a copy of this
-    checkout. Run from an empty git repository: the workflow under test needs no checkout."""
+def _run_act(workflow: Path, release: Path, refs: list[str], home: Path, tmp: Path) -> subprocess.CompletedProcess:
+    """As tests/actions/test_actions.py runs act, plus org/mlops-actions at every documented ref mapped
+    to a copy of this checkout. Run from an empty git repository: the workflow under test needs no
+    checkout."""
     subprocess.run(["git", "init", "-q", str(tmp / "workspace")], check=True)
     event = tmp / "event.json"
     event.write_text("{}")
@@ -212,8 +229,7 @@ def _run_act(workflow: Path, release: Path, home: Path, tmp: Path) -> subprocess
         "ubuntu-latest=-self-hosted",
         "--action-offline-mode",
         "--no-cache-server",
-        "--local-repository",
-        f"{OWNER_REPO}@v1={release}",
+        *[arg for ref in refs for arg in ("--local-repository", f"{OWNER_REPO}@{ref}={release}")],
         "--local-repository",
         f"{CHECKOUT}={HERE / 'stand-ins' / 'checkout'}",
         "--local-repository",
@@ -242,22 +258,22 @@ def _run_act(workflow: Path, release: Path, home: Path, tmp: Path) -> subprocess
 
 @pytest.mark.integration
 def test_documented_uses_lines_run_our_actions_under_act(act_home, tmp_path):  # noqa: F811
-    steps = [step for step in DOCUMENTED if step.ref == "v1"]
-    assert steps, "no documented `uses: org/mlops-actions/...@v1` line"
+    steps = list(DOCUMENTED)
+    refs = sorted({step.ref for step in steps})
     workflow, expected = _workflow(steps, tmp_path)
     path = tmp_path / "documented.yml"
     path.write_text(yaml.safe_dump(workflow, sort_keys=False))
     assert shutil.which("act")
 
     release = _release_tree(tmp_path / "release")
-    result = _run_act(path, release, act_home, tmp_path)
+    result = _run_act(path, release, refs, act_home, tmp_path)
 
     log = result.stdout + result.stderr
     (tmp_path / "act.log").write_text(log)
     assert result.returncode == 0, log[-6000:]
-    assert f"LocalRepositoryCache read cachedir {OWNER_REPO} with ref v1 and subpath '' from {release}" in log, log[
-        -6000:
-    ]
+    for ref in refs:
+        read = f"LocalRepositoryCache read cachedir {OWNER_REPO} with ref {ref} and subpath '' from {release}"
+        assert read in log, log[-6000:]
     for step, message in zip(steps, expected, strict=True):
         assert message in log, f"{step.source}: {step.uses} did not run our action (no {message!r})\n{log[-6000:]}"
         status = re.search(r"exit status (\d+)", log[log.index(message) :])

@@ -32,9 +32,25 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(list(args), cwd=ROOT, capture_output=True, text=True, check=False)
 
 
-def test_zizmor_offline_has_no_findings():
-    result = _run(_tool("zizmor"), "--offline", "--no-progress", "actions", ".github/workflows", "examples/workflows")
+def test_zizmor_pedantic_has_no_findings():
+    """zizmor's strictest persona over every action and every workflow a user sees or copies. Files
+    are named one by one: given a folder, zizmor audits only what lies under `.github/workflows`
+    and the action.yml files in it, so `examples/workflows` would be skipped silently."""
+    published = [
+        *ACTIONS,
+        *ROOT.glob(".github/workflows/*.yml"),
+        *ROOT.glob("examples/workflows/*.yml"),
+    ]
+    result = _run(_tool("zizmor"), "--offline", "--no-progress", "--persona", "pedantic", *map(str, published))
     assert result.returncode == 0, result.stdout + result.stderr
+    audited = re.findall(r"completed (\S+)", result.stderr)
+    assert len(audited) == len(published), result.stderr
+
+
+def test_self_test_runs_every_supported_python():
+    workflow = yaml.safe_load((ROOT / ".github/workflows/self-test.yml").read_text())
+    pythons = workflow["jobs"]["tests"]["strategy"]["matrix"]["python"]
+    assert pythons == ["3.10", "3.11", "3.12", "3.13"]
 
 
 def test_every_zizmor_ignore_carries_its_reason():
