@@ -429,6 +429,28 @@ def pull_command(**params) -> None:
     click.echo(f"pulled: {', '.join(pulled) or 'nothing (no input is tracked by DVC)'}")
 
 
+@cli.command("dvc-cache-key")
+@evaluation_options
+@handles_errors
+def dvc_cache_key_command(**params) -> None:
+    """Print the cache key of the DVC objects that `pull` (and pr-validate) would fetch.
+
+    Takes the same evaluation options as pr-validate and reads dvc.lock and the .dvc files only,
+    never the remote, so it runs before an `actions/cache` restore of .dvc/cache. Writes the step
+    outputs `key` and `path` (the cache folder to restore); outside Actions, prints them to stdout.
+    """
+    from .adapters import github
+    from .flows.pr import dvc_cache_key
+
+    cache = dvc_cache_key(pr_options(params))
+    outputs = {"key": cache.key, "path": str(cache.path)}
+    github.set_outputs(outputs)
+    if not os.environ.get("GITHUB_OUTPUT"):
+        for name, value in outputs.items():
+            click.echo(f"{name}={value}")
+    click.echo(f"DVC cache key for {cache.objects} objects: {cache.key}", err=True)
+
+
 @cli.command("evaluate")
 @evaluation_options
 @click.option(

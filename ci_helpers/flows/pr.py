@@ -10,6 +10,7 @@ import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..adapters import dvc, git, github
 from ..adapters.tracking import TrackedRun, log_run, resolve_tracking_uri
@@ -26,6 +27,9 @@ from ..report.pr import failure_messages, render_markdown, report_json, step_out
 from ..report.publish import publish_report
 from ..results import PRValidationResult
 from ..sanity_checks import SanityCheck, check_lock_fresh, check_pushed
+
+if TYPE_CHECKING:
+    from ..dvc_cache import DvcCacheKey
 
 
 @dataclass(frozen=True)
@@ -403,6 +407,15 @@ def validate_lock_fresh(repo: Path) -> SanityCheck:
 def pull_eval_inputs(options: PRValidationOptions) -> list[str]:
     """`pull`: the DVC-tracked inputs of evaluation, nothing else."""
     return _pull(validate_inputs(options))
+
+
+def dvc_cache_key(options: PRValidationOptions) -> DvcCacheKey:
+    """`dvc-cache-key`: the cache key of exactly what `pull` would fetch, read from dvc.lock and
+    the .dvc files without touching the network (so a workflow can restore .dvc/cache first)."""
+    inputs = validate_inputs(options, need_remote=False)
+    from ..dvc_cache import cache_key  # imported here: the module is built beside this one
+
+    return cache_key(inputs.project, inputs.pull_targets)
 
 
 def evaluate_model(options: PRValidationOptions) -> EvalReport:

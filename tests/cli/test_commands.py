@@ -146,3 +146,58 @@ def test_secrets_are_masked_on_actions():
     )
     assert "::add-mask::tok-123456" in result.output
     assert result.exit_code == 2
+
+
+def _track_data_with_dvc(repo) -> None:
+    import subprocess
+
+    for args in (["git", "rm", "-q", "--cached", "data.csv"], ["dvc", "add", "-q", "data.csv"]):
+        subprocess.run(args, cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", "add", "data.csv.dvc", ".gitignore"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "data by dvc"], cwd=repo, check=True)
+
+
+def test_dvc_cache_key_writes_key_and_path_outputs_for_the_pull_targets(mini_repo, tmp_path, monkeypatch):
+    """The wiring: the key of exactly what `pull` fetches, as step outputs, one line on stderr."""
+    import sys
+    import types
+    from dataclasses import dataclass
+    from pathlib import Path
+
+    seen = []
+
+    @dataclass(frozen=True)
+    class FakeKey:
+        key: str
+        path: Path
+        objects: int
+
+    def cache_key(project, targets):
+        seen.append((project.root, tuple(targets)))
+        return FakeKey("dvc-abc123", project.root / ".dvc" / "cache", 3)
+
+    fake = types.ModuleType("ci_helpers.dvc_cache")
+    fake.cache_key = cache_key  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ci_helpers.dvc_cache", fake)
+    _track_data_with_dvc(mini_repo)
+    output = tmp_path / "out"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(output), "CI_HELPERS_REMOTE": "no-such-remote"}
+    args = ("--repo", str(mini_repo), "--model", "model.pkl", "--test-data", "data.csv", "--target", "label")
+    result = invoke("dvc-cache-key", *args, env=env)
+    assert result.exit_code == 0, result.output
+    assert seen == [(mini_repo.resolve(), ("data.csv",))]  # model.pkl is in git: nothing to pull
+    written = output.read_text()
+    assert "key" in written
+    assert "dvc-abc123" in written
+    assert str(mini_repo.resolve() / ".dvc" / "cache") in written
+    assert "DVC cache key for 3 objects: dvc-abc123" in result.stderr
+
+    local = invoke("dvc-cache-key", *args)  # outside Actions: the outputs on stdout
+    assert local.exit_code == 0, local.output
+    assert "key=dvc-abc123" in local.stdout
+
+
+def test_dvc_cache_key_refuses_bad_input_with_exit_2(mini_repo):
+    result = invoke("dvc-cache-key", "--repo", str(mini_repo), "--eval-stage", "no-such-stage")
+    assert result.exit_code == 2
+    assert "no-such-stage" in result.stderr
