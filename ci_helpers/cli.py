@@ -28,6 +28,28 @@ class LinesOption(click.Option):
         return lines or None
 
 
+class TrackOption(click.Option):
+    """--track/--no-track from $CI_HELPERS_TRACK (empty: the default), else from the variable of
+    the older `--no-track` flag, $CI_HELPERS_NO_TRACK, read the other way round."""
+
+    LEGACY_ENVVAR = "CI_HELPERS_NO_TRACK"
+
+    def value_from_envvar(self, ctx: click.Context) -> Any:
+        value = super().value_from_envvar(ctx)
+        legacy = os.environ.get(self.LEGACY_ENVVAR, "")
+        if value is not None or not legacy:
+            return value
+        off = click.types.BoolParamType.str_to_bool(legacy)
+        if off is None:
+            raise click.BadParameter(
+                f"{self.LEGACY_ENVVAR}={legacy!r} is not a boolean; set it to true or false "
+                "(or use CI_HELPERS_TRACK=false)",
+                ctx,
+                self,
+            )
+        return "false" if off else "true"
+
+
 # Shared options (pip-tools style): each names its environment variable explicitly so an
 # action's `env:` maps straight onto it.
 def _repo_option(help_text: str):
@@ -140,6 +162,16 @@ experiment_option = click.option(
     envvar="CI_HELPERS_EXPERIMENT",
     show_envvar=True,
     help="MLflow experiment for PR runs. Default: '<project>-pr'.",
+)
+trend_builds_option = click.option(
+    "--trend-builds",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    envvar="CI_HELPERS_TREND_BUILDS",
+    show_envvar=True,
+    help="The report shows each gated metric over the last N finished main builds, read from MLflow "
+    "(one bounded attempt; it never changes the verdict). 0 turns it off.",
 )
 pr_option = click.option(
     "--pr",
@@ -281,7 +313,7 @@ class CLIGroup(click.Group):
     command_class = ConfiguredCommand
 
 
-def pr_options(params: dict, track: bool = True):
+def pr_options(params: dict):
     from .flows.pr import PRValidationOptions
 
     return PRValidationOptions(
@@ -300,8 +332,10 @@ def pr_options(params: dict, track: bool = True):
         tracking_uri=params.get("tracking_uri"),
         experiment=params.get("experiment"),
         pr=params.get("pr"),
-        track=track,
+        track=params.get("track", True) is not False,
         comment=bool(params.get("comment")),
+        trend_builds=params.get("trend_builds", 10),
+        build_experiment=params.get("build_experiment"),
     )
 
 
@@ -363,7 +397,23 @@ def gate_options(command):
 @pr_option
 @report_json_option
 @click.option(
-    "--no-track", is_flag=True, envvar="CI_HELPERS_NO_TRACK", show_envvar=True, help="Do not log the result to MLflow."
+    "--track/--no-track",
+    cls=TrackOption,
+    default=True,
+    show_default=True,
+    envvar="CI_HELPERS_TRACK",
+    show_envvar=True,
+    help="Log the result as a run of the PR experiment in MLflow (never the registry). --no-track for fork PRs "
+    "without MLflow credentials; the trend is still read, and is 'not available' when that fails. "
+    "$CI_HELPERS_NO_TRACK=true, the older spelling, still turns it off.",
+)
+@trend_builds_option
+@click.option(
+    "--build-experiment",
+    envvar="CI_HELPERS_BUILD_EXPERIMENT",
+    show_envvar=True,
+    help="MLflow experiment master-build logs to, where the trend's main builds are read. Default: the "
+    "project's name (master-build's default), and --experiment too when given.",
 )
 @click.option(
     "--comment/--no-comment",
@@ -389,7 +439,7 @@ def pr_validate_command(**params) -> None:
     """
     from .flows.pr import validate_pull_request
 
-    result = validate_pull_request(pr_options(params, track=not params["no_track"]), params.get("report_json"))
+    result = validate_pull_request(pr_options(params), params.get("report_json"))
     sys.exit(0 if result.passed else 1)
 
 
@@ -607,6 +657,7 @@ stage_transition_option = click.option(
     show_envvar=True,
     help="MLflow experiment of the build run. Default: the project's name.",
 )
+@trend_builds_option
 @report_json_option
 @handles_errors
 def master_build_command(**params) -> None:
@@ -645,6 +696,7 @@ def master_build_command(**params) -> None:
         model_artifact=p["model_artifact"],
         git_user_name=p["git_user_name"],
         git_user_email=p["git_user_email"],
+        trend_builds=p["trend_builds"],
     )
     result = build_and_publish(options, p["report_json"])
     sys.exit(0 if result.passed else 1)

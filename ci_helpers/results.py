@@ -15,6 +15,7 @@ from .plots import Plot
 from .provenance import GitContext
 from .rebuild_plan import RebuildPlan
 from .sanity_checks import SanityCheck
+from .trend import Trend
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class PRValidationResult:
     # the project's plots as DVC read them after evaluation, for the report; they gate nothing
     plots: tuple[Plot, ...] = ()
     plots_warning: str | None = None  # DVC could not read the plots at all
+    # the gated metrics over the last N main builds, from MLflow; None when turned off (N = 0)
+    trend: Trend | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class BuildResult:
     registered: RegisteredVersion | None = None
     alias: AliasMove | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    trend: Trend | None = None  # the gated metrics over the previous N builds of the branch
 
 
 @dataclass(frozen=True)

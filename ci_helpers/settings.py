@@ -42,6 +42,9 @@ class ProjectSettings(BaseModel):
     experiment: str | None = None
     report_json: str | None = None
     comment: bool | None = None
+    track: bool | None = None
+    trend_builds: int | None = Field(None, ge=0)
+    build_experiment: str | None = None
     # master-build and the registry commands
     stage: list[str] | None = Field(None, validation_alias=_plural("stage"))
     model_name: str | None = None
@@ -72,6 +75,7 @@ class ProjectSettings(BaseModel):
         "baseline_ref",
         "tracking_uri",
         "experiment",
+        "build_experiment",
         "report_json",
         "model_name",
         "alias",

@@ -328,3 +328,167 @@ def flatten_params(data: object, prefix: str = "") -> dict[str, object]:
             flat.update(flatten_params(value, f"{prefix}{key}."))
         return flat
     return {prefix.rstrip("."): json.dumps(data) if isinstance(data, (list, tuple)) else data}
+
+
+# -- reading main builds back (the report's trend) --------------------------------------------
+
+# A read for the report gets one attempt, this long at most: an unreachable server must not make
+# a PR's validation wait through retries for something that gates nothing.
+TREND_READ_TIMEOUT_SECONDS = 10
+BUILD_KIND_TAG, BUILD_KIND = "mlops.kind", "ci-build"  # as provenance tags a master-build run
+BRANCH_TAG, COMMIT_TAG = "mlops.branch", "mlops.git_commit"
+
+
+@dataclass(frozen=True)
+class BuildRun:
+    """A finished main build's run: its metrics under the project's own (dotted) names."""
+
+    run_id: str
+    experiment_id: str
+    commit: str | None
+    started_ms: int
+    metrics: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class ModelVersionRef:
+    name: str
+    version: str
+
+
+@contextmanager
+def one_bounded_attempt(timeout: float = TREND_READ_TIMEOUT_SECONDS) -> Iterator[None]:
+    """MLflow's HTTP client with no retry and at most `timeout` seconds per request (less when the
+    user asked for less), for the duration of the block; the user's settings come back after."""
+    names = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        given = float(saved["MLFLOW_HTTP_REQUEST_TIMEOUT"] or timeout)
+    except ValueError:
+        given = timeout
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, int(min(given, timeout))))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _sqlite_file(tracking_uri: str) -> Path | None:
+    """The database file a sqlite: URI names (None for an in-memory one)."""
+    rest = tracking_uri[len("sqlite://") :].split("?", 1)[0]
+    if rest in ("", "/", "/:memory:"):
+        return None
+    return Path(rest[1:] if rest.startswith("/") else rest)
+
+
+def _store_exists(tracking_uri: str) -> bool:
+    """False for a sqlite database that does not exist yet: reading it would create it."""
+    if tracking_uri.lower().startswith("sqlite:"):
+        path = _sqlite_file(tracking_uri)
+        return path is not None and path.is_file()
+    return True
+
+
+def _quoted(value: str) -> str:
+    """`value` as a string literal of MLflow's search filter."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise ConfigError(f"branch name {value!r} holds both kinds of quotes; MLflow's search cannot name it")
+
+
+def metric_names(tags: Mapping[str, str]) -> dict[str, str]:
+    """{logged key: the project's own name} from a run's `mlops.metric_keys` tag (keys MLflow took as
+    they were are not in it); a cut tag's last entry, which names the artifact, is left out."""
+    try:
+        mapping = json.loads(tags.get(METRIC_KEYS_TAG) or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(mapping, dict):
+        return {}
+    return {str(safe): str(original) for safe, original in mapping.items() if safe != "…"}
+
+
+def _read_failure(tracking_uri: str, error: BaseException) -> InfrastructureError:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return InfrastructureError(
+        f"MLflow at {redact(tracking_uri)} could not be read: {redact(first)[:200]}", endpoint=redact(tracking_uri)
+    )
+
+
+def recent_build_runs(
+    tracking_uri: str,
+    experiments: tuple[str, ...],
+    branch: str,
+    limit: int,
+    exclude_run_id: str | None = None,
+) -> tuple[BuildRun, ...]:
+    """The last `limit` FINISHED build runs of `branch` in those experiments, oldest first.
+
+    Read-only, in one bounded attempt (`one_bounded_attempt`); nothing is created: a missing
+    experiment or sqlite database means no builds. ConfigError when the server rejects the
+    credentials; InfrastructureError when it cannot be reached or read."""
+    if limit <= 0 or not _store_exists(tracking_uri):
+        return ()
+    query = " AND ".join(
+        (
+            f"tags.`{BUILD_KIND_TAG}` = '{BUILD_KIND}'",
+            f"tags.`{BRANCH_TAG}` = {_quoted(branch)}",
+            "attributes.status = 'FINISHED'",
+        )
+    )
+    with one_bounded_attempt(), mlflow_errors(tracking_uri):
+        try:
+            client = _client(tracking_uri)
+            ids = []
+            for name in dict.fromkeys(experiments):
+                found = client.get_experiment_by_name(name)
+                if found is not None and found.lifecycle_stage != "deleted":
+                    ids.append(found.experiment_id)
+            if not ids:
+                return ()
+            runs = client.search_runs(
+                ids, query, max_results=limit + 1, order_by=["attributes.start_time DESC", "attributes.run_id DESC"]
+            )
+        except (ConfigError, InfrastructureError):
+            raise
+        except Exception as error:
+            if exception_rejection_reason(error) or is_unreachable(error):
+                raise
+            raise _read_failure(tracking_uri, error) from None
+    builds = []
+    for run in runs:
+        if run.info.run_id == exclude_run_id:
+            continue
+        names = metric_names(run.data.tags)
+        metrics = {names.get(key, key): float(value) for key, value in run.data.metrics.items()}
+        builds.append(
+            BuildRun(
+                run.info.run_id,
+                run.info.experiment_id,
+                run.data.tags.get(COMMIT_TAG),
+                int(run.info.start_time or 0),
+                metrics,
+            )
+        )
+    return tuple(reversed(builds[:limit]))
+
+
+def registered_version_of_run(tracking_uri: str, run_id: str) -> ModelVersionRef | None:
+    """The newest registry version created from `run_id`, in one bounded attempt; None when there
+    is none or the registry cannot say (a link for the report, never a verdict)."""
+    try:
+        with one_bounded_attempt(), mlflow_errors(tracking_uri):
+            versions = list(_client(tracking_uri).search_model_versions(f"run_id = '{run_id}'"))
+    except Exception:  # the registry may be off, older, or unreachable: no link then
+        return None
+    if not versions:
+        return None
+    newest = max(versions, key=lambda v: (int(v.version) if str(v.version).isdigit() else 0, v.name))
+    return ModelVersionRef(newest.name, str(newest.version))

@@ -47,6 +47,7 @@ from ..report.build import build_failures, build_outputs, build_report_json, ren
 from ..report.build_failure import publish_build_failure
 from ..report.publish import publish_report
 from ..results import BuildResult
+from ..trend import DEFAULT_TREND_BUILDS, Trend, read_trend
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class MasterBuildOptions:
     model_artifact: str | None = None  # the dvc.yaml `artifacts:` entry to register
     git_user_name: str | None = None
     git_user_email: str | None = None
+    trend_builds: int = DEFAULT_TREND_BUILDS  # previous builds the report's trend reads back; 0: off
 
 
 @dataclass(frozen=True)
@@ -402,6 +404,30 @@ def _move_alias(
     return replace(result, alias=move)
 
 
+def read_build_trend(result: BuildResult, builds: int) -> Trend | None:
+    """The gated metrics over the previous builds of this branch (this one last), for the report:
+    read after every write, it never raises and changes nothing."""
+    if builds <= 0:
+        return None
+    gated = [check.metric for check in result.gate.checks]
+    branch = result.git.branch
+    with github.group(f"Read the trend of the last {builds} {branch or 'main'} builds from MLflow"):
+        trend = read_trend(
+            result.run.tracking_uri,
+            [result.experiment],
+            branch,
+            gated,
+            result.metrics,
+            builds,
+            exclude_run_id=result.run.run_id,
+            newest_model=False,
+            no_branch="HEAD is detached and no --branch was given",
+        )
+        if trend and trend.reason:
+            sys.stderr.write(f"trend not available: {trend.reason}\n")
+    return trend
+
+
 def build_and_publish(options: MasterBuildOptions, report_path: Path | None) -> BuildResult:
     """The whole main build, published; the caller maps `passed` to the exit code.
 
@@ -418,6 +444,7 @@ def build_and_publish(options: MasterBuildOptions, report_path: Path | None) -> 
     except BaseException:
         progress.finish("FAILED", failed=True)
         raise
+    result = replace(result, trend=read_build_trend(result, options.trend_builds))
     publish_report(
         build_report_json(result),
         render_build_markdown(result),

@@ -27,6 +27,7 @@ from ..report.pr import failure_messages, render_markdown, report_json, step_out
 from ..report.publish import publish_report
 from ..results import PRValidationResult
 from ..sanity_checks import SanityCheck, check_lock_fresh, check_pushed
+from ..trend import DEFAULT_TREND_BUILDS, Trend, branch_of_ref, read_trend
 
 if TYPE_CHECKING:
     from ..dvc_cache import DvcCacheKey
@@ -51,6 +52,8 @@ class PRValidationOptions:
     pr: int | None = None
     track: bool = True
     comment: bool = False
+    trend_builds: int = DEFAULT_TREND_BUILDS  # main builds the report's trend reads back; 0: off
+    build_experiment: str | None = None  # where master-build logs; default: the project's name
 
 
 @dataclass(frozen=True)
@@ -292,6 +295,7 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
         plots = read_plots(repo)  # never raises: plots inform the reviewer, they gate nothing
         if plots.warning:
             github.warning(plots.warning)
+    trend = read_main_trend(options, inputs, evaluation.metrics)
     return PRValidationResult(
         gate.passed,
         verdict,
@@ -304,7 +308,39 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
         params_diff=params,
         plots=plots.plots,
         plots_warning=plots.warning,
+        trend=trend,
     )
+
+
+def read_main_trend(options: PRValidationOptions, inputs: ValidatedInputs, metrics: Metrics) -> Trend | None:
+    """The gated metrics over the last N builds of the base branch, read whether or not this run is
+    tracked (reading writes nothing; a fork's missing credentials make it "not available"). It
+    gates nothing and never raises; None when turned off (--trend-builds 0)."""
+    if options.trend_builds <= 0:
+        return None
+    repo = inputs.repo
+    gated = [rule.metric for rule in inputs.thresholds] + [rule.metric for rule in inputs.regressions]
+    # master-build logs to the project's name unless told otherwise; a shared --experiment (one set
+    # in mlops.yaml reaches both commands) is searched too: only build runs carry mlops.kind=ci-build
+    experiments = [options.build_experiment or project_name(repo)]
+    if options.experiment and not options.build_experiment:
+        experiments.append(options.experiment)
+    branch = branch_of_ref(options.baseline_ref)
+    with github.group(f"Read the trend of the last {options.trend_builds} {branch or 'main'} builds from MLflow"):
+        trend = read_trend(
+            resolve_tracking_uri(options.tracking_uri, repo),
+            experiments,
+            branch,
+            gated,
+            metrics,
+            options.trend_builds,
+            no_branch="no base branch to read the builds of; pass --baseline-ref BRANCH",
+        )
+        if trend and trend.reason:
+            sys.stderr.write(f"trend not available: {one_line(trend.reason)}\n")
+        elif trend:
+            sys.stderr.write(f"{trend.builds} {one_line(branch)} builds found\n")
+    return trend
 
 
 def track_result(

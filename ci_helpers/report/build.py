@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+from ..mlflow_links import model_version_link, run_link
 from ..results import BuildResult
 from .common import baseline_json, baseline_text, check_json, failure_text, metrics_table, number
 from .escape import code, text
+from .trend import link_markdown, trend_json, trend_section
 
 
 def build_report_dict(result: BuildResult) -> dict:
@@ -31,6 +33,7 @@ def build_report_dict(result: BuildResult) -> dict:
             "experiment": result.experiment,
             "experiment_id": result.run.experiment_id,
             "run_id": result.run.run_id,
+            "run_url": run_link(result.run.tracking_uri, result.run.experiment_id, result.run.run_id).url,
         },
         "lock": {
             "mode": lock.mode,
@@ -48,6 +51,7 @@ def build_report_dict(result: BuildResult) -> dict:
             "uri": registered.uri,
             "source": registered.source,
             "reused": registered.reused,
+            "url": model_version_link(result.run.tracking_uri, registered.name, registered.version).url,
         }
         if registered
         else None,
@@ -55,6 +59,7 @@ def build_report_dict(result: BuildResult) -> dict:
         if alias
         else None,
         "notes": list(result.notes),
+        "trend": trend_json(result.trend),
     }
 
 
@@ -81,13 +86,18 @@ def render_build_markdown(result: BuildResult) -> str:
         )
     if result.registered:
         reused = " (reused: this commit was registered before)" if result.registered.reused else ""
-        lines.append(f"Model: {code(result.registered.uri)}{reused}")
+        model = model_version_link(result.run.tracking_uri, result.registered.name, result.registered.version)
+        lines.append(f"Model: {link_markdown(model)}{reused}")
     if result.alias:
         lines.append(
             f"Alias: {code(result.alias.uri)} → version {result.alias.version} (was {result.alias.previous or 'unset'})"
         )
     lines += [f"- {text(note)}" for note in result.notes]
-    lines.append(f"MLflow run: {code(result.run.run_id)} in experiment {code(result.experiment)}")
+    run = link_markdown(run_link(result.run.tracking_uri, result.run.experiment_id, result.run.run_id))
+    lines.append(f"MLflow: this build's {run} in experiment {code(result.experiment)}")
+    trend = trend_section(result.trend, "this build", "this")
+    if trend:
+        lines += ["", *trend]
     return "\n".join(lines) + "\n"
 
 

@@ -35,6 +35,7 @@ UPLOAD_HINT = (
 
 # Mermaid ends quoted text at `"`, reads markdown strings in backticks, entities after `#`/`&`,
 # comments after `%%`; the markdown around it ends the fence at backticks and reads HTML in `<>`.
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 _UNSAFE_LABEL = re.compile(r"[\"`<>\\#%&;\x00-\x1f\x7f]")
 
 
@@ -179,3 +180,54 @@ def plots_section(
     while lines and lines[-1] == "":
         lines.pop()
     return lines
+
+
+def unique_categories(names: Sequence[str], limit: int = 30) -> list[str]:
+    """Labels safe for an x-axis, each distinct (xychart would merge equal ones): `a`, `a (2)`."""
+    seen: dict[str, int] = {}
+    result = []
+    for name in names:
+        base = label(name, limit) or "-"
+        seen[base] = seen.get(base, 0) + 1
+        result.append(base if seen[base] == 1 else f"{base} ({seen[base]})")
+    return result
+
+
+def padded_range(values: Sequence[float]) -> tuple[float, float]:
+    """A y range around `values` with a little room, so a flat or tight series is still readable."""
+    low, high = min(values), max(values)
+    room = (high - low) * 0.1 or abs(high) * 0.01 or 1.0
+    return low - room, high + room
+
+
+def category_line_chart(
+    title: str,
+    x_label: str,
+    categories: Sequence[str],
+    y_label: str,
+    lines: Sequence[tuple[str, Sequence[float]]],
+    y_range: tuple[float, float] | None = None,
+    palette: Sequence[str] = (),
+) -> list[str]:
+    """One ```mermaid xychart of lines over named x points (each line has a value per point);
+    `palette` (hex colours, one per line) through an init directive, which GitHub honours."""
+    axis = "[" + ", ".join(f'"{name}"' for name in unique_categories(categories)) + "]"
+    y_axis = f'    y-axis "{label(y_label) or "y"}"'
+    if y_range:
+        y_axis += f" {number(y_range[0])} --> {number(y_range[1])}"
+    colours = ", ".join(c for c in palette if _HEX_COLOUR.fullmatch(c))
+    init = (
+        [f'%%{{init: {{"themeVariables": {{"xyChart": {{"plotColorPalette": "{colours}"}}}}}}}}%%'] if colours else []
+    )
+    block = [
+        "```mermaid",
+        *init,
+        "xychart-beta",
+        f'    title "{label(title, 80) or "trend"}"',
+        f'    x-axis "{label(x_label) or "x"}" {axis}',
+        y_axis,
+    ]
+    block += [
+        f'    line "{label(name) or "series"}" [' + ", ".join(number(v) for v in row) + "]" for name, row in lines
+    ]
+    return [*block, "```"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..mlflow_links import run_link
 from ..results import PRValidationResult
 from .common import (
     baseline_json,
@@ -17,6 +18,7 @@ from .common import (
 )
 from .escape import code, text
 from .mermaid import plots_section
+from .trend import link_markdown, newest_build_links, trend_json, trend_section
 
 _VERDICT_TEXT = {
     "passed": "✅ passed",
@@ -70,9 +72,11 @@ def report_dict(result: PRValidationResult) -> dict:
             "experiment": result.experiment,
             "experiment_id": result.run.experiment_id,
             "run_id": result.run.run_id,
+            "run_url": run_link(result.run.tracking_uri, result.run.experiment_id, result.run.run_id).url,
         }
         if result.run
         else ({"error": result.tracking_error} if result.tracking_error else None),
+        "trend": trend_json(result.trend),
     }
 
 
@@ -104,11 +108,28 @@ def render_markdown(result: PRValidationResult) -> str:
     plots = plots_section(result.plots, result.plots_warning)
     if plots:
         lines += ["", *plots]
-    if result.run:
-        lines += ["", f"MLflow: experiment {code(result.experiment)}, run {code(result.run.run_id)}"]
-    elif result.tracking_error:
-        lines += ["", f"⚠️ Not logged to MLflow: {text(result.tracking_error)}"]
+    trend = trend_section(result.trend, "this PR", "PR")
+    if trend:
+        lines += ["", *trend]
+    mlflow = _mlflow_lines(result)
+    if mlflow:
+        lines += ["", *mlflow]
     return "\n".join(lines) + "\n"
+
+
+def _mlflow_lines(result: PRValidationResult) -> list[str]:
+    """Where this PR's run is in MLflow, and the newest main build (and its model version)."""
+    newest = newest_build_links(result.trend)
+    if result.run:
+        run = link_markdown(run_link(result.run.tracking_uri, result.run.experiment_id, result.run.run_id))
+        line = f"MLflow: this PR's {run} in experiment {code(result.experiment)}"
+    elif result.tracking_error:
+        line = f"⚠️ Not logged to MLflow: {text(result.tracking_error)}"
+    else:
+        line = "MLflow: not logged (--no-track)" if newest else ""
+    if newest:
+        line += f" · {newest}" if line else newest
+    return [line] if line else []
 
 
 def failure_messages(result: PRValidationResult) -> list[str]:
