@@ -3,6 +3,9 @@
 It stands between the MLflow client and the real `mlflow server`, so a test can make the registry
 unreachable while tracking still works, as when a server dies in the middle of a build.
 
+It also counts what passes through it (`exchanges`: method, path, status and body bytes of every
+answer the upstream gave), so a test can say how many objects and bytes a client downloaded.
+
 It can also play "the server rejects the credentials": with `reject` set, every request is answered
 with that status and body (see `unauthorized`, `forbidden` and `s3_access_denied`), as a server
 behind an authenticating gateway, or an S3 bucket whose policy refuses the key, would answer.
@@ -50,6 +53,16 @@ def s3_access_denied() -> Rejection:
     return Rejection(403, body, "application/xml")
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One request the upstream answered, as the client saw it."""
+
+    method: str
+    path: str  # with the query string
+    status: int
+    sent: int  # body bytes passed to the client (0 for HEAD)
+
+
 class FlakyProxy:
     def __init__(self, upstream: str, fail_paths: tuple[str, ...] = (), reject: Rejection | None = None) -> None:
         self.upstream = urlparse(upstream)
@@ -57,6 +70,7 @@ class FlakyProxy:
         self.reject = reject  # may be changed while the proxy runs
         self.failed_requests: list[str] = []
         self.rejected_requests: list[str] = []
+        self.exchanges: list[Exchange] = []  # appended from the handler threads (list.append is atomic)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -95,6 +109,9 @@ class FlakyProxy:
                 connection.request(self.command, self.path, body=body, headers=headers)
                 response = connection.getresponse()
                 data = response.read()
+                # counted before the client has it, so a count read after the client is done is complete
+                sent = 0 if self.command == "HEAD" else len(data)
+                proxy.exchanges.append(Exchange(self.command, self.path, response.status, sent))
                 self.send_response(response.status)
                 for key, value in response.getheaders():
                     if key.lower() not in ("transfer-encoding", "connection", "content-length"):
