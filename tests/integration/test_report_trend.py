@@ -15,6 +15,7 @@ import pytest
 from ci_helpers.adapters.tracking import finish_run, open_run, recent_build_runs
 from ci_helpers.provenance import GitContext, provenance_tags
 from ci_helpers.report.common import fmt
+from tests.integration import test_mermaid_render as mermaid_render
 from tests.support.run import ci_helpers, github_env, read_outputs, read_report
 
 pytestmark = pytest.mark.integration
@@ -198,3 +199,30 @@ def test_reading_builds_creates_no_store_and_a_silent_server_gets_one_bounded_at
     assert uri in trend.reason
     assert len(accepted) == 1  # one attempt, no retry
     assert elapsed < 5
+
+
+render = mermaid_render.render  # the real mermaid-cli fixture, shared with the plots' check
+
+
+def test_the_trend_charts_render_in_real_mermaid(render):
+    from ci_helpers.report.trend import trend_section
+    from ci_helpers.trend import MetricTrend, Trend, TrendPoint
+
+    def points(values):
+        return tuple(TrendPoint(f"r{i}", f"{i:040x}", v) for i, v in enumerate(values))
+
+    metrics = (
+        MetricTrend("metrics.r2_score", points([0.90 + i / 1000 for i in range(10)]), 0.93),
+        MetricTrend('evil"`\n```<img src=x>', points([-1.5, -1.5, -1.2]), -1.0),
+    )
+    markdown = "\n".join(trend_section(Trend("main", ("p",), 10, 10, metrics), "this PR", "PR"))
+
+    result, svgs = render(markdown, "trend")
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(svgs) == 2
+    for svg in svgs:
+        assert len(re.findall(r'class="line-plot-\d+"', svg)) == 1
+        assert ">PR</text>" in svg  # this PR is the last, labelled point
+    assert ">metrics.r2_score over the last 10 main builds, then this PR</text>" in svgs[0]
+    assert "<img" not in svgs[1]
