@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.project import sh
 
@@ -79,6 +81,10 @@ def _json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def declared_outputs(action: str) -> list[str]:
+    return list(yaml.safe_load((ROOT / "actions" / action / "action.yml").read_text())["outputs"])
+
+
 def test_pr_validate_action_pass_and_fail(project, mlflow_server, act_home, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -101,6 +107,27 @@ def test_pr_validate_action_pass_and_fail(project, mlflow_server, act_home, tmp_
     assert good["report-json"] == str(out / "good.json")
     assert _json(out / "good.json")["passed"] is True
     assert len(good["mlflow-run-id"]) == 32
+    assert good["mlflow-experiment-id"].isdigit()
+    assert all(good[name] for name in declared_outputs("pr-validate")), good  # each mapped output is set
+    # one cache for the set-up, the venv alone (not uv's cache beside it), keyed on OS, arch, Python
+    venv_caches = set(
+        re.findall(r"actions/cache stand-in: path=(/\S+) key=(mlops-actions-venv-\S+) restore-keys=\s", log)
+    )
+    assert len(venv_caches) == 1, venv_caches
+    ((venv_path, venv_key),) = venv_caches
+    assert re.fullmatch(r"mlops-actions-venv-Linux-[\w]+-cpython3\.\d+-[0-9a-f]{16}", venv_key)
+    assert venv_path == str(act_home / "mlops-actions" / f"venv-{venv_key.rsplit('-', 1)[1]}")
+    # dvc-cache: true keyed the DVC cache on what the PR pulls, and handed key and folder to actions/cache
+    dvc_caches = re.findall(r"actions/cache stand-in: path=(/\S+) key=(mlops-dvc-\S+) restore-keys=(\S+)", log)
+    assert len(dvc_caches) == 1, log[-6000:]
+    ((dvc_path, dvc_key, dvc_prefix),) = dvc_caches
+    assert dvc_path == str(Path(env["GOOD_PROJECT"]) / ".dvc" / "cache")
+    assert re.fullmatch(r"mlops-dvc-linux-[0-9a-f]{16}", dvc_key)
+    assert dvc_prefix == "mlops-dvc-linux-"
+    # the private venv was built once, then reused by the second step; track: false logged nothing
+    assert log.count("ci_helpers: building the venv in") <= 1
+    assert "ci_helpers: reusing the venv in" in log
+    assert bad["mlflow-run-id"] == bad["mlflow-experiment-id"] == ""
     # the negative case: the step failed, the job went on (continue-on-error), outputs still set
     assert (out / "bad-outcome.txt").read_text() == "failure"
     assert bad["passed"] == "false"
@@ -147,11 +174,16 @@ def test_master_build_and_register_model_actions(project, mlflow_server, act_hom
     assert build["lock-status"] == "committed"
     tip = sh(["git", "rev-parse", "dev-model"], project.origin).stdout.strip()
     assert build["lock-commit"] == tip
+    assert all(build[name] for name in declared_outputs("master-build")), build
     assert tip != built
     assert "[skip ci]" in sh(["git", "log", "-1", "--format=%s", tip], project.origin).stdout
     assert _json(out / "promote-outputs.json")["alias-uri"] == f"models:/{name}@production"
-    assert _json(out / "register-outputs.json")["model-version"] == "2"
+    registered = _json(out / "register-outputs.json")
+    assert registered["model-version"] == "2"
+    assert registered["action"] == "registered"
+    assert all(registered[name] for name in declared_outputs("register-model")), registered
     assert _json(out / "rollback-outputs.json")["model-version"] == "1"
+    assert _json(out / "rollback-outputs.json")["action"] == "rolled-back"
 
     from mlflow.tracking import MlflowClient
 
