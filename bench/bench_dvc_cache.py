@@ -13,8 +13,8 @@ and, for reference, the raw `dvc pull` of the same targets in two more clones, c
 MLflow logging is off (--no-track) unless --track (the embedded sqlite store, a file per run).
 A warm-up run (not timed) first, so that no timed run pays for compiling bytecode.
 Prints per run the bytes downloaded from the remote and the time, the second run's time against
-the first as a ratio, and the raw `dvc pull` times. --n-samples N retrains the PR on N rows (the
-example has 3000) to show the saving grow with the data.
+the first as a ratio (of the medians, and the median of each round's ratio), and the raw `dvc pull`
+times. --n-samples N retrains the PR on N rows (the example has 3000), for bigger objects.
 
 Run: .venv/bin/python bench/bench_dvc_cache.py [--rounds 3] [--n-samples N] [--track]
 """
@@ -192,7 +192,12 @@ def main() -> None:
     print(f"pull targets: {', '.join(rounds.targets)}; the DVC cache folder to save: {rounds.cache_bytes:,} B")
     print(f"pr-validate, empty cache:    {one.describe()}  (median time, most bytes of {args.rounds} rounds)")
     print(f"pr-validate, restored cache: {two.describe()}")
-    print(f"-> second run / first run: {two.seconds / one.seconds:.3f} (time); {two.object_bytes:,} B of objects")
+    # each round's two runs are seconds apart: their ratio suffers less from the machine's load changing
+    ratios = [b.seconds / a.seconds for a, b in zip(rounds.first, rounds.second, strict=True)]
+    print(
+        f"-> second run / first run: {two.seconds / one.seconds:.3f} (medians), {statistics.median(ratios):.3f} "
+        f"(median of the rounds' ratios {', '.join(f'{r:.2f}' for r in ratios)}); {two.object_bytes:,} B of objects"
+    )
     print(f"pr-validate, main's cache restored (restore-keys): {summary(rounds.prefix).describe()}")
     print(f"dvc pull alone, empty cache:    {summary(rounds.cold).describe()}")
     print(f"dvc pull alone, restored cache: {summary(rounds.restored).describe()}")
