@@ -1,9 +1,13 @@
-"""The sticky PR comment: one comment per PR and project, created once, then updated in place.
+"""The sticky report comment: one per pull request (GitHub) or merge request note (GitLab) and
+project, created once, then updated in place.
 
-The comment is found again by a hidden marker at the start of its body. The body is the job
-summary's markdown, redacted, cut to GitHub's size limit. Writing it never changes the verdict: a
-token that may not write (a fork PR) gets a notice and the job summary stays the report; any other
-API failure is retried a few times, then becomes a warning.
+The comment is found again by a hidden marker at the start of its body, across every page of the
+PR's comments. The body is the report's markdown, redacted, cut to the host's size limit. Which
+host is asked follows from the environment: a GitLab CI job ($GITLAB_CI=true) writes an MR note
+through $CI_API_V4_URL, anything else a GitHub PR comment through $GITHUB_API_URL. Writing it never
+changes the verdict: a token that may not write (a fork PR, a token without the scope) gets a
+notice and the job's own report stays the report; any other API failure is retried a few times,
+then becomes a warning.
 """
 
 from __future__ import annotations
@@ -11,16 +15,23 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Protocol
 
-from ..adapters import github
-from ..adapters.github_api import GitHubAPIError, GitHubClient, api_url_from_env, repository_from_env
-from ..adapters.redact import redact
+from ..adapters import github, github_api, gitlab_api
+from ..adapters.github_api import GitHubAPIError, GitHubClient
+from ..adapters.gitlab_api import GitLabAPIError, GitLabClient
+from ..adapters.redact import MASK, redact
 from ..adapters.runner import retry_attempts, retry_wait_seconds
 
 MAX_BODY = 65536  # GitHub's limit on a comment body, in characters
 MARKER_PREFIX = "<!-- mlops-actions:pr-validate"
 TITLE = "mlops-actions pr-validate"
+# Where a GitLab job finds its token for the MR note, first set wins. CI_JOB_TOKEN is not one:
+# GitLab does not let a job token write notes.
+GITLAB_TOKEN_VARS = ("CI_HELPERS_GITLAB_TOKEN", "GITLAB_TOKEN")
 
 
 def project_key(root: Path, git_root: Path) -> str:
@@ -41,15 +52,18 @@ def marker(key: str) -> str:
     return f"{MARKER_PREFIX} project={safe} -->"
 
 
-def comment_body(markdown: str, key: str, run_url: str | None = None) -> str:
-    """Marker, then the redacted report, cut to MAX_BODY characters with a note saying so."""
+def comment_body(
+    markdown: str, key: str, run_url: str | None = None, limit: int = MAX_BODY, host: str = "GitHub"
+) -> str:
+    """Marker, then the redacted report, cut to `limit` characters with a note saying so."""
     head = marker(key) + "\n"
     text = redact(markdown)
-    if len(head) + len(text) <= MAX_BODY:
+    if len(head) + len(text) <= limit:
         return head + text
-    where = f"the job summary of [this run]({run_url})" if run_url else "the job summary"
-    note = f"\n\n---\n⚠️ Truncated to GitHub's comment size limit; the full report is in {where}.\n"
-    return head + text[: MAX_BODY - len(head) - len(note)] + note
+    place = "the job log" if host == "GitLab" else "the job summary"
+    where = f"{place} of [this run]({run_url})" if run_url else place
+    note = f"\n\n---\n⚠️ Truncated to {host}'s comment size limit; the full report is in {where}.\n"
+    return head + text[: limit - len(head) - len(note)] + note
 
 
 def notice(message: str) -> None:
@@ -63,61 +77,188 @@ def notice(message: str) -> None:
         sys.stderr.write(f"notice: {message}\n")
 
 
-def _upsert(client: GitHubClient, pr: int, key: str, body: str) -> str:
-    """Update the first comment that starts with this project's marker, else create one."""
-    start = marker(key)
-    for comment in client.issue_comments(pr):
-        if comment.body.startswith(start):
-            client.update_comment(comment.id, body)
-            return f"updated (comment {comment.id})"
-    return f"created (comment {client.create_comment(pr, body)})"
+# -- the two hosts, behind one shape ---------------------------------------------------------
+
+
+class Thread(Protocol):
+    """The comments of one PR or MR on its code host, as the sticky comment needs them."""
+
+    host: ClassVar[str]  # "GitHub", "GitLab"
+    what: ClassVar[str]  # "PR comment", "MR note": how messages name the comment
+    limit: ClassVar[int]  # the host's largest body
+    needs: ClassVar[str]  # what the token needs, said when it is refused
+    report_elsewhere: ClassVar[str]  # where the report is when no comment could be written
+    errors: ClassVar[tuple[type[Exception], ...]]  # the API's error, with .transient and .forbidden
+
+    @property
+    def where(self) -> str: ...  # "PR #7", "MR !7"
+
+    def comments(self) -> Iterator[tuple[int, str]]: ...  # (id, body), oldest first
+
+    def create(self, body: str) -> int: ...
+
+    def update(self, comment_id: int, body: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class GitHubThread:
+    client: GitHubClient
+    number: int
+    host: ClassVar[str] = "GitHub"
+    what: ClassVar[str] = "PR comment"
+    limit: ClassVar[int] = MAX_BODY
+    needs: ClassVar[str] = "the token needs `pull-requests: write`; a fork PR's token is read-only"
+    no_token: ClassVar[str] = "no GITHUB_TOKEN in the environment (pass the action's github-token input)"
+    report_elsewhere: ClassVar[str] = "the job summary holds the report"
+    errors: ClassVar[tuple[type[Exception], ...]] = (GitHubAPIError,)
+
+    @staticmethod
+    def token() -> str:
+        return os.environ.get("GITHUB_TOKEN", "")
+
+    @classmethod
+    def connect(cls, token: str, number: int) -> GitHubThread:
+        """Bound to $GITHUB_API_URL and $GITHUB_REPOSITORY; GitHubAPIError when they are not valid."""
+        return cls(GitHubClient(github_api.api_url_from_env(), github_api.repository_from_env(), token), number)
+
+    @property
+    def where(self) -> str:
+        return f"PR #{self.number}"
+
+    def comments(self) -> Iterator[tuple[int, str]]:
+        return ((c.id, c.body) for c in self.client.issue_comments(self.number))
+
+    def create(self, body: str) -> int:
+        return self.client.create_comment(self.number, body)
+
+    def update(self, comment_id: int, body: str) -> None:
+        self.client.update_comment(comment_id, body)
+
+
+@dataclass(frozen=True)
+class GitLabThread:
+    client: GitLabClient
+    iid: int
+    host: ClassVar[str] = "GitLab"
+    what: ClassVar[str] = "MR note"
+    limit: ClassVar[int] = gitlab_api.MAX_NOTE_BODY
+    needs: ClassVar[str] = (
+        "the token needs the `api` scope and at least the Reporter role; a fork's pipeline, "
+        "or a protected variable in an unprotected branch's pipeline, has no token"
+    )
+    no_token: ClassVar[str] = (
+        f"no {' or '.join(GITLAB_TOKEN_VARS)} in the environment (a project access token with the `api` scope; "
+        "CI_JOB_TOKEN cannot write notes)"
+    )
+    report_elsewhere: ClassVar[str] = "the job log holds the report"
+    errors: ClassVar[tuple[type[Exception], ...]] = (GitLabAPIError,)
+
+    @staticmethod
+    def token() -> str:
+        return gitlab_token()
+
+    @classmethod
+    def connect(cls, token: str, iid: int) -> GitLabThread:
+        """Bound to $CI_API_V4_URL and $CI_PROJECT_ID; GitLabAPIError when they are not valid."""
+        return cls(GitLabClient(gitlab_api.api_url_from_env(), gitlab_api.project_id_from_env(), token), iid)
+
+    @property
+    def where(self) -> str:
+        return f"MR !{self.iid}"
+
+    def comments(self) -> Iterator[tuple[int, str]]:
+        return ((n.id, n.body) for n in self.client.notes(self.iid) if not n.system)
+
+    def create(self, body: str) -> int:
+        return self.client.create_note(self.iid, body)
+
+    def update(self, comment_id: int, body: str) -> None:
+        self.client.update_note(self.iid, comment_id, body)
+
+
+def on_gitlab() -> bool:
+    """A GitLab CI job (GitLab's runner sets GITLAB_CI=true)."""
+    return os.environ.get("GITLAB_CI") == "true"
+
+
+def gitlab_token() -> str:
+    return next((os.environ[name] for name in GITLAB_TOKEN_VARS if os.environ.get(name)), "")
+
+
+def _thread(pr: int) -> Thread | None:
+    """The PR's or MR's comments on the host this job runs on; None (said) when there is no token
+    or the environment names no valid API."""
+    kind: type[GitHubThread] | type[GitLabThread] = GitLabThread if on_gitlab() else GitHubThread
+    token = kind.token()
+    if not token:
+        _fall_back(kind.what, kind.report_elsewhere, kind.no_token)
+        return None
+    try:
+        return kind.connect(token, pr)
+    except kind.errors as error:
+        github.warning(f"{kind.what} not written: {error}", title=TITLE)
+        return None
+
+
+# -- the shared find-or-create ---------------------------------------------------------------
 
 
 def publish_pr_comment(markdown: str, pr: int | None, key: str, run_url: str | None = None) -> str | None:
-    """Create or update the PR's sticky comment; returns 'created'/'updated', or None when it was
-    not written (said as a notice or warning). Never raises for GitHub's sake."""
+    """Create or update the PR's (or MR's) sticky comment; returns what was done ('created
+    (comment N)', 'updated (note N)'), or None when it was not written (said as a notice or
+    warning). Never raises for the code host's sake."""
     if pr is None:
-        github.warning("--comment: not a pull request (no PR number in $GITHUB_REF or --pr); no comment written")
+        if on_gitlab():
+            github.warning("--comment: not a merge request (no $CI_MERGE_REQUEST_IID or --pr); no MR note written")
+        else:
+            github.warning("--comment: not a pull request (no PR number in $GITHUB_REF or --pr); no comment written")
         return None
-    client = _client()
-    if client is None:
+    thread = _thread(pr)
+    if thread is None:
         return None
-    action = _write(client, pr, key, comment_body(markdown, key, run_url))
+    body = _without_token(comment_body(markdown, key, run_url, thread.limit, thread.host))
+    action = _write(thread, key, body)
     if action:
-        sys.stderr.write(f"PR comment on PR #{pr}: {action}\n")
+        sys.stderr.write(f"{thread.what} on {thread.where}: {action}\n")
     return action
 
 
-def _client() -> GitHubClient | None:
-    token = os.environ.get("GITHUB_TOKEN", "")
-    if not token:
-        _fall_back("no GITHUB_TOKEN in the environment (pass the action's github-token input)")
-        return None
-    try:
-        return GitHubClient(api_url_from_env(), repository_from_env(), token)
-    except GitHubAPIError as error:
-        github.warning(f"PR comment not written: {error}", title=TITLE)
-        return None
+def _without_token(body: str) -> str:
+    """The GitLab token is not among redact's known secrets: keep it out of the body here too."""
+    token = gitlab_token()
+    return body.replace(token, MASK) if len(token) >= 4 else body
 
 
-def _write(client: GitHubClient, pr: int, key: str, body: str) -> str | None:
+def _upsert(thread: Thread, key: str, body: str) -> str:
+    """Update the first comment that starts with this project's marker, else create one."""
+    start = marker(key)
+    noun = thread.what.split()[-1]  # "comment", "note"
+    for comment_id, text in thread.comments():
+        if text.startswith(start):
+            thread.update(comment_id, body)
+            return f"updated ({noun} {comment_id})"
+    return f"created ({noun} {thread.create(body)})"
+
+
+def _write(thread: Thread, key: str, body: str) -> str | None:
     """The find-or-create, retried as a whole: a create whose answer was lost is found next time."""
     attempts, wait = retry_attempts(), retry_wait_seconds()
     for attempt in range(1, attempts + 1):
         try:
-            return _upsert(client, pr, key, body)
-        except GitHubAPIError as error:
-            if error.forbidden:
-                _fall_back(f"{error} (the token needs `pull-requests: write`; a fork PR's token is read-only)")
+            return _upsert(thread, key, body)
+        except thread.errors as error:
+            if getattr(error, "forbidden", False):
+                _fall_back(thread.what, thread.report_elsewhere, f"{error} ({thread.needs})")
                 return None
-            if not error.transient or attempt == attempts:
-                github.warning(f"PR comment not written after {attempt} attempt(s): {error}", title=TITLE)
+            if not getattr(error, "transient", False) or attempt == attempts:
+                github.warning(f"{thread.what} not written after {attempt} attempt(s): {error}", title=TITLE)
                 return None
-            sys.stderr.write(f"PR comment: {redact(str(error))}; retrying ({attempt}/{attempts})\n")
+            sys.stderr.write(f"{thread.what}: {redact(str(error))}; retrying ({attempt}/{attempts})\n")
             time.sleep(wait * 2 ** (attempt - 1))
     return None
 
 
-def _fall_back(reason: str) -> None:
-    notice(f"the PR comment could not be written: {reason}; the job summary holds the report")
-    github.write_summary(f"\n> ℹ️ The PR comment could not be written: {reason}.\n")
+def _fall_back(what: str, report_elsewhere: str, reason: str) -> None:
+    notice(f"the {what} could not be written: {reason}; {report_elsewhere}")
+    if not on_gitlab():
+        github.write_summary(f"\n> ℹ️ The {what} could not be written: {reason}.\n")
