@@ -80,7 +80,13 @@ def compose_key(pulled: PulledObjects, os_name: str) -> str:
     # An md5 never holds ':', so an unrecorded entry cannot collide with a hash.
     entries = [*pulled.hashes, *(f"unrecorded:{path}" for path in pulled.unrecorded)]
     digest = hashlib.sha256("\n".join(entries).encode()).hexdigest()[:DIGEST_LENGTH]
-    return f"{KEY_PREFIX}-{os_name}-{digest}" + (UNRECORDED_SUFFIX if pulled.unrecorded else "")
+    return restore_prefix(os_name) + digest + (UNRECORDED_SUFFIX if pulled.unrecorded else "")
+
+
+def restore_prefix(os_name: str | None = None) -> str:
+    """`mlops-dvc-<os>-`: every key of this OS starts so, for `restore-keys` (the cache is
+    content-addressed: another state's cache is a good start, DVC fetches only what it lacks)."""
+    return f"{KEY_PREFIX}-{os_name or runner_os()}-"
 
 
 def runner_os() -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ci_helpers import dvc_cache
-from ci_helpers.dvc_cache import PulledObjects, compose_key, pulled_objects, runner_os
+from ci_helpers.dvc_cache import PulledObjects, compose_key, pulled_objects, restore_prefix, runner_os
 from ci_helpers.errors import ConfigError
 from ci_helpers.project import Out, Project, Stage
 
@@ -117,6 +117,16 @@ def test_the_os_is_part_of_the_key():
     project, targets = _project(), ["models/model.pkl"]
     assert _key(project, targets, "linux") != _key(project, targets, "macos")
     assert _key(project, targets, "macos").startswith("mlops-dvc-macos-")
+
+
+def test_every_key_of_an_os_starts_with_its_restore_prefix(monkeypatch):
+    monkeypatch.setattr(dvc_cache.platform, "system", lambda: "Darwin")
+    assert restore_prefix() == "mlops-dvc-macos-"
+    for targets in ([], ["models/model.pkl"], ["data/features"]):
+        assert _key(_project(), targets, runner_os()).startswith(restore_prefix())
+    assert compose_key(pulled_objects(_project(model=None), ["models/model.pkl"]), "linux").startswith(
+        restore_prefix("linux")
+    )
 
 
 @pytest.mark.parametrize(("system", "name"), [("Linux", "linux"), ("Darwin", "macos"), ("Windows", "windows")])
