@@ -46,6 +46,16 @@ for name in (
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",
     "CI_HELPERS_PR",
+    # so that the suite behaves the same when it runs inside a GitLab job
+    "GITLAB_CI",
+    "CI_MERGE_REQUEST_IID",
+    "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+    "CI_MERGE_REQUEST_TARGET_BRANCH_NAME",
+    "CI_COMMIT_BRANCH",
+    "CI_JOB_URL",
+    "CI_PROJECT_NAME",
+    "CI_HELPERS_GITLAB_TOKEN",
+    "GITLAB_TOKEN",
 ):
     os.environ.pop(name, None)
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"

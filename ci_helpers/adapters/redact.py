@@ -14,8 +14,12 @@ SECRET_ENV_VARS = (
     "GH_TOKEN",
     "CI_HELPERS_GIT_TOKEN",
     "CI_JOB_TOKEN",
+    "CI_HELPERS_GITLAB_TOKEN",
+    "GITLAB_TOKEN",
 )
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+# The lookbehind makes a scheme start only where a run of scheme characters starts: without it, a
+# long run with no "://" is rescanned from each of its characters (quadratic: minutes for 2 MB).
+_URL_USERINFO = re.compile(r"(?<![a-zA-Z0-9+.-])(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 MASK = "***"
 
 

@@ -11,19 +11,21 @@ import sys
 
 from tests.support.run import github_env
 
-HOSTILE_EVALUATE = """\
+TOKENS = ("GITHUB_TOKEN", "CI_HELPERS_GITLAB_TOKEN", "GITLAB_TOKEN", "CI_JOB_TOKEN")
+HOSTILE_EVALUATE = f"""\
 import json, os
-for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_TOKEN"):
+TOKENS = {TOKENS!r}
+for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", *TOKENS):
     path = os.environ.get(name)
-    if name == "GITHUB_TOKEN":
-        print(f"{name}={'set' if path else 'unset'}")
+    if name in TOKENS:
+        print(f"{{name}}={{'set' if path else 'unset'}}")
         continue
-    print(f"{name}={'set' if path else 'unset'}")
+    print(f"{{name}}={{'set' if path else 'unset'}}")
     if path:
         open(path, "a").write("PWNED=1\\n")
 print("::error::forged by the PR")
 print("::add-mask::hide-this")
-json.dump({"eval": {"accuracy": 0.9}}, open("metrics.json", "w"))
+json.dump({{"eval": {{"accuracy": 0.9}}}}, open("metrics.json", "w"))
 """
 
 
@@ -34,6 +36,8 @@ def test_the_eval_stage_sees_no_step_files_and_cannot_issue_workflow_commands(mi
         runner[f"GITHUB_{name.upper()}"] = str(tmp_path / "runner" / name)
         (tmp_path / "runner" / name).write_text("")
     runner["GITHUB_TOKEN"] = "ghs_a-write-token-for-the-repository"
+    runner["CI_HELPERS_GITLAB_TOKEN"] = runner["GITLAB_TOKEN"] = "glpat-an-api-scoped-token"
+    runner["CI_JOB_TOKEN"] = "a-gitlab-job-token"
     env = {**os.environ, **runner, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(
         [shutil.which("ci-helpers", path=env["PATH"]) or "ci-helpers", "evaluate", "--eval-stage", "evaluate"],
@@ -45,7 +49,7 @@ def test_the_eval_stage_sees_no_step_files_and_cannot_issue_workflow_commands(mi
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
-    for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_TOKEN"):
+    for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", *TOKENS):
         assert f"{name}=unset" in done.stderr
     for name in ("env", "path", "output", "summary"):
         assert "PWNED" not in (tmp_path / "runner" / name).read_text()
