@@ -147,10 +147,13 @@ def disk_usage(path: Path) -> int:
     return total
 
 
-def only_python_path(folder: Path) -> str:
-    """A PATH with python3 (the base interpreter) and the system tools, but no uv."""
+def runner_path(folder: Path, with_uv: bool) -> str:
+    """A PATH as a runner's after actions/setup-python: the base interpreter as python3 first, the
+    system tools, and uv (the runner's) or none."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "python3").symlink_to(BASE_PYTHON)
+    if with_uv:
+        (folder / "uv").symlink_to(uv())
     return os.pathsep.join([str(folder), "/usr/bin", "/bin"])
 
 
@@ -173,9 +176,11 @@ def main() -> None:
         base = Path(folder)
         for i in range(options.rounds):
             round_dir = base / f"round-{i}"
+            (round_dir / "temp").mkdir(parents=True)
             env = {
-                **os.environ,
+                **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},  # unset on runners
                 **offline,
+                "PATH": runner_path(round_dir / "bin", with_uv=True),
                 "MLOPS_ACTIONS_HOME": str(round_dir / "home"),
                 "UV_CACHE_DIR": str(round_dir / "uv-cache"),
                 "RUNNER_TEMP": str(round_dir / "temp"),
@@ -192,7 +197,7 @@ def main() -> None:
             times["unpack"].append(time.perf_counter() - start)
             bare = {
                 **env,
-                "PATH": only_python_path(round_dir / "bin"),
+                "PATH": runner_path(round_dir / "bin-no-uv", with_uv=False),
                 "MLOPS_ACTIONS_HOME": str(round_dir / "home-no-uv"),
                 "UV_CACHE_DIR": str(round_dir / "uv-cache-no-uv"),
             }
