@@ -326,7 +326,9 @@ def read_main_trend(options: PRValidationOptions, inputs: ValidatedInputs, metri
     if options.experiment and not options.build_experiment:
         experiments.append(options.experiment)
     branch = branch_of_ref(options.baseline_ref)
-    with github.group(f"Read the trend of the last {options.trend_builds} {branch or 'main'} builds from MLflow"):
+    with github.group(
+        f"Read the trend of the last {options.trend_builds} {one_line(branch or 'main')} builds from MLflow"
+    ):
         trend = read_trend(
             resolve_tracking_uri(options.tracking_uri, repo),
             experiments,
