@@ -80,6 +80,15 @@ def check_lock_fresh(project: Project) -> SanityCheck:
     """dvc.lock matches dvc.yaml, params and code, and every stage was re-run after the stages it
     depends on (in a fresh clone too, where data was never pulled)."""
     reasons = [f"stage '{stage.name}' is not in dvc.lock" for stage in project.pipeline_stages if not stage.locked]
+    # An out added to a locked stage has no recorded hash; `dvc status` calls it `deleted`, the same
+    # word as a never-pulled out in a fresh clone, so only the lock itself tells the two apart.
+    reasons += [
+        f"stage '{stage.name}': output {out.path} is in dvc.yaml but not in dvc.lock"
+        for stage in project.pipeline_stages
+        if stage.locked
+        for out in stage.outs
+        if out.md5 is None
+    ]
     for stage, changes in read_pipeline_status(project).items():
         reasons += _stale_reasons(stage, changes)
     reasons += _not_rerun_reasons(project, reasons)

@@ -198,6 +198,24 @@ def test_check_commands_on_their_own(project):
     assert "models/model.pkl" in remote.output
 
 
+def test_an_out_added_to_dvc_yaml_without_repro_is_a_stale_lock(project):
+    """In a fresh clone DVC calls such an out `deleted`, as it calls every never-pulled out; the lock
+    must still be found stale, not "ok"."""
+    import yaml
+
+    checkout = project.checkout("pr-better")
+    dvc_yaml = checkout / "dvc.yaml"
+    pipeline = yaml.safe_load(dvc_yaml.read_text())
+    pipeline["stages"]["train"]["outs"].append("models/feature_names.json")
+    dvc_yaml.write_text(yaml.safe_dump(pipeline, sort_keys=False))
+
+    lock = ci_helpers("check-lock", cwd=checkout)
+
+    assert lock.code == 1, lock.output
+    assert "stage 'train': output models/feature_names.json is in dvc.yaml but not in dvc.lock" in lock.output
+    assert "dvc repro" in lock.output
+
+
 def test_ci_numbers_that_differ_from_the_committed_ones_are_reported(project, tmp_path):
     checkout = project.checkout("pr-tampered")
     gh = github_env(tmp_path / "gh")
