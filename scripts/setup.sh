@@ -36,3 +36,8 @@ outputs="$(MLOPS_ACTIONS_HOME="$PWD/.cache/mlops-actions" GITHUB_OUTPUT=/dev/std
 output() { sed -n "s/^$1=//p" <<< "$outputs"; }
 MLOPS_VENV="$(output venv)" MLOPS_KEY="$(output key)" MLOPS_PYTHON="$(output python)" MLOPS_EXTRAS="$(output extras)" \
   UV_CACHE_DIR="$($UV cache dir)" GITHUB_OUTPUT=/dev/null bash actions/setup/setup.sh
+
+# The tests' other real tools: gitlab-ci-local (runs the GitLab components, tests/gitlab) and
+# mermaid-cli on Debian's Chromium (renders the reports' Mermaid charts).
+bash scripts/setup-gitlab-ci-local.sh
+bash scripts/setup-mermaid.sh
