@@ -6,7 +6,6 @@ Also the PR's building blocks as commands of their own (`check-remote`, `check-l
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +20,7 @@ from ..gate import RegressionRule, Threshold, evaluate_gate, parse_gate_rules
 from ..metrics import Metrics, read_metrics_files
 from ..plots import read_plots
 from ..project import Project, load_project, read_params
-from ..provenance import ci_run_url, pr_git_context, pr_number_from_env, project_name
+from ..provenance import base_ref_from_env, ci_run_url, pr_git_context, pr_number_from_env, project_name
 from ..report.escape import one_line
 from ..report.pr import failure_messages, render_markdown, report_json, step_outputs
 from ..report.publish import publish_report
@@ -238,11 +237,11 @@ def _default_experiment(repo: Path) -> str:
 
 
 def with_ci_defaults(options: PRValidationOptions) -> PRValidationOptions:
-    """Fill the PR number and baseline from GitHub's environment when not given."""
+    """Fill the PR number and baseline from the CI's environment (GitHub's, GitLab's) when not given."""
     return replace(
         options,
         pr=options.pr if options.pr is not None else pr_number_from_env(),
-        baseline_ref=options.baseline_ref or os.environ.get("GITHUB_BASE_REF") or None,
+        baseline_ref=options.baseline_ref or base_ref_from_env(),
     )
 
 

@@ -118,3 +118,19 @@ def test_trend_builds_zero_leaves_the_trend_out(mini_repo, tmp_path):
     assert result.exit_code == 0, result.output
     assert data["trend"] is None
     assert "Trend" not in result.stdout
+
+
+def test_a_gitlab_merge_request_reads_baseline_and_trend_at_its_target_branch(mini_repo, tmp_path):
+    report = tmp_path / "report.json"
+    args = ["--repo", str(mini_repo), "--no-track", "--threshold", "eval.accuracy>=0.5", "--report-json", str(report)]
+    result = CliRunner().invoke(
+        cli,
+        ["pr-validate", *args],
+        catch_exceptions=False,
+        env={"CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main", "GITHUB_BASE_REF": None},
+    )
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["baseline_ref"] == "main"
+    assert data["trend"]["branch"] == "main"
