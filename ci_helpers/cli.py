@@ -487,13 +487,14 @@ def dvc_cache_key_command(**params) -> None:
 
     Takes the same evaluation options as pr-validate and reads dvc.lock and the .dvc files only,
     never the remote, so it runs before an `actions/cache` restore of .dvc/cache. Writes the step
-    outputs `key` and `path` (the cache folder to restore); outside Actions, prints them to stdout.
+    outputs `key`, `path` (the cache folder to restore) and `restore-prefix` (what every key of this
+    OS starts with, for `restore-keys`); outside Actions, prints them to stdout.
     """
     from .adapters import github
     from .flows.pr import dvc_cache_key
 
     cache = dvc_cache_key(pr_options(params))
-    outputs = {"key": cache.key, "path": str(cache.path)}
+    outputs = {"key": cache.key, "path": str(cache.path), "restore-prefix": cache.restore_prefix}
     github.set_outputs(outputs)
     if not os.environ.get("GITHUB_OUTPUT"):
         for name, value in outputs.items():

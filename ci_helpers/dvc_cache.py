@@ -38,6 +38,11 @@ class DvcCacheKey:
     path: Path  # absolute path of the project's DVC cache dir (`dvc cache dir`)
     objects: int  # recorded out hashes the key covers (a directory out counts once, by its manifest)
 
+    @property
+    def restore_prefix(self) -> str:
+        """`mlops-dvc-<os>-` of this key, for `restore-keys`."""
+        return restore_prefix(self.key.split("-")[2])
+
 
 @dataclass(frozen=True)
 class PulledObjects:

@@ -55,9 +55,11 @@ def render_actions() -> str:
 
 
 def _default(param: click.Parameter) -> str:
-    if param.default in (None, (), False) or callable(param.default):
+    default = param.default
+    # click 8.2+ marks "no default" with a sentinel object, not None
+    if default in (None, (), False) or callable(default) or type(default).__name__ == "Sentinel":
         return ""
-    return f"`{param.default}`"
+    return f"`{default}`"
 
 
 def render() -> str:
@@ -71,12 +73,13 @@ def render() -> str:
         for param in command.params:
             if not isinstance(param, click.Option) or param.name == "help":
                 continue
-            flag = " / ".join(f"`{o}`" for o in param.opts)
+            flag = " / ".join(f"`{o}`" for o in [*param.opts, *param.secondary_opts])
             if param.multiple:
                 flag += " (repeatable)"
             if isinstance(param.type, click.Choice):
                 flag += " " + "\\|".join(param.type.choices)
-            envvar = f"`{param.envvar}`" if param.envvar else ""
+            envvars = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or ())
+            envvar = " ".join(f"`{name}`" for name in envvars)
             help_text = (param.help or "").replace("|", "\\|")
             lines.append(f"| {flag} | {envvar} | {_default(param)} | {help_text} |")
         lines.append("")

@@ -118,6 +118,19 @@ def _categorical_axis(series: Sequence[PlotSeries], max_points: int) -> tuple[st
     return axis, values
 
 
+# Distinct and dark enough on GitHub's light and dark backgrounds; Mermaid's own first colour is
+# too pale to read.
+PLOT_PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#8250df", "#bc4c00", "#1b7c83", "#953800", "#57606a")
+
+
+def palette_directive(palette: Sequence[str]) -> list[str]:
+    """The init directive that sets the lines' colours (GitHub honours it), or nothing."""
+    colours = ", ".join(c for c in palette if _HEX_COLOUR.fullmatch(c))
+    if not colours:
+        return []
+    return [f'%%{{init: {{"themeVariables": {{"xyChart": {{"plotColorPalette": "{colours}"}}}}}}}}%%']
+
+
 def xychart(plot: Plot, max_points: int = MAX_POINTS, max_series: int = MAX_SERIES) -> list[str]:
     """One ```mermaid block for a chart plot, and a line naming its series (xychart has no legend)."""
     series = list(plot.series[:max_series])
@@ -125,6 +138,7 @@ def xychart(plot: Plot, max_points: int = MAX_POINTS, max_series: int = MAX_SERI
     axis, values = numeric if numeric else _categorical_axis(series, max_points)
     lines = [
         "```mermaid",
+        *palette_directive(PLOT_PALETTE[: len(series)]),
         "xychart-beta",
         f'    title "{label(plot.title) or label(plot.id) or "plot"}"',
         f'    x-axis "{label(plot.x_label) or "x"}" {axis}',
@@ -215,13 +229,9 @@ def category_line_chart(
     y_axis = f'    y-axis "{label(y_label) or "y"}"'
     if y_range:
         y_axis += f" {number(y_range[0])} --> {number(y_range[1])}"
-    colours = ", ".join(c for c in palette if _HEX_COLOUR.fullmatch(c))
-    init = (
-        [f'%%{{init: {{"themeVariables": {{"xyChart": {{"plotColorPalette": "{colours}"}}}}}}}}%%'] if colours else []
-    )
     block = [
         "```mermaid",
-        *init,
+        *palette_directive(palette),
         "xychart-beta",
         f'    title "{label(title, 80) or "trend"}"',
         f'    x-axis "{label(x_label) or "x"}" {axis}',

@@ -13,7 +13,7 @@ from ..mlflow_links import Link, model_version_link, run_link
 from ..trend import MetricTrend, Trend
 from .common import fmt, number
 from .escape import code, text
-from .mermaid import MAX_CHARTS, category_line_chart, padded_range
+from .mermaid import MAX_CHARTS, PLOT_PALETTE, category_line_chart, padded_range
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -60,9 +60,6 @@ def metric_line(metric: MetricTrend, branch: str, current_label: str) -> str:
     return line
 
 
-PALETTE = ("#0969da",)  # GitHub's accent blue: Mermaid's first default colour is too pale to read
-
-
 def metric_chart(metric: MetricTrend, branch: str, current_label: str, current_tick: str) -> list[str]:
     """x: the builds numbered oldest (1) to newest (n), then `current_tick`: short ticks that do not
     overlap (the commits are in the line above and in the JSON report)."""
@@ -80,7 +77,7 @@ def metric_chart(metric: MetricTrend, branch: str, current_label: str, current_t
         metric.metric,
         [(metric.metric, values)],
         padded_range(values),
-        PALETTE,
+        PLOT_PALETTE[:1],
     )
 
 

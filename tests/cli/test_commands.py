@@ -171,6 +171,7 @@ def test_dvc_cache_key_writes_key_and_path_outputs_for_the_pull_targets(mini_rep
         key: str
         path: Path
         objects: int
+        restore_prefix: str = "dvc-"
 
     def cache_key(project, targets):
         seen.append((project.root, tuple(targets)))
@@ -190,6 +191,7 @@ def test_dvc_cache_key_writes_key_and_path_outputs_for_the_pull_targets(mini_rep
     assert "key" in written
     assert "dvc-abc123" in written
     assert str(mini_repo.resolve() / ".dvc" / "cache") in written
+    assert "restore-prefix" in written
     assert "DVC cache key for 3 objects: dvc-abc123" in result.stderr
 
     local = invoke("dvc-cache-key", *args)  # outside Actions: the outputs on stdout

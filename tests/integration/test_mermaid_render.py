@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ci_helpers.plots import Plot, PlotSeries
-from ci_helpers.report.mermaid import plots_section
+from ci_helpers.report.mermaid import PLOT_PALETTE, plots_section
 
 ROOT = Path(__file__).resolve().parents[2]
 MMDC = ROOT / ".cache" / "mermaid" / "node_modules" / ".bin" / "mmdc"
@@ -90,6 +90,9 @@ def test_the_plots_the_report_draws_render_in_real_mermaid(render):
     assert len(svgs) == len(PLOTS)
     for plot, svg in zip(PLOTS, svgs, strict=True):
         assert len(re.findall(r'class="line-plot-\d+"', svg)) == len(plot.series), plot.id
+        # each line in our palette's colour: Mermaid's own first colour is too pale to read
+        for colour in PLOT_PALETTE[: len(plot.series)]:
+            assert f'stroke="{colour}"' in svg, (plot.id, colour)
     assert ">Precision-Recall</text>" in svgs[0]
     assert ">Errors by district</text>" in svgs[1]
     assert "<img" not in svgs[2]

@@ -24,8 +24,19 @@ GRAMMAR = [
 LINE = re.compile(rf"    line ({QUOTED}) \[({NUM}(?:, {NUM})*)\]")
 
 
+PALETTE_INIT = re.compile(
+    r'%%\{init: \{"themeVariables": \{"xyChart": \{"plotColorPalette": "#[0-9a-f]{6}(?:, #[0-9a-f]{6})*"\}\}\}\}%%'
+)
+
+
 def blocks(markdown: str) -> list[list[str]]:
-    return [b.split("\n") for b in re.findall(r"```mermaid\n(.*?)\n```", markdown, re.S)]
+    """Each ```mermaid block's lines after its palette directive (checked here: our colours only)."""
+    found = []
+    for block in re.findall(r"```mermaid\n(.*?)\n```", markdown, re.S):
+        lines = block.split("\n")
+        assert PALETTE_INIT.fullmatch(lines[0]), lines[0]
+        found.append(lines[1:])
+    return found
 
 
 def check_block(block: list[str]) -> list[list[float]]:
