@@ -119,11 +119,16 @@ def test_pr_validate_action_pass_and_fail(project, mlflow_server, act_home, tmp_
     assert venv_path == str(act_home / "mlops-actions" / f"venv-{venv_key.rsplit('-', 1)[1]}")
     # dvc-cache: true keyed the DVC cache on what the PR pulls, and handed key and folder to actions/cache
     dvc_caches = re.findall(r"actions/cache stand-in: path=(/\S+) key=(mlops-dvc-\S+) restore-keys=(\S+)", log)
-    assert len(dvc_caches) == 1, log[-6000:]
-    ((dvc_path, dvc_key, dvc_prefix),) = dvc_caches
+    assert len(dvc_caches) == 2, log[-6000:]  # the good and the bad step
+    (dvc_path, dvc_key, dvc_prefix), (bad_path, bad_key, _) = dvc_caches
     assert dvc_path == str(Path(env["GOOD_PROJECT"]) / ".dvc" / "cache")
+    assert bad_path == str(Path(env["BAD_PROJECT"]) / ".dvc" / "cache")
     assert re.fullmatch(r"mlops-dvc-linux-[0-9a-f]{16}", dvc_key)
     assert dvc_prefix == "mlops-dvc-linux-"
+    assert bad_key != dvc_key  # another model, another key
+    # saved after pr-validate under the same key: after the passing step, and after the failing one too
+    saved = re.findall(r"actions/cache/save stand-in: path=(/\S+) key=(mlops-dvc-\S+)", log)
+    assert saved == [(dvc_path, dvc_key), (bad_path, bad_key)], log[-6000:]
     # the private venv was built once, then reused by the second step; track: false logged nothing
     assert log.count("ci_helpers: building the venv in") <= 1
     assert "ci_helpers: reusing the venv in" in log
