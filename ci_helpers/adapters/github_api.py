@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .http_api import HostedAPIError, api_url_from, send, token_session
+
 DEFAULT_API_URL = "https://api.github.com"
 PER_PAGE = 100
 MAX_PAGES = 100  # 10,000 comments: a bound, not a limit anyone meets
@@ -23,22 +25,8 @@ _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
-class GitHubAPIError(Exception):
-    """A request GitHub answered with an error, or that never got an answer (status None)."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-    @property
-    def transient(self) -> bool:
-        """Worth retrying: no answer, a rate limit or a server error."""
-        return self.status is None or self.status == 429 or self.status >= 500
-
-    @property
-    def forbidden(self) -> bool:
-        """The token may not do this (a fork PR's read-only token, a missing permission)."""
-        return self.status in (401, 403, 404)
+class GitHubAPIError(HostedAPIError):
+    """Raised when GitHub answered with an error, or never answered (status None)."""
 
 
 @dataclass(frozen=True)
@@ -49,14 +37,8 @@ class IssueComment:
 
 
 def api_url_from_env() -> str:
-    """$GITHUB_API_URL without its trailing slash; only http(s) URLs are accepted."""
-    url = (os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise GitHubAPIError(f"GITHUB_API_URL {url!r} is not an http(s) URL")
-    if "@" in parts.netloc:
-        raise GitHubAPIError("GITHUB_API_URL must not carry credentials")
-    return url
+    """$GITHUB_API_URL without its trailing slash; only http(s) URLs without credentials."""
+    return api_url_from("GITHUB_API_URL", GitHubAPIError, DEFAULT_API_URL)
 
 
 def repository_from_env() -> str:
@@ -74,16 +56,13 @@ class GitHubClient:
         self.api_url = api_url.rstrip("/")
         self.repository = repository
         self._timeout = timeout
-        self._session = requests.Session()
-        self._session.trust_env = False  # no .netrc may replace the token; proxies are set below
-        self._session.proxies.update(requests.utils.get_environ_proxies(self.api_url))
-        self._session.headers.update(
+        self._session = token_session(
+            self.api_url,
             {
                 "Accept": "application/vnd.github+json",
                 "Authorization": f"Bearer {token}",
                 "X-GitHub-Api-Version": "2022-11-28",
-                "User-Agent": "mlops-actions-ci-helpers",
-            }
+            },
         )
 
     def _check_url(self, url: str) -> str:
@@ -96,18 +75,10 @@ class GitHubClient:
         return url
 
     def _request(self, method: str, url: str, json: dict | None = None) -> requests.Response:
-        try:
-            response = self._session.request(
-                method, self._check_url(url), json=json, timeout=self._timeout, allow_redirects=False
-            )
-        except requests.RequestException as error:
-            raise GitHubAPIError(f"{method} {self.api_url} got no answer ({type(error).__name__})") from None
-        if response.status_code >= 300:
-            raise GitHubAPIError(
-                f"{method} {urlsplit(url).path} answered {response.status_code}: {_message(response)}",
-                response.status_code,
-            )
-        return response
+        checked = self._check_url(url)
+        return send(
+            self._session, method, checked, self.api_url, urlsplit(url).path, GitHubAPIError, self._timeout, json=json
+        )
 
     def issue_comments(self, number: int) -> Iterator[IssueComment]:
         """Every comment of issue or PR `number`, oldest first, following the pagination links."""
@@ -135,12 +106,3 @@ def _next_link(header: str) -> str | None:
         if match:
             return match.group(1)
     return None
-
-
-def _message(response: requests.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return response.reason or "no message"
-    message = data.get("message") if isinstance(data, dict) else None
-    return " ".join(str(message or response.reason or "no message").split())[:200]

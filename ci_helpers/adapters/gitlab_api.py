@@ -14,30 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests
+from .http_api import HostedAPIError, api_url_from, send, token_session
 
 PER_PAGE = 100  # GitLab's largest page
 MAX_PAGES = 100  # 10,000 notes: a bound, not a limit anyone meets
 MAX_NOTE_BODY = 1_000_000  # GitLab's limit on a note body, in characters
 
 
-class GitLabAPIError(Exception):
-    """A request GitLab answered with an error, or that never got an answer (status None)."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-    @property
-    def transient(self) -> bool:
-        """Worth retrying: no answer, a rate limit or a server error."""
-        return self.status is None or self.status == 429 or self.status >= 500
-
-    @property
-    def forbidden(self) -> bool:
-        """The token may not do this: rejected (401), without the scope or role (403), or not
-        allowed to see the project (GitLab answers 404 for a project the token cannot see)."""
-        return self.status in (401, 403, 404)
+class GitLabAPIError(HostedAPIError):
+    """Raised when GitLab answered with an error, or never answered (status None). GitLab answers
+    404 for a project the token cannot see, so `forbidden` counts 404 too."""
 
 
 @dataclass(frozen=True)
@@ -50,13 +36,7 @@ class MergeRequestNote:
 
 def api_url_from_env() -> str:
     """$CI_API_V4_URL without its trailing slash; only http(s) URLs without credentials."""
-    url = (os.environ.get("CI_API_V4_URL") or "").rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise GitLabAPIError(f"CI_API_V4_URL {url!r} is not an http(s) URL")
-    if "@" in parts.netloc:
-        raise GitLabAPIError("CI_API_V4_URL must not carry credentials")
-    return url
+    return api_url_from("CI_API_V4_URL", GitLabAPIError)
 
 
 def project_id_from_env() -> int:
@@ -74,32 +54,27 @@ class GitLabClient:
         self.api_url = api_url.rstrip("/")
         self.project_id = int(project_id)
         self._timeout = timeout
-        self._session = requests.Session()
-        self._session.trust_env = False  # no .netrc may replace the token; proxies are set below
-        self._session.proxies.update(requests.utils.get_environ_proxies(self.api_url))
-        self._session.headers.update({"PRIVATE-TOKEN": token, "User-Agent": "mlops-actions-ci-helpers"})
+        self._session = token_session(self.api_url, {"PRIVATE-TOKEN": token})
 
     def _notes_path(self, iid: int) -> str:
         return f"/projects/{self.project_id}/merge_requests/{int(iid)}/notes"
 
     def _request(self, method: str, path: str, params: dict | None = None, json: dict | None = None):
-        try:
-            response = self._session.request(
-                method,
-                self.api_url + path,
-                params=params,
-                json=json,
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
-        except requests.RequestException as error:
-            raise GitLabAPIError(f"{method} {self.api_url} got no answer ({type(error).__name__})") from None
-        if response.status_code >= 300:
-            raise GitLabAPIError(
-                f"{method} {urlsplit(self.api_url).path}{path} answered {response.status_code}: {_message(response)}",
-                response.status_code,
-            )
-        return response
+        shown = urlsplit(self.api_url).path + path
+        # {"message": "403 Forbidden"} or, for a token without the scope, {"error": ..., "error_description": ...}
+        keys = ("message", "error_description", "error")
+        return send(
+            self._session,
+            method,
+            self.api_url + path,
+            self.api_url,
+            shown,
+            GitLabAPIError,
+            self._timeout,
+            keys,
+            params=params,
+            json=json,
+        )
 
     def notes(self, iid: int) -> Iterator[MergeRequestNote]:
         """Every note of merge request !iid, oldest first, page by page as `X-Next-Page` says."""
@@ -134,15 +109,3 @@ def _next_page(header: str, current: int) -> int | None:
         return None
     following = int(header)
     return following if following > current else None
-
-
-def _message(response: requests.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return response.reason or "no message"
-    message = None
-    if isinstance(data, dict):
-        # {"message": "403 Forbidden"} or, for a token without the scope, {"error": ..., "error_description": ...}
-        message = data.get("message") or data.get("error_description") or data.get("error")
-    return " ".join(str(message or response.reason or "no message").split())[:200]
