@@ -92,7 +92,11 @@ model_option = click.option(
     "--model",
     envvar="CI_HELPERS_MODEL",
     show_envvar=True,
-    help="Built-in evaluator: pickle/joblib of a sklearn-compatible estimator, or an MLflow model directory.",
+    help=(
+        "Built-in evaluator: pickle/joblib of a sklearn-compatible estimator, or an MLflow model directory. "
+        "It runs in the project's Python (the first python3 on PATH, or $CI_HELPERS_EVAL_PYTHON), which needs "
+        "pandas and scikit-learn."
+    ),
 )
 test_data_option = click.option(
     "--test-data",

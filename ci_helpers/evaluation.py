@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
-import pickle
+import os
+import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .adapters import dvc
-from .errors import ConfigError
+from .adapters.runner import TAIL_LINES
+from .builtin_evaluator_worker import classification_metrics, regression_metrics  # noqa: F401  (re-exported)
+from .errors import ConfigError, StageFailed
 from .metrics import Metrics, read_metrics_files
 
 TASKS = ("regression", "classification")
@@ -16,6 +21,11 @@ BUILTIN_METRICS = {
     "regression": ("r2", "rmse", "mae"),
     "classification": ("accuracy", "precision", "recall", "f1", "roc_auc"),
 }
+# The worker runs by path in the project's Python: it needs nothing of ci_helpers installed there.
+WORKER = Path(__file__).with_name("builtin_evaluator_worker.py")
+EVAL_PYTHON_ENV = "CI_HELPERS_EVAL_PYTHON"
+# actions/setup/setup.sh writes it last into the private venv it builds
+PRIVATE_VENV_STAMP = ".mlops-actions-key"
 # Relative difference below which CI's and the PR's committed numbers count as equal.
 _MATCH_TOLERANCE = 1e-6
 
@@ -63,115 +73,101 @@ def evaluate_with_stage(repo: Path, stages: tuple[str, ...], metrics_files: list
     return EvalReport(ci, method, committed, compare_with_committed(committed, ci) if committed else ())
 
 
-def load_model(path: Path):
-    """A sklearn-compatible estimator from a pickle/joblib file, or an MLflow model directory."""
-    if not path.exists():
-        raise ConfigError(f"model {path} does not exist; check --model or push it with `dvc push`")
-    try:
-        if path.is_dir():
-            if not (path / "MLmodel").is_file():
-                raise ConfigError(
-                    f"model directory {path} has no MLmodel file; pass a pickle/joblib file or an MLflow model directory"
-                )
-            import mlflow.pyfunc
+def evaluator_python() -> str:
+    """The Python the built-in evaluator runs in: the project's, the one its dvc.yaml stages run with.
 
-            return mlflow.pyfunc.load_model(str(path))
-        try:
-            import joblib
-
-            return joblib.load(path)
-        except ImportError:
-            with path.open("rb") as handle:
-                return pickle.load(handle)
-    except ConfigError:
-        raise
-    except Exception as error:
-        raise ConfigError(
-            f"model {path} cannot be loaded ({type(error).__name__}: {str(error)[:200]}); pass a pickle/joblib estimator or an MLflow model directory"
-        ) from None
-
-
-def load_test_data(path: Path, target: str):
-    """Features and target from a CSV or Parquet file."""
-    import pandas as pd
-
-    if not path.is_file():
-        raise ConfigError(f"test data {path} does not exist; check --test-data or push it with `dvc push`")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        elif suffix in (".csv", ".tsv", ".txt"):
-            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-        else:
+    $CI_HELPERS_EVAL_PYTHON (a path or a command name) when set; else the first `python3`, then
+    `python`, on PATH, skipping the bin folder of the actions' private ci_helpers venv (the one
+    actions/setup/setup.sh builds and stamps): that venv holds no pandas or scikit-learn, and
+    unpickling a model with another scikit-learn than it was built with is unreliable anyway.
+    Installed in the project's own environment, ci_helpers is found there and that is right.
+    """
+    chosen = os.environ.get(EVAL_PYTHON_ENV, "").strip()
+    if chosen:
+        found = shutil.which(chosen)
+        if not found:
             raise ConfigError(
-                f"test data {path} is neither CSV nor Parquet; pass a .csv or .parquet file to --test-data"
+                f"{EVAL_PYTHON_ENV}={chosen} is not an executable Python; point it at the interpreter your dvc.yaml stages use"
             )
-    except ConfigError:
-        raise
-    except Exception as error:
-        raise ConfigError(f"test data {path} cannot be read ({type(error).__name__}: {str(error)[:200]})") from None
-    if target not in frame.columns:
-        columns = ", ".join(map(str, frame.columns[:20]))
-        raise ConfigError(f"test data {path} has no target column '{target}' (columns: {columns}); fix --target")
-    return frame.drop(columns=[target]), frame[target]
-
-
-def regression_metrics(y_true, y_pred) -> Metrics:
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
-    return {
-        "r2": float(r2_score(y_true, y_pred)),
-        "rmse": float(math.sqrt(mean_squared_error(y_true, y_pred))),
-        "mae": float(mean_absolute_error(y_true, y_pred)),
-    }
-
-
-def classification_metrics(y_true, y_pred, probabilities=None) -> Metrics:
-    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support, roc_auc_score
-
-    labels = sorted(set(y_true) | set(y_pred))
-    average = "binary" if len(labels) == 2 else "weighted"
-    pos_label = labels[-1] if average == "binary" else 1
-    precision, recall, _, _ = precision_recall_fscore_support(
-        y_true, y_pred, average=average, pos_label=pos_label, zero_division=0
+        return found
+    private = Path(sys.prefix) / PRIVATE_VENV_STAMP
+    skipped = {os.path.realpath(Path(sys.prefix) / "bin")} if private.is_file() else set()
+    folders = [
+        folder
+        for folder in os.environ.get("PATH", "").split(os.pathsep)
+        if folder and os.path.realpath(folder) not in skipped
+    ]
+    for name in ("python3", "python"):
+        found = shutil.which(name, path=os.pathsep.join(folders))
+        if found:
+            return found
+    raise ConfigError(
+        "the built-in evaluator found no python3 on PATH to run in; put the Python your dvc.yaml stages use "
+        f"on PATH (actions/setup-python) or set {EVAL_PYTHON_ENV}"
     )
-    metrics = {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(f1_score(y_true, y_pred, average=average, pos_label=pos_label, zero_division=0)),
-    }
-    if probabilities is not None:
-        try:
-            if probabilities.shape[1] == 2:
-                metrics["roc_auc"] = float(roc_auc_score(y_true, probabilities[:, 1]))
-            else:
-                metrics["roc_auc"] = float(roc_auc_score(y_true, probabilities, multi_class="ovr"))
-        except ValueError:
-            pass  # one class only in the test set: AUC is undefined, leave it out
-    return metrics
+
+
+# What to install for a module the worker could not import; pandas and scikit-learn otherwise.
+_INSTALL_FOR = {"mlflow": "mlflow", "pyarrow": "pyarrow", "skops": "skops", "cloudpickle": "cloudpickle"}
+
+
+def _missing_library(python: str, module: str, what: str) -> ConfigError:
+    fix = _INSTALL_FOR.get(module, "pandas scikit-learn")
+    return ConfigError(
+        f"{what} runs in {python} (the Python on PATH your stages use), which cannot import {module}; "
+        f"run `pip install {fix}` in the environment your stages use, or set {EVAL_PYTHON_ENV}"
+    )
+
+
+def run_worker(
+    python: str, args: list[str], env: dict[str, str] | None = None, what: str = "the built-in evaluator"
+) -> dict:
+    """Run builtin_evaluator_worker.py in `python` and return its JSON answer. It unpickles files a
+    PR supplied, so it gets none of the runner's step files and tokens, like a PR's own stages.
+    ConfigError (exit 2) for a missing library or a bad input; StageFailed (exit 4) when the
+    project's Python itself fails (killed, crashed); RuntimeError (exit 70) for a bug in the worker."""
+    from .adapters.dvc import UNTRUSTED_UNSET
+    from .adapters.runner import CommandError, run
+
+    command = [python, str(WORKER), *args]
+    try:
+        result = run(command, env=env, unset=UNTRUSTED_UNSET)
+    except CommandError as error:  # killed, crashed, or an interpreter that is not one
+        tail = "\n".join(error.output.strip().splitlines()[-TAIL_LINES:])
+        raise StageFailed(
+            f"{what} exited {error.returncode} in {python} (the project's Python); its last lines:\n{tail}",
+            None,
+            error.returncode,
+        ) from None
+    except OSError as error:
+        raise ConfigError(
+            f"{what} cannot start {python} ({error.strerror or error}); fix PATH or {EVAL_PYTHON_ENV}"
+        ) from None
+    lines = result.stdout.strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        tail = "\n".join((result.stderr + result.stdout).strip().splitlines()[-TAIL_LINES:])
+        raise StageFailed(f"{what} printed no result in {python}; its last lines:\n{tail}")
+    kind = answer.get("error")
+    if kind == "missing-library":
+        raise _missing_library(python, str(answer.get("module") or "a library it needs"), what)
+    if kind == "config":
+        raise ConfigError(str(answer.get("message")))
+    if kind == "crash":  # a bug in the worker, not in the user's input
+        raise RuntimeError(f"{what} failed in {python}: {answer.get('message')}")
+    return answer
 
 
 def evaluate_builtin(model_path: Path, test_data: Path, target: str, task: str) -> EvalReport:
-    """Standard metrics of a sklearn-compatible or pyfunc model on a CSV/Parquet test set."""
+    """Standard metrics of a sklearn-compatible or pyfunc model on a CSV/Parquet test set, computed
+    in the project's Python (see `evaluator_python`), which loads the model with its own libraries."""
     if task not in TASKS:
         raise ConfigError(f"unsupported task '{task}'; pass --task regression or --task classification")
-    features, y_true = load_test_data(test_data, target)
-    model = load_model(model_path)
-    if not hasattr(model, "predict"):
-        raise ConfigError(
-            f"model {model_path} has no predict(); pass a sklearn-compatible estimator or an MLflow model"
-        )
-    try:
-        y_pred = model.predict(features)
-    except Exception as error:
-        raise ConfigError(
-            f"model {model_path} failed to predict on {test_data} ({type(error).__name__}: {str(error)[:200]}); check the test set's columns"
-        ) from None
-    if task == "regression":
-        metrics = regression_metrics(y_true, y_pred)
-    else:
-        probabilities = model.predict_proba(features) if hasattr(model, "predict_proba") else None
-        metrics = classification_metrics(list(y_true), list(y_pred), probabilities)
+    python = evaluator_python()
+    args = ["evaluate", "--model", str(model_path), "--test-data", str(test_data), "--target", target, "--task", task]
+    answer = run_worker(python, args)
+    metrics = {str(name): float(value) for name, value in (answer.get("metrics") or {}).items()}
     return EvalReport(metrics, "builtin")

@@ -6,28 +6,40 @@ else the dvc.yaml `artifacts:` entry named by `--model-artifact`, else the singl
 artifact. The file or directory is logged into the helper-owned run, then registered:
 
 - a pickle/joblib that loads as a scikit-learn estimator is logged as the `sklearn` flavor (an
-  MLflow 3 logged model linked to the run), so `mlflow.pyfunc.load_model` works on the version;
+  MLflow 3 logged model linked to the run), so `mlflow.pyfunc.load_model` works on the version.
+  Both the check and the logging run in the project's Python (the one its stages use, or
+  $CI_HELPERS_EVAL_PYTHON: see evaluation.evaluator_python), through builtin_evaluator_worker.py
+  with the run handed over as a training script gets it ($MLFLOW_RUN_ID...): that Python built the
+  model, and ci_helpers' own venv has no scikit-learn. When that Python lacks scikit-learn or
+  mlflow, the file is logged as plain artifacts, and the note says why;
 - a directory that already is an MLflow model (it holds an `MLmodel` file) keeps its own flavor;
 - anything else (an unloadable pickle, an ONNX file, a folder of files) is logged as plain
   artifacts under `model/` in the run.
 
 Security: loading a pickle runs code. This module is used by master-build only, on the model the
 project's own training code just built in CI, code that master-build already runs; so unpickling it
-adds no new trust. Nothing on the PR path may import this module or unpickle anything.
+adds no new trust. Nothing on the PR path may import this module. (The PR path's built-in
+evaluator unpickles the PR's model in the same worker, without the runner's tokens.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .adapters.redact import redact
-from .adapters.tracking import TrackedRun, _client, is_unreachable, mlflow_errors, unreachable_error
-from .errors import CIHelpersError, ConfigError
+from .adapters.tracking import (
+    TrackedRun,
+    _client,
+    is_unreachable,
+    mlflow_errors,
+    run_environment,
+    unreachable_error,
+)
+from .errors import CIHelpersError, ConfigError, StageFailed
 from .project import Project
 
 MODEL_ARTIFACT_PATH = "model"  # where the model lands in the run, for either format
@@ -35,6 +47,7 @@ FORMAT_PLAIN = "plain-artifacts"
 FORMAT_SKLEARN = "sklearn"
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav", ".pk")
 _TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
+_WHAT = "logging the model as the sklearn flavor"  # names the step in the worker's errors
 
 
 @dataclass(frozen=True)
@@ -171,56 +184,30 @@ def _looks_pickled(path: Path) -> bool:
         return False
 
 
-def _load_estimator(path: Path) -> tuple[object | None, str | None]:
-    """(the scikit-learn estimator the file unpickles to, None) or (None, why not).
+def _sklearn_estimator(path: Path) -> tuple[str | None, str | None]:
+    """(the project's Python, None) when the file unpickles there to a scikit-learn estimator, else
+    (None, why not). The project's Python (evaluation.evaluator_python) built the model: its
+    scikit-learn loads the pickle, ci_helpers' own venv has none (and another version would not do).
 
     SECURITY: unpickling executes code from the file. Only ever called on main, on the model that
     the project's own training stage has just built in CI (code master-build already runs).
     """
     if not path.is_file() or not _looks_pickled(path):
         return None, None
+    from .evaluation import evaluator_python, run_worker
+
     try:
-        import joblib  # a dependency of scikit-learn; reads plain pickles as well as joblib dumps
-
-        loaded = joblib.load(path)
-    except Exception as error:  # a pickle can raise anything while loading
-        return None, f"{path.name} does not unpickle here ({type(error).__name__}: {str(error)[:200]})"
-    from sklearn.base import BaseEstimator
-
-    if isinstance(loaded, BaseEstimator):
-        return loaded, None
-    return (
-        None,
-        f"{path.name} unpickles to {type(loaded).__module__}.{type(loaded).__name__}, not a scikit-learn estimator",
-    )
-
-
-def _mlflow_major() -> int:
-    import mlflow
-
-    return int(str(mlflow.__version__).split(".", 1)[0])
-
-
-@contextmanager
-def _using_tracking_uri(uri: str) -> Iterator[None]:
-    """MLflow's fluent API (log_model) reads a process-global tracking URI. `set_tracking_uri` also
-    rewrites $MLFLOW_TRACKING_URI and `end_run` deletes $MLFLOW_RUN_ID: use `uri` for the call, then
-    put the global and both variables back as they were."""
-    import mlflow
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    previous = getattr(tracking_utils, "_tracking_uri", None)
-    saved_env = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID")}
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None: "not set", as before
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        python = evaluator_python()
+        answer = run_worker(python, ["inspect", "--model", str(path)], what=_WHAT)
+    except (ConfigError, StageFailed) as error:  # no such Python, it lacks a library, or it crashed
+        return None, f"{path.name} is logged as plain artifacts: {str(error).splitlines()[0]}"
+    if answer.get("error"):
+        return None, f"{path.name} does not unpickle in {python} ({str(answer.get('message'))[:200]})"
+    if answer.get("sklearn_version") is None:
+        return None, f"{path.name} is logged as plain artifacts: {python} (the project's Python) has no scikit-learn"
+    if answer.get("sklearn_estimator"):
+        return python, None
+    return None, f"{path.name} unpickles to {answer.get('type')}, not a scikit-learn estimator"
 
 
 def _restore_status(client, run_id: str, status: str, end_time: int | None) -> None:
@@ -231,41 +218,25 @@ def _restore_status(client, run_id: str, status: str, end_time: int | None) -> N
         client.update_run(run_id, status=status)
 
 
-def _log_sklearn(run: TrackedRun, estimator: object, tags: Mapping[str, str]) -> tuple[str, str | None]:
-    """Log `estimator` as the sklearn flavor into `run`, which may be FINISHED; the run keeps the
-    status (and end time) it had. (source to register, MLflow 3 logged model id or None)."""
-    import cloudpickle
-    import mlflow
-    import mlflow.sklearn
-    import sklearn
+def _log_sklearn(run: TrackedRun, python: str, path: Path, tags: Mapping[str, str]) -> tuple[str, str | None]:
+    """Log the pickle as the sklearn flavor into `run`, which may be FINISHED, from the project's
+    Python (it resumes the run through $MLFLOW_RUN_ID, as a training script does); the run keeps
+    the status (and end time) it had. (source to register, MLflow 3 logged model id or None).
+    ConfigError when that Python cannot (no mlflow there); other failures raise RuntimeError."""
+    import json
+
+    from .evaluation import run_worker
 
     client = _client(run.tracking_uri)
     before = client.get_run(run.run_id).info
-    kwargs: dict[str, object] = {
-        "sk_model": estimator,
-        # cloudpickle, as MLflow 2 did: MLflow 3's default (skops) refuses tree models on load
-        "serialization_format": "cloudpickle",
-        # explicit requirements skip ~6 s of inference, which would import the model's code again
-        "pip_requirements": [f"scikit-learn=={sklearn.__version__}", f"cloudpickle=={cloudpickle.__version__}"],
-    }
-    if _mlflow_major() >= 3:
-        kwargs.update(name=MODEL_ARTIFACT_PATH, tags=dict(tags))
-    else:
-        kwargs["artifact_path"] = MODEL_ARTIFACT_PATH
-    with _using_tracking_uri(run.tracking_uri):
-        active = mlflow.active_run()
-        reopened = active is None or active.info.run_id != run.run_id
-        if reopened:  # resume the run so that the logged model is linked to it (source_run_id)
-            mlflow.start_run(run_id=run.run_id, nested=active is not None, log_system_metrics=False)
-        try:
-            info = mlflow.sklearn.log_model(**kwargs)
-        finally:
-            if reopened:
-                try:
-                    mlflow.end_run()
-                finally:
-                    _restore_status(client, run.run_id, before.status, before.end_time)
-    model_id = getattr(info, "model_id", None)
+    args = ["log-sklearn", "--model", str(path), "--name", MODEL_ARTIFACT_PATH, "--tags", json.dumps(dict(tags))]
+    try:
+        answer = run_worker(python, args, env=run_environment(run), what=_WHAT)
+    finally:  # the worker's start_run/end_run reopened and closed it
+        _restore_status(client, run.run_id, before.status, before.end_time)
+    if answer.get("error"):
+        raise RuntimeError(str(answer.get("message")))
+    model_id = answer.get("model_id")
     if model_id:
         return f"models:/{model_id}", str(model_id)
     return f"{before.artifact_uri.rstrip('/')}/{MODEL_ARTIFACT_PATH}", None
@@ -323,12 +294,14 @@ def log_model_from_path(
     if remote_url:
         base["mlops.model_remote"] = redact(remote_url)
 
-    estimator, note = _load_estimator(local)
-    if estimator is not None:
+    python, note = _sklearn_estimator(local)
+    if python is not None:
         tags = {**base, "mlops.model_format": FORMAT_SKLEARN}
         try:
             with mlflow_errors(run.tracking_uri):
-                source, model_id = _log_sklearn(run, estimator, tags)
+                source, model_id = _log_sklearn(run, python, local, tags)
+        except (ConfigError, StageFailed) as error:  # the project's Python has no mlflow, or crashed
+            note = f"{path} is logged as plain artifacts: {str(error).splitlines()[0]}"
         except CIHelpersError:
             raise
         except Exception as error:  # the estimator would not serialize: keep the file as it is

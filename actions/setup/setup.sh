@@ -17,7 +17,7 @@ stamp="${venv}/.mlops-actions-key"  # written last: a venv without it is a build
 # the venv changed) and the main dependencies, found without importing them (that takes seconds).
 check='import yaml, pydantic_core, _ruamel_yaml
 from importlib.util import find_spec
-names = ("click", "dvc", "mlflow", "sqlalchemy", "alembic", "sklearn", "pandas", "stamina", "github_action_utils")
+names = ("click", "dvc", "mlflow", "sqlalchemy", "alembic", "stamina", "github_action_utils")
 missing = [name for name in names if find_spec(name) is None]
 if missing:
     raise SystemExit("missing: " + ", ".join(missing))'

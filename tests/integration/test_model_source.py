@@ -6,7 +6,11 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import subprocess
+import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,7 +20,6 @@ from ci_helpers.adapters.tracking import TrackedRun
 from ci_helpers.errors import ConfigError
 from ci_helpers.model_source import (
     FORMAT_PLAIN,
-    _using_tracking_uri,
     check_model_source_declared,
     log_model_from_path,
     model_md5,
@@ -28,6 +31,26 @@ from tests.support.project import sh
 pytestmark = pytest.mark.integration
 
 REMOTE = "s3://AKIAEXAMPLE:s3cr3t-value@dvc-bucket/store"
+
+
+@contextmanager
+def _using_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's fluent API for one block, then the process-global URI and variables as they were."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    previous = getattr(tracking_utils, "_tracking_uri", None)
+    saved_env = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID")}
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _client(uri: str):
@@ -133,6 +156,62 @@ def _register_and_download(uri: str, run: TrackedRun, logged, dest: Path) -> Pat
     assert _client(uri).get_model_version(name, version.version).tags["mlops.model_format"] == FORMAT_PLAIN
     with _using_tracking_uri(uri):
         return Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}", dst_path=str(dest)))
+
+
+def _project_python(tmp_path: Path, log: Path, pythonpath: Path | None = None) -> Path:
+    """A stand-in for the project's Python: this suite's, recording each call."""
+    script = tmp_path / "bin" / "project-python"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f"PYTHONPATH={pythonpath} " if pythonpath else ""
+    script.write_text(f'#!/bin/sh\necho "$2" >> {log}\n{prefix}exec {sys.executable} "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+def test_the_check_and_the_sklearn_flavor_run_in_the_projects_python(mlflow_server, tmp_path, monkeypatch):
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("CI_HELPERS_EVAL_PYTHON", str(_project_python(tmp_path, log)))
+    run = _finished_run(mlflow_server.url)
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(_classifier()))
+
+    logged = log_model_from_path(run, tmp_path, "model.pkl", None, None)
+
+    assert logged.format == "sklearn"
+    assert log.read_text().split() == ["inspect", "log-sklearn"]
+    assert _client(mlflow_server.url).get_run(run.run_id).info.status == "FINISHED"
+
+
+def test_a_project_python_without_sklearn_logs_plain_artifacts_and_says_why(mlflow_server, tmp_path, monkeypatch):
+    bare = tmp_path / "bare-env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, capture_output=True)
+    monkeypatch.setenv("CI_HELPERS_EVAL_PYTHON", str(bare / "bin" / "python"))
+    run = _finished_run(mlflow_server.url)
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(_classifier()))
+
+    logged = log_model_from_path(run, tmp_path, "model.pkl", None, None)
+
+    assert logged.format == FORMAT_PLAIN
+    assert f"does not unpickle in {bare / 'bin' / 'python'}" in (logged.note or "")
+    assert "sklearn" in (logged.note or "")
+
+
+def test_a_project_python_without_mlflow_logs_plain_artifacts_and_names_the_fix(mlflow_server, tmp_path, monkeypatch):
+    hidden = tmp_path / "no-mlflow"
+    (hidden / "mlflow").mkdir(parents=True)
+    (hidden / "mlflow" / "__init__.py").write_text("raise ImportError(\"No module named 'mlflow'\")\n")
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("CI_HELPERS_EVAL_PYTHON", str(_project_python(tmp_path, log, pythonpath=hidden)))
+    run = _finished_run(mlflow_server.url)
+    before = _client(mlflow_server.url).get_run(run.run_id).info
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(_classifier()))
+
+    logged = log_model_from_path(run, tmp_path, "model.pkl", None, None)
+
+    assert logged.format == FORMAT_PLAIN
+    assert "cannot import mlflow" in (logged.note or "")
+    assert "`pip install mlflow` in the environment your stages use" in (logged.note or "")
+    after = _client(mlflow_server.url).get_run(run.run_id).info
+    assert (after.status, after.end_time) == ("FINISHED", before.end_time)
 
 
 @pytest.mark.parametrize(
