@@ -34,7 +34,10 @@ def test_the_summary_draws_get_started_plots_as_mermaid_charts(shape_project):
 
     blocks = re.findall(r"```mermaid\n(.*?)\n```", summary, re.S)
     assert len(blocks) == 2, summary
-    prc, roc = (block.split("\n") for block in blocks)
+    # each block opens with the palette directive (readable line colours), then the chart
+    directive = '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "#0969da, #cf222e"}}}}%%'
+    assert [block.split("\n")[0] for block in blocks] == [directive, directive]
+    prc, roc = (block.split("\n")[1:] for block in blocks)
     assert prc[:5] == [
         "xychart-beta",
         '    title "Precision-Recall"',
