@@ -79,42 +79,18 @@ def fill_wheelhouse(house: Path, remotes: str) -> None:
         ],
         dict(os.environ),
     )
-    # what uv builds those in (build isolation, offline from the wheelhouse too)
-    run(
-        [
-            BASE_PYTHON,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--only-binary",
-            ":all:",
-            "-d",
-            str(house),
-            "setuptools>=68",
-            "wheel",
-        ],
-        dict(os.environ),
-    )
-    for requirements in (selection, UV_LOCK):
+
+    def pip_download(*args: str) -> None:
         run(
-            [
-                BASE_PYTHON,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-deps",
-                "--prefer-binary",  # a few pins have no wheel (antlr4-python3-runtime 4.9.3): uv builds them
-                "-d",
-                str(house),
-                "-r",
-                str(requirements),
-            ],
+            [BASE_PYTHON, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "-d", str(house), *args],
             dict(os.environ),
         )
+
+    # what uv builds those in (build isolation, offline from the wheelhouse too)
+    pip_download("--only-binary", ":all:", "setuptools>=68", "wheel")
+    for requirements in (selection, UV_LOCK):
+        # a few pins have no wheel (antlr4-python3-runtime 4.9.3): uv builds them
+        pip_download("--no-deps", "--prefer-binary", "-r", str(requirements))
     stamp.touch()
 
 

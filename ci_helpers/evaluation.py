@@ -12,7 +12,6 @@ from pathlib import Path
 
 from .adapters import dvc
 from .adapters.runner import TAIL_LINES
-from .builtin_evaluator_worker import classification_metrics, regression_metrics  # noqa: F401  (re-exported)
 from .errors import ConfigError, StageFailed
 from .metrics import Metrics, read_metrics_files
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .adapters import git
+from .adapters.tracking import BRANCH_TAG, BUILD_KIND, BUILD_KIND_TAG, COMMIT_TAG
 
 _PR_REF = re.compile(r"^refs/pull/(\d+)/")
 
@@ -82,9 +83,10 @@ def ci_run_url() -> str | None:
 def provenance_tags(context: GitContext, dev: dict[str, str], ci: dict[str, str]) -> dict[str, str]:
     """Tags of a CI build's run and model version: what was built, where, and whether the
     developer's pushed outputs (`dev`, path -> md5) match CI's (`ci`)."""
-    tags = {"mlops.kind": "ci-build", "mlops.git_commit": context.commit, "mlflow.source.git.commit": context.commit}
+    # the tags the report's trend searches by (adapters/tracking.recent_build_runs)
+    tags = {BUILD_KIND_TAG: BUILD_KIND, COMMIT_TAG: context.commit, "mlflow.source.git.commit": context.commit}
     if context.branch:
-        tags["mlops.branch"] = context.branch
+        tags[BRANCH_TAG] = context.branch
     url = ci_run_url()
     if url:
         tags["mlops.ci_run_url"] = url

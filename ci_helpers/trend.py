@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .adapters.tracking import ModelVersionRef, recent_build_runs, registered_version_of_run
+from .adapters.registry import ModelVersionRef, registered_version_of_run
+from .adapters.tracking import recent_build_runs
 from .errors import CIHelpersError
 
 DEFAULT_TREND_BUILDS = 10

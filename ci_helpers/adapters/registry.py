@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..errors import ConfigError
-from .tracking import _client, mlflow_errors
+from .tracking import COMMIT_TAG, _client, mlflow_errors, one_bounded_attempt
 
 HISTORY_TAG = "mlops.alias_history.{alias}"  # the legacy single-tag history, still read
 MOVE_TAG_PREFIX = "mlops.alias_move.{alias}."  # one tag per move: concurrent moves all kept
-COMMIT_TAG = "mlops.git_commit"
 _CONVERGE_ROUNDS = 5
 _CONSIDERED_MOVES = 20  # recent build moves that take part in "the newest commit wins"
 
@@ -31,6 +30,12 @@ class RegisteredVersion:
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class ModelVersionRef:
+    name: str
+    version: str
 
 
 @dataclass(frozen=True)
@@ -415,3 +420,17 @@ def transition_stage(tracking_uri: str, name: str, version: str, stage: str) -> 
     with mlflow_errors(tracking_uri), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         _client(tracking_uri).transition_model_version_stage(name, version, stage)
+
+
+def registered_version_of_run(tracking_uri: str, run_id: str) -> ModelVersionRef | None:
+    """The newest registry version created from `run_id`, in one bounded attempt; None when there
+    is none or the registry cannot say (a link for the report, never a verdict)."""
+    try:
+        with one_bounded_attempt(), mlflow_errors(tracking_uri):
+            versions = list(_client(tracking_uri).search_model_versions(f"run_id = '{run_id}'"))
+    except Exception:  # the registry may be off, older, or unreachable: no link then
+        return None
+    if not versions:
+        return None
+    newest = max(versions, key=lambda v: (int(v.version) if str(v.version).isdigit() else 0, v.name))
+    return ModelVersionRef(newest.name, str(newest.version))

@@ -174,17 +174,30 @@ def check_tracking_server(tracking_uri: str) -> None:
         _check_server_answers(uri)
 
 
+def _sqlite_rest(uri: str) -> str:
+    """What follows `sqlite://`, without the query: `/relative.db`, `//absolute.db`, or empty."""
+    return uri[len("sqlite://") :].split("?", 1)[0]
+
+
+def _sqlite_file(tracking_uri: str) -> Path | None:
+    """The database file a sqlite: URI names (None for an in-memory one)."""
+    rest = _sqlite_rest(tracking_uri)
+    if rest in ("", "/", "/:memory:"):
+        return None
+    return Path(rest[1:] if rest.startswith("/") else rest)
+
+
 def _check_sqlite_uri(uri: str) -> None:
     """`sqlite:///relative.db`, `sqlite:////absolute.db` or `sqlite://` (in memory): the folder exists."""
     shown = redact(uri)
     if not uri.lower().startswith("sqlite://"):
         raise ConfigError(f"MLflow tracking URI {shown} is not a valid sqlite URI; {_SQLITE_FORMS}")
-    rest = uri[len("sqlite://") :].split("?", 1)[0]
-    if rest in ("", "/", "/:memory:"):
+    path = _sqlite_file(uri)
+    if path is None:
         return
-    if not rest.startswith("/"):
+    if not _sqlite_rest(uri).startswith("/"):
         raise ConfigError(f"MLflow tracking URI {shown} names a host; a sqlite URI has none: {_SQLITE_FORMS}")
-    folder = Path(rest[1:]).parent
+    folder = path.parent
     if not folder.is_dir():
         raise ConfigError(
             f"MLflow tracking URI {shown} is in a folder that does not exist ({folder}); create it or fix --tracking-uri / MLFLOW_TRACKING_URI"
@@ -350,12 +363,6 @@ class BuildRun:
     metrics: Mapping[str, float]
 
 
-@dataclass(frozen=True)
-class ModelVersionRef:
-    name: str
-    version: str
-
-
 @contextmanager
 def one_bounded_attempt(timeout: float = TREND_READ_TIMEOUT_SECONDS) -> Iterator[None]:
     """MLflow's HTTP client with no retry and at most `timeout` seconds per request (less when the
@@ -376,14 +383,6 @@ def one_bounded_attempt(timeout: float = TREND_READ_TIMEOUT_SECONDS) -> Iterator
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def _sqlite_file(tracking_uri: str) -> Path | None:
-    """The database file a sqlite: URI names (None for an in-memory one)."""
-    rest = tracking_uri[len("sqlite://") :].split("?", 1)[0]
-    if rest in ("", "/", "/:memory:"):
-        return None
-    return Path(rest[1:] if rest.startswith("/") else rest)
 
 
 def _store_exists(tracking_uri: str) -> bool:
@@ -478,17 +477,3 @@ def recent_build_runs(
             )
         )
     return tuple(reversed(builds[:limit]))
-
-
-def registered_version_of_run(tracking_uri: str, run_id: str) -> ModelVersionRef | None:
-    """The newest registry version created from `run_id`, in one bounded attempt; None when there
-    is none or the registry cannot say (a link for the report, never a verdict)."""
-    try:
-        with one_bounded_attempt(), mlflow_errors(tracking_uri):
-            versions = list(_client(tracking_uri).search_model_versions(f"run_id = '{run_id}'"))
-    except Exception:  # the registry may be off, older, or unreachable: no link then
-        return None
-    if not versions:
-        return None
-    newest = max(versions, key=lambda v: (int(v.version) if str(v.version).isdigit() else 0, v.name))
-    return ModelVersionRef(newest.name, str(newest.version))

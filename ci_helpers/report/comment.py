@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from ..adapters import github, github_api, gitlab_api
-from ..adapters.github_api import GitHubAPIError, GitHubClient
-from ..adapters.gitlab_api import GitLabAPIError, GitLabClient
-from ..adapters.redact import MASK, redact
+from ..adapters.github_api import GitHubClient
+from ..adapters.gitlab_api import GitLabClient
+from ..adapters.http_api import HostedAPIError
+from ..adapters.redact import redact
 from ..adapters.runner import retry_attempts, retry_wait_seconds
 
 MAX_BODY = 65536  # GitHub's limit on a comment body, in characters
@@ -88,7 +89,6 @@ class Thread(Protocol):
     limit: ClassVar[int]  # the host's largest body
     needs: ClassVar[str]  # what the token needs, said when it is refused
     report_elsewhere: ClassVar[str]  # where the report is when no comment could be written
-    errors: ClassVar[tuple[type[Exception], ...]]  # the API's error, with .transient and .forbidden
 
     @property
     def where(self) -> str: ...  # "PR #7", "MR !7"
@@ -110,7 +110,6 @@ class GitHubThread:
     needs: ClassVar[str] = "the token needs `pull-requests: write`; a fork PR's token is read-only"
     no_token: ClassVar[str] = "no GITHUB_TOKEN in the environment (pass the action's github-token input)"
     report_elsewhere: ClassVar[str] = "the job summary holds the report"
-    errors: ClassVar[tuple[type[Exception], ...]] = (GitHubAPIError,)
 
     @staticmethod
     def token() -> str:
@@ -118,7 +117,7 @@ class GitHubThread:
 
     @classmethod
     def connect(cls, token: str, number: int) -> GitHubThread:
-        """Bound to $GITHUB_API_URL and $GITHUB_REPOSITORY; GitHubAPIError when they are not valid."""
+        """Bound to $GITHUB_API_URL and $GITHUB_REPOSITORY; GitHubAPIError (a HostedAPIError) when they are not valid."""
         return cls(GitHubClient(github_api.api_url_from_env(), github_api.repository_from_env(), token), number)
 
     @property
@@ -151,7 +150,6 @@ class GitLabThread:
         "CI_JOB_TOKEN cannot write notes)"
     )
     report_elsewhere: ClassVar[str] = "the job log holds the report"
-    errors: ClassVar[tuple[type[Exception], ...]] = (GitLabAPIError,)
 
     @staticmethod
     def token() -> str:
@@ -159,7 +157,7 @@ class GitLabThread:
 
     @classmethod
     def connect(cls, token: str, iid: int) -> GitLabThread:
-        """Bound to $CI_API_V4_URL and $CI_PROJECT_ID; GitLabAPIError when they are not valid."""
+        """Bound to $CI_API_V4_URL and $CI_PROJECT_ID; GitLabAPIError (a HostedAPIError) when they are not valid."""
         return cls(GitLabClient(gitlab_api.api_url_from_env(), gitlab_api.project_id_from_env(), token), iid)
 
     @property
@@ -195,7 +193,7 @@ def _thread(pr: int) -> Thread | None:
         return None
     try:
         return kind.connect(token, pr)
-    except kind.errors as error:
+    except HostedAPIError as error:
         github.warning(f"{kind.what} not written: {error}", title=TITLE)
         return None
 
@@ -216,17 +214,11 @@ def publish_pr_comment(markdown: str, pr: int | None, key: str, run_url: str | N
     thread = _thread(pr)
     if thread is None:
         return None
-    body = _without_token(comment_body(markdown, key, run_url, thread.limit, thread.host))
+    body = comment_body(markdown, key, run_url, thread.limit, thread.host)
     action = _write(thread, key, body)
     if action:
         sys.stderr.write(f"{thread.what} on {thread.where}: {action}\n")
     return action
-
-
-def _without_token(body: str) -> str:
-    """The GitLab token is not among redact's known secrets: keep it out of the body here too."""
-    token = gitlab_token()
-    return body.replace(token, MASK) if len(token) >= 4 else body
 
 
 def _upsert(thread: Thread, key: str, body: str) -> str:
@@ -246,11 +238,11 @@ def _write(thread: Thread, key: str, body: str) -> str | None:
     for attempt in range(1, attempts + 1):
         try:
             return _upsert(thread, key, body)
-        except thread.errors as error:
-            if getattr(error, "forbidden", False):
+        except HostedAPIError as error:
+            if error.forbidden:
                 _fall_back(thread.what, thread.report_elsewhere, f"{error} ({thread.needs})")
                 return None
-            if not getattr(error, "transient", False) or attempt == attempts:
+            if not error.transient or attempt == attempts:
                 github.warning(f"{thread.what} not written after {attempt} attempt(s): {error}", title=TITLE)
                 return None
             sys.stderr.write(f"{thread.what}: {redact(str(error))}; retrying ({attempt}/{attempts})\n")

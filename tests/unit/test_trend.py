@@ -8,7 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from ci_helpers.adapters.tracking import METRIC_KEYS_TAG, ModelVersionRef, metric_names
+from ci_helpers.adapters.registry import ModelVersionRef
+from ci_helpers.adapters.tracking import METRIC_KEYS_TAG, metric_names
 from ci_helpers.mlflow_links import model_version_link, run_link, ui_base
 from ci_helpers.report.trend import sparkline, trend_section
 from ci_helpers.trend import MetricTrend, NewestBuild, Trend, TrendPoint, branch_of_ref, read_trend
