@@ -145,12 +145,13 @@ UNTRUSTED_UNSET = (
 
 def repro(
     repo: Path, targets: list[str], flags: list[str], env: dict[str, str] | None = None, untrusted: bool = False
-) -> None:
-    """`dvc repro FLAGS TARGETS`, showing the stages' own output; StageFailed (exit 4) when it fails.
-    untrusted=True (a PR's code): the stages run without the runner's step files and tokens."""
+) -> str:
+    """`dvc repro FLAGS TARGETS`, showing the stages' own output, which it returns; StageFailed
+    (exit 4) when it fails. untrusted=True (a PR's code): the stages run without the runner's step
+    files and tokens."""
     try:
         unset = UNTRUSTED_UNSET if untrusted else ()
-        run([dvc_executable(), "repro", *flags, *targets], cwd=repo, env=env, stream=True, unset=unset)
+        return run([dvc_executable(), "repro", *flags, *targets], cwd=repo, env=env, stream=True, unset=unset).stdout
     except CommandError as error:
         raise stage_failed(error) from None
     except InfrastructureError as error:

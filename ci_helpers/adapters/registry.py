@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..errors import ConfigError
-from .tracking import COMMIT_TAG, _client, mlflow_errors, one_bounded_attempt
+from .tracking import COMMIT_TAG, _client, metric_names, mlflow_errors, one_bounded_attempt
 
 HISTORY_TAG = "mlops.alias_history.{alias}"  # the legacy single-tag history, still read
 MOVE_TAG_PREFIX = "mlops.alias_move.{alias}."  # one tag per move: concurrent moves all kept
@@ -204,10 +204,8 @@ def register_version(
         client = _client(tracking_uri)
         created = _ensure_registered_model(client, name)
         try:
-            if reuse_key:
-                for version in sorted(_versions(client, name), key=lambda v: int(v.version)):
-                    if version.tags.get(reuse_key[0]) == reuse_key[1]:
-                        return RegisteredVersion(name, str(version.version), version.source, version.run_id, True)
+            if reuse_key and (existing := _version_with_tag(client, name, *reuse_key)):
+                return existing
             if reuse_only:
                 raise ConfigError(
                     f"no version of '{name}' matches {reuse_key[0] if reuse_key else 'the outputs'} and this run logged "
@@ -221,6 +219,28 @@ def register_version(
                 _drop_if_empty(client, name)
             raise
         return RegisteredVersion(name, str(version.version), source, run_id, False)
+
+
+def _version_with_tag(client, name: str, key: str, value: str) -> RegisteredVersion | None:
+    """The oldest version of `name` whose tag `key` is `value`."""
+    for version in sorted(_versions(client, name), key=lambda v: int(v.version)):
+        if version.tags.get(key) == value:
+            return RegisteredVersion(name, str(version.version), version.source, version.run_id, True)
+    return None
+
+
+def version_with_tag(tracking_uri: str, name: str, key: str, value: str) -> RegisteredVersion | None:
+    """The version of `name` already registered for `value` (a commit, an outputs fingerprint), if any."""
+    from mlflow.exceptions import MlflowException
+
+    with mlflow_errors(tracking_uri):
+        client = _client(tracking_uri)
+        try:
+            return _version_with_tag(client, name, key, value)
+        except MlflowException as error:
+            if _names_nothing(error):
+                return None
+            raise
 
 
 def tag_version(tracking_uri: str, name: str, version: str, tags: dict[str, str]) -> None:
@@ -359,12 +379,16 @@ def move_alias_in_commit_order(
 
 
 def version_metrics(tracking_uri: str, name: str, version: str) -> dict[str, float]:
+    """The metrics of the run behind a model version, under the project's own names (the keys
+    MLflow could not take as they were are mapped back through the run's `mlops.metric_keys`)."""
     with mlflow_errors(tracking_uri):
         client = _client(tracking_uri)
         model_version = client.get_model_version(name, version)
         if not model_version.run_id:
             return {}
-        return dict(client.get_run(model_version.run_id).data.metrics)
+        data = client.get_run(model_version.run_id).data
+        names = metric_names(data.tags)
+        return {names.get(key, key): value for key, value in data.metrics.items()}
 
 
 def resolve_alias(tracking_uri: str, name: str, alias: str) -> str:

@@ -402,6 +402,18 @@ def _quoted(value: str) -> str:
     raise ConfigError(f"branch name {value!r} holds both kinds of quotes; MLflow's search cannot name it")
 
 
+def runs_with_tag(tracking_uri: str, experiment_id: str, key: str, value: str, limit: int = 20) -> list[str]:
+    """The ids of an experiment's runs whose tag `key` is `value`, newest first."""
+    with mlflow_errors(tracking_uri):
+        runs = _client(tracking_uri).search_runs(
+            [experiment_id],
+            f"tags.`{key}` = {_quoted(value)}",
+            order_by=["attributes.start_time DESC"],
+            max_results=limit,
+        )
+        return [run.info.run_id for run in runs]
+
+
 def metric_names(tags: Mapping[str, str]) -> dict[str, str]:
     """{logged key: the project's own name} from a run's `mlops.metric_keys` tag (keys MLflow took as
     they were are not in it); a cut tag's last entry, which names the artifact, is left out."""

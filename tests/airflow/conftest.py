@@ -1,4 +1,5 @@
-"""Real Apache Airflow: a metadata DB in a temp AIRFLOW_HOME, DAGs run with dag.test()."""
+"""Real Apache Airflow: a metadata DB in a temp AIRFLOW_HOME, DAGs run with dag.test() in a fresh
+process each; the session's mlflow server (artifacts on the moto S3 server) on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,38 @@ import pytest
 from tests.support.project import EXAMPLE, sh
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+# The DAG file every scenario runs: the factory with its settings from the environment, and hooks
+# that record what Airflow called (the alert hook, the DAG run's callbacks) in files.
+FACTORY_DAG = textwrap.dedent("""
+    import json, os
+    from datetime import timedelta
+    from ci_helpers.airflow import mlops_pipeline_dag
+
+    CONFIG = json.loads(os.environ["MLOPS_DAG_CONFIG"])
+    RECORDS = CONFIG.pop("records")
+
+    def _record(name, payload):
+        with open(os.path.join(RECORDS, name), "a") as handle:
+            handle.write(json.dumps(payload) + "\\n")
+
+    def record_alert(failing_checks, context):
+        _record("alerts.jsonl", {"failing": failing_checks, "dag_id": context["dag_id"],
+                                 "baseline_source": context["baseline_source"], "report": context["report"]})
+
+    def record_failure(context):
+        _record("failure_callbacks.jsonl", {"reason": str(context.get("reason"))})
+
+    def record_success(context):
+        _record("success_callbacks.jsonl", {"reason": str(context.get("reason"))})
+
+    dag = mlops_pipeline_dag(
+        CONFIG.pop("dag_id"), CONFIG.pop("project_dir"), alert=record_alert,
+        on_failure_callback=record_failure, on_success_callback=record_success,
+        retry_delay=timedelta(seconds=1), schedule=None, **CONFIG,
+    )
+""")
 
 
 @pytest.fixture(scope="session")
@@ -42,22 +78,97 @@ def airflow_env(tmp_path_factory) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def housing_project(tmp_path) -> Path:
-    """The example project as a fresh git + DVC repo (no remote: Airflow reproduces in place)."""
-    project = tmp_path / "housing"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("mlflow.db", "mlruns", "__pycache__"))
-    sh(["git", "init", "-q", "-b", "main"], project)
-    sh(["dvc", "init", "-q"], project)
-    sh(["git", "add", "-A"], project)
-    sh(["git", "commit", "-qm", "housing"], project)
-    return project
+def _git_project(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("mlflow.db", "mlruns", "__pycache__"))
+    sh(["git", "init", "-q", "-b", "main"], target)
+    sh(["dvc", "init", "-q"], target)
+    sh(["git", "add", "-A"], target)
+    sh(["git", "commit", "-qm", target.name], target)
+    return target
 
 
-def run_dag(airflow_env: dict, dag_file: Path, dag_id: str, extra_env: dict | None = None) -> dict:
+@pytest.fixture(scope="session")
+def housing_template(tmp_path_factory) -> Path:
+    """The example project as a git + DVC repo, never reproduced (Airflow reproduces in place)."""
+    return _git_project(EXAMPLE, tmp_path_factory.mktemp("airflow-housing") / "housing")
+
+
+@pytest.fixture(scope="session")
+def get_started_template(tmp_path_factory) -> Path:
+    """DVC's get-started shape (tests/shapes): `.dvc` data, directory outs, metrics inside the
+    cached eval/ directory, top-level metrics and an `artifacts:` model; its training logs nothing
+    to MLflow. main is reproduced and committed, its cache is in the checkout."""
+    from tests.shapes.builders import build_shape
+
+    return build_shape("get_started", tmp_path_factory.mktemp("airflow-get-started") / "get_started")
+
+
+@dataclass
+class Scenario:
+    """One test's copy of a project, its own experiment and model name on the shared mlflow server."""
+
+    airflow_env: dict[str, str]
+    project: Path
+    tracking_uri: str
+    records: Path
+    model_name: str = field(default_factory=lambda: f"model-{uuid.uuid4().hex[:8]}")
+    experiment: str = field(default_factory=lambda: f"airflow-{uuid.uuid4().hex[:8]}")
+
+    def run(self, dag_id: str, **config: object) -> dict:
+        """Run the factory's DAG with these settings (the scenario's project, model name, experiment
+        and tracking URI unless given), once, with dag.test()."""
+        settings = {
+            "dag_id": dag_id,
+            "project_dir": str(self.project),
+            "model_name": self.model_name,
+            "experiment": self.experiment,
+            "tracking_uri": self.tracking_uri,
+            "records": str(self.records),
+            **config,
+        }
+        return run_dag(self.airflow_env, FACTORY_DAG, dag_id, {"MLOPS_DAG_CONFIG": json.dumps(settings)})
+
+    def records_of(self, name: str) -> list[dict]:
+        path = self.records / name
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def client(self):
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def runs(self) -> list:
+        client = self.client()
+        experiment = client.get_experiment_by_name(self.experiment)
+        if experiment is None:
+            return []
+        return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+
+    def versions(self) -> list[str]:
+        client = self.client()
+        return sorted(str(v.version) for v in client.search_model_versions(f"name = '{self.model_name}'"))
+
+    def alias(self, alias: str) -> str | None:
+        model = self.client().get_registered_model(self.model_name)
+        holder = (model.aliases or {}).get(alias)
+        return str(holder) if holder is not None else None
+
+    def registry_tags(self) -> dict[str, str]:
+        return dict(self.client().get_registered_model(self.model_name).tags or {})
+
+
+def make_scenario(airflow_env, template: Path, tmp_path: Path, tracking_uri: str) -> Scenario:
+    project = tmp_path / template.name
+    shutil.copytree(template, project, symlinks=True)
+    records = tmp_path / "records"
+    records.mkdir()
+    return Scenario(airflow_env, project, tracking_uri, records)
+
+
+def run_dag(airflow_env: dict, dag_source: str, dag_id: str, extra_env: dict | None = None) -> dict:
     """Put the DAG file in the dags folder (dag.test() parses from there) and run it."""
-    target = Path(airflow_env["AIRFLOW__CORE__DAGS_FOLDER"]) / dag_file.name
-    shutil.copy(dag_file, target)
+    target = Path(airflow_env["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+    target.write_text(dag_source)
     try:
         result = subprocess.run(
             [sys.executable, str(HERE / "run_dag.py"), str(target), dag_id],

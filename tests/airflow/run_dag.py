@@ -1,4 +1,5 @@
-"""Run one DAG with dag.test() in a fresh process and print its task states as JSON.
+"""Run one DAG with dag.test() in a fresh process and print its task states, tries and the gate's
+XCom as JSON.
 
 Usage: python run_dag.py DAG_FILE DAG_ID   (AIRFLOW_HOME and the dags folder come from the env)
 """
@@ -14,5 +15,33 @@ spec.loader.exec_module(module)
 dag = next(value for value in vars(module).values() if getattr(value, "dag_id", None) == sys.argv[2])
 start = time.perf_counter()
 run = dag.test()
-states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-print("RESULT " + json.dumps({"state": str(run.state), "tasks": states, "seconds": time.perf_counter() - start}))
+seconds = time.perf_counter() - start
+
+
+def gate_xcom():
+    """The validate task's gate result (XCom key 'gate'), as the next tasks read it."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    query = XComModel.get_many(run_id=run.run_id, dag_ids=dag.dag_id, task_ids="validate", key="gate")
+    with create_session() as session:
+        row = session.scalars(query).first()
+        if row is None:
+            return None
+        value = row.value
+        return json.loads(value) if isinstance(value, str) else value
+
+
+tis = run.get_task_instances()
+print(
+    "RESULT "
+    + json.dumps(
+        {
+            "state": str(run.state),
+            "tasks": {ti.task_id: str(ti.state) for ti in tis},
+            "tries": {ti.task_id: ti.try_number for ti in tis},
+            "gate": gate_xcom(),
+            "seconds": seconds,
+        }
+    )
+)

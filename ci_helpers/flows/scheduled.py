@@ -1,0 +1,364 @@
+"""The scheduled pipeline (what the Airflow integration runs): reproduce, gate, then promote.
+
+Three steps, one per scheduler task. Each takes and returns a small frozen dataclass that travels
+between tasks as JSON (Airflow's XCom):
+
+- `reproduce_pipeline`: `dvc repro` inside an MLflow run this process owns and hands to the
+  training script; every metric the project declares is then logged to that run (sanitised as the
+  CLI does). When the pipeline is up to date and its outputs are the ones this workspace last
+  promoted, nothing runs at all: no stage, no MLflow run, no registry call.
+- `gate_pipeline`: the metrics against thresholds and a baseline, taken in this order: the metrics
+  of the run behind `baseline_alias`'s version; else the project's metrics at `baseline_ref`, read
+  as the CLI reads baselines; else none, which fails every regression rule unless allowed.
+- `promote_pipeline_model`: registers the model (the same version again when the outputs did
+  not change), moves the alias, and remembers what it promoted for the next scheduled run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .. import model_source
+from ..adapters import dvc, git
+from ..adapters.registry import (
+    register_version,
+    resolve_alias,
+    run_model,
+    set_alias,
+    version_metrics,
+    version_with_tag,
+)
+from ..adapters.tracking import (
+    TrackedRun,
+    finish_run,
+    open_run,
+    resolve_tracking_uri,
+    run_environment,
+    runs_with_tag,
+)
+from ..baseline import read_baseline
+from ..errors import ConfigError
+from ..gate import Check, evaluate_gate, parse_gate_rules
+from ..metrics import Metrics, read_metrics_files
+from ..project import Project, load_project, read_pipeline_status
+from ..provenance import project_name
+from ..rebuild_plan import plan_rebuild
+from ..report.common import check_json, number
+from ..report.scheduled import gate_report_lines
+
+log = logging.getLogger(__name__)
+
+SCHEDULED_KIND = "airflow"  # the `mlops.kind` tag of the runs and versions this flow makes
+OUTPUTS_TAG = "mlops.outputs_md5"  # a version's outputs fingerprint: the same outputs reuse it
+_RAN = re.compile(r"Running stage '([^']+)'")
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """What `reproduce_pipeline` did, as the next tasks need it."""
+
+    project_dir: str
+    tracking_uri: str
+    commit: str
+    fingerprint: str  # the pipeline's outputs as the lock files record them
+    changed: bool  # False: nothing ran, the outputs are those of `unchanged_since`
+    run_id: str | None = None
+    experiment_id: str | None = None
+    stages_ran: tuple[str, ...] = ()
+    metrics: dict[str, float] = field(default_factory=dict)
+    unchanged_since: str | None = None  # the version promoted from these very outputs
+
+    def as_xcom(self) -> dict:
+        return {**asdict(self), "stages_ran": list(self.stages_ran), "metrics": _json_metrics(self.metrics)}
+
+    @classmethod
+    def from_xcom(cls, data: dict) -> PipelineRun:
+        return cls(**{**data, "stages_ran": tuple(data.get("stages_ran") or ()), "metrics": _float_metrics(data)})
+
+    @property
+    def summary(self) -> str:
+        if not self.changed:
+            return f"nothing changed since v{self.unchanged_since}: no stage, MLflow run or registry call"
+        return f"stages run: {', '.join(self.stages_ran) or 'none'}; MLflow run {self.run_id}"
+
+
+@dataclass(frozen=True)
+class ScheduledGate:
+    """The gate's verdict on a pipeline run, with the table the CLI's report shows."""
+
+    verdict: str  # passed | failed | unchanged
+    metrics: dict[str, float]
+    baseline: dict[str, float]
+    baseline_source: str
+    checks: tuple[Check, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict != "failed"
+
+    @property
+    def failing(self) -> list[dict]:
+        return [check_json(check) for check in self.checks if not check.passed]
+
+    @property
+    def report(self) -> str:
+        return "\n".join(
+            gate_report_lines(self.verdict, self.metrics, self.baseline, self.baseline_source, self.checks)
+        )
+
+    def as_xcom(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "metrics": _json_metrics(self.metrics),
+            "baseline": _json_metrics(self.baseline),
+            "baseline_source": self.baseline_source,
+            "checks": [check_json(check) for check in self.checks],
+            "failing": self.failing,
+            "report": self.report,
+        }
+
+
+@dataclass(frozen=True)
+class Promotion:
+    model_name: str
+    version: str
+    model_uri: str
+    alias: str
+    previous: str | None
+    reused: bool
+    unchanged: bool = False
+
+    def as_xcom(self) -> dict:
+        return asdict(self)
+
+
+def _json_metrics(metrics: dict[str, float]) -> dict:
+    return {key: number(value) for key, value in metrics.items()}
+
+
+def _float_metrics(data: dict) -> dict[str, float]:
+    return {key: float(value) for key, value in (data.get("metrics") or {}).items()}
+
+
+# -- what this workspace last promoted --------------------------------------------------------
+
+
+def outputs_fingerprint(project: Project) -> str:
+    """One hash of every out's md5 as the lock files record them: equal fingerprints, equal outputs."""
+    recorded = sorted((out.path, out.md5) for out in project.outs if out.md5)
+    return hashlib.sha256(json.dumps(recorded).encode()).hexdigest()
+
+
+def _promoted_file(root: Path, model_name: str, alias: str, tracking_uri: str) -> Path:
+    key = hashlib.sha256(json.dumps([model_name, alias, tracking_uri]).encode()).hexdigest()[:16]
+    return root / ".dvc" / "tmp" / "mlops" / f"promoted-{key}.json"
+
+
+def _promoted_version(root: Path, model_name: str, alias: str, tracking_uri: str, fingerprint: str) -> str | None:
+    """The version this workspace promoted to `alias` from these very outputs, if it did."""
+    try:
+        record = json.loads(_promoted_file(root, model_name, alias, tracking_uri).read_text())
+    except (OSError, ValueError):
+        return None
+    return str(record["version"]) if record.get("fingerprint") == fingerprint and record.get("version") else None
+
+
+def _remember_promotion(root: Path, promotion: Promotion, tracking_uri: str, fingerprint: str) -> None:
+    path = _promoted_file(root, promotion.model_name, promotion.alias, tracking_uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"fingerprint": fingerprint, "version": promotion.version}) + "\n")
+
+
+# -- the three steps ----------------------------------------------------------------------------
+
+
+def _head_commit(root: Path) -> str:
+    try:
+        return git.head_commit(root)
+    except Exception:  # a workspace that is not a git checkout still reproduces
+        return "unknown"
+
+
+def reproduce_pipeline(
+    project_dir: str | Path,
+    *,
+    model_name: str | None = None,
+    alias: str = "staging",
+    force_stages: tuple[str, ...] = (),
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    skip_unchanged: bool = True,
+) -> PipelineRun:
+    """`dvc repro` (with `force_stages`, the same forced rebuild as master-build) inside an MLflow
+    run handed to the training script, then every declared metric logged to that run."""
+    project = load_project(Path(project_dir))
+    root = project.root
+    uri = resolve_tracking_uri(tracking_uri, root)
+    commit = _head_commit(root)
+    fingerprint = outputs_fingerprint(project)
+    if skip_unchanged and model_name:
+        since = _promoted_version(root, model_name, alias, uri, fingerprint)
+        if since and not read_pipeline_status(project):
+            unchanged = PipelineRun(str(root), uri, commit, fingerprint, False, unchanged_since=since)
+            log.info("mlops: %s", unchanged.summary)
+            return unchanged
+    targets = list(plan_rebuild(project, list(force_stages)).forced) if force_stages else []
+    run = open_run(
+        uri,
+        experiment or project_name(root),
+        f"{SCHEDULED_KIND}-{commit[:8]}",
+        {"mlops.kind": SCHEDULED_KIND, "mlops.git_commit": commit},
+    )
+    try:
+        output = dvc.repro(root, targets, ["--force", "--downstream"] if targets else [], run_environment(run))
+        metrics = read_metrics_files(root, list(project.metrics_files)) if project.metrics_files else {}
+    except BaseException:
+        finish_run(run, tags={"mlops.verdict": "build-failed"}, status="FAILED")
+        raise
+    ran = tuple(_RAN.findall(output))
+    fingerprint = outputs_fingerprint(load_project(root))
+    finish_run(run, metrics=metrics, tags={"mlops.stages_ran": ",".join(ran) or "none", OUTPUTS_TAG: fingerprint})
+    result = PipelineRun(str(root), uri, commit, fingerprint, True, run.run_id, run.experiment_id, ran, metrics)
+    log.info("mlops: %s", result.summary)
+    return result
+
+
+def _alias_baseline(tracking_uri: str, model_name: str, alias: str, gated: list[str]) -> tuple[Metrics, str] | None:
+    try:
+        version = resolve_alias(tracking_uri, model_name, alias)
+    except ConfigError:
+        return None  # nothing behind the alias yet
+    metrics = version_metrics(tracking_uri, model_name, version)
+    if gated and not any(name in metrics for name in gated):
+        log.warning(
+            "mlops: v%s behind '%s@%s' has none of the gated metrics; trying the next baseline",
+            version,
+            model_name,
+            alias,
+        )
+        return None
+    return metrics, f"'{model_name}' v{version} (alias '{alias}')"
+
+
+def gate_pipeline(
+    pipeline: PipelineRun,
+    *,
+    thresholds: tuple[str, ...] = (),
+    max_regressions: tuple[str, ...] = (),
+    model_name: str | None = None,
+    baseline_alias: str | None = None,
+    baseline_ref: str | None = None,
+    allow_missing_baseline: bool = False,
+) -> ScheduledGate:
+    """Gate the run's metrics. The baseline: the model behind `baseline_alias`, else the project
+    at `baseline_ref`, else none (every regression rule then fails, unless allowed)."""
+    if not pipeline.changed:
+        return ScheduledGate("unchanged", {}, {}, f"nothing changed since v{pipeline.unchanged_since}")
+    threshold_rules, regression_rules = parse_gate_rules(thresholds, max_regressions)
+    gated = [rule.metric for rule in threshold_rules] + [rule.metric for rule in regression_rules]
+    found = None
+    tried: list[str] = []
+    if baseline_alias and model_name:
+        found = _alias_baseline(pipeline.tracking_uri, model_name, baseline_alias, gated)
+        tried.append(f"alias '{baseline_alias}' of '{model_name}'")
+    if found is None and baseline_ref:
+        project = load_project(Path(pipeline.project_dir))
+        baseline = read_baseline(project, baseline_ref, project.metrics_files)
+        found = baseline.metrics, f"git ref '{baseline_ref}' ({baseline.commit[:8]})"
+        tried.append(f"git ref '{baseline_ref}'")
+    if found is None:
+        source = "no baseline" + (
+            f": nothing behind {' nor '.join(tried)}" if tried else ": set baseline_alias or baseline_ref"
+        )
+        metrics: Metrics = {}
+    else:
+        metrics, source = found
+    result = evaluate_gate(
+        pipeline.metrics,
+        list(threshold_rules),
+        list(regression_rules),
+        metrics if found is not None else None,
+        allow_missing_baseline=allow_missing_baseline,
+    )
+    return ScheduledGate(
+        "passed" if result.passed else "failed", pipeline.metrics, dict(metrics), source, result.checks
+    )
+
+
+def promote_pipeline_model(
+    pipeline: PipelineRun,
+    *,
+    model_name: str,
+    alias: str,
+    model_artifact_path: str = "model",
+    model_path: str | None = None,
+    model_artifact: str | None = None,
+) -> Promotion:
+    """Register the run's model (the version of the same outputs when there is one), move `alias`."""
+    if not pipeline.changed:
+        version = pipeline.unchanged_since or ""
+        return Promotion(model_name, version, f"models:/{model_name}/{version}", alias, version, True, unchanged=True)
+    uri, root = pipeline.tracking_uri, Path(pipeline.project_dir)
+    tags = {OUTPUTS_TAG: pipeline.fingerprint, "mlops.git_commit": pipeline.commit, "mlops.kind": SCHEDULED_KIND}
+    registered = version_with_tag(uri, model_name, OUTPUTS_TAG, pipeline.fingerprint)
+    if registered is None:
+        source, model_id, extra, run_id = _model_to_register(pipeline, model_artifact_path, model_path, model_artifact)
+        registered = register_version(
+            uri,
+            model_name,
+            source,
+            run_id,
+            {**tags, **extra},
+            model_id=model_id,
+            reuse_key=(OUTPUTS_TAG, pipeline.fingerprint),
+        )
+    move = set_alias(uri, model_name, alias, registered.version, pipeline.commit, "scheduled promote")
+    promotion = Promotion(
+        model_name,
+        registered.version,
+        f"models:/{model_name}/{registered.version}",
+        alias,
+        move.previous,
+        registered.reused,
+    )
+    _remember_promotion(root, promotion, uri, pipeline.fingerprint)
+    log.info(
+        "mlops: '%s' v%s%s → alias '%s'", model_name, promotion.version, " (reused)" if promotion.reused else "", alias
+    )
+    return promotion
+
+
+def _model_to_register(
+    pipeline: PipelineRun, artifact_path: str, model_path: str | None, model_artifact: str | None
+) -> tuple[str, str | None, dict[str, str], str]:
+    """(source, model id, tags, run id): the model the training script logged to this run or, when
+    training did not run this time, to an earlier run of the same outputs; else the file or
+    directory `model_path` or dvc.yaml's `artifacts:` names, logged into this run now."""
+    assert pipeline.run_id
+    assert pipeline.experiment_id
+    uri = pipeline.tracking_uri
+    earlier = runs_with_tag(uri, pipeline.experiment_id, OUTPUTS_TAG, pipeline.fingerprint)
+    for run_id in dict.fromkeys([pipeline.run_id, *earlier]):
+        logged = run_model(uri, run_id, artifact_path)
+        if logged:
+            return logged[0], logged[1], {}, run_id
+    project = load_project(Path(pipeline.project_dir))
+    path = model_source.resolve_model_path(project, model_path, model_artifact)
+    if path is None:
+        raise ConfigError(
+            f"no MLflow run of these outputs (run {pipeline.run_id} and earlier) logged a model, and dvc.yaml "
+            "declares no `artifacts:` entry of type model; log one with mlflow.<flavor>.log_model in the training "
+            "stage, declare it under `artifacts:`, or pass model_path"
+        )
+    run = TrackedRun(uri, pipeline.experiment_id, pipeline.run_id)
+    hashes = {out.path: out.md5 for out in project.outs if out.md5}
+    logged_path = model_source.log_model_from_path(
+        run, project.root, path, model_source.model_md5(project, path, hashes), None
+    )
+    return logged_path.source, logged_path.model_id, dict(logged_path.tags), pipeline.run_id
