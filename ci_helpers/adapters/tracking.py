@@ -50,8 +50,12 @@ def _client(tracking_uri: str):
     for name, value in _BOUNDED_HTTP_RETRIES.items():
         os.environ.setdefault(name, value)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
     from mlflow.tracking import MlflowClient
 
+    # MLflow's own stores make clients of the process default (a sqlite registry looks logged
+    # models up that way): make it ours, or it is ./mlflow.db of whatever the cwd is.
+    mlflow.set_tracking_uri(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
