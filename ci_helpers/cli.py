@@ -14,7 +14,6 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from . import __version__
 from .errors import INTERNAL_ERROR_EXIT_CODE, CIHelpersError, ConfigError
 
 
@@ -344,7 +343,7 @@ def pr_options(params: dict):
 
 
 @click.group(cls=CLIGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="ci-helpers")
+@click.version_option(package_name="mlops-actions", prog_name="ci-helpers")
 @click.option(
     "--debug",
     is_flag=True,
