@@ -1,4 +1,4 @@
-"""ci_helpers: the work behind the mlops-actions composite actions and the `ci-helpers` CLI."""
+"""ci_helpers: the work behind the mlops-actions composite actions and the `ci-helpers` CLI.
 
-__all__ = ["__version__"]
-__version__ = "0.1.0"
+The version is written once, in pyproject.toml; `ci-helpers --version` reads it from the installed
+distribution's metadata (`importlib.metadata`)."""

@@ -14,7 +14,6 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from . import __version__
 from .errors import INTERNAL_ERROR_EXIT_CODE, CIHelpersError, ConfigError
 
 
@@ -228,8 +227,9 @@ def _fail(error: CIHelpersError) -> None:
 
 @contextmanager
 def _mapped_errors() -> Iterator[None]:
-    """Map the package's domain errors onto DESIGN.md's exit codes; anything else is a bug in
-    ci-helpers: exit 70 with one line (the traceback only with --debug)."""
+    """Map the package's domain errors onto their exit codes (errors.py; the table is in
+    docs/pr-validate.md); anything else is a bug in ci-helpers: exit 70 with one line (the
+    traceback only with --debug)."""
     try:
         yield
     except CIHelpersError as error:
@@ -251,7 +251,7 @@ def _mapped_errors() -> Iterator[None]:
 
 
 def handles_errors(command):
-    """Run a command's body under DESIGN.md's exit codes (see `_mapped_errors`)."""
+    """Run a command's body under the exit codes (see `_mapped_errors`)."""
 
     @wraps(command)
     def wrapper(*args, **kwargs):
@@ -344,7 +344,7 @@ def pr_options(params: dict):
 
 
 @click.group(cls=CLIGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="ci-helpers")
+@click.version_option(package_name="mlops-actions", prog_name="ci-helpers")
 @click.option(
     "--debug",
     is_flag=True,

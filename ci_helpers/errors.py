@@ -1,4 +1,4 @@
-"""The one exception hierarchy; each class maps onto an exit code of DESIGN.md."""
+"""The one exception hierarchy; each class maps onto an exit code (the table in docs/pr-validate.md)."""
 
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ def load_project_settings(repo: Path) -> dict[str, object]:
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML ({str(error).splitlines()[0]}); fix its syntax") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must be a mapping of setting: value; see the README's mlops.yaml section")
+        raise ConfigError(f"{path} must be a mapping of setting: value; see docs/configuration.md")
     normalized = {str(key).replace("-", "_"): value for key, value in raw.items()}
     try:
         settings = ProjectSettings.model_validate(normalized).model_dump(exclude_none=True)

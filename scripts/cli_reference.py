@@ -1,5 +1,5 @@
-"""Print (or --write into README.md) the CLI and action references, generated from the click
-commands and the action.yml files so that the docs cannot drift."""
+"""Print (or --write into docs/cli.md and docs/actions.md) the CLI and action references, generated
+from the click commands and the action.yml files so that the docs cannot drift."""
 
 from __future__ import annotations
 
@@ -45,20 +45,30 @@ def render_actions() -> str:
             "| --- | --- | --- |",
         ]
         for key, spec in action["inputs"].items():
-            default = "(required)" if spec.get("required") else f"`{spec.get('default', '')}`"
-            lines.append(f"| `{key}` | {default} | {spec['description']} |")
+            # an empty default is ci-helpers' own (or mlops.yaml's), which the description names
+            default = "(required)" if spec.get("required") else f"`{spec['default']}`" if spec.get("default") else ""
+            lines.append(f"| `{key}` | {default} | {_cell(spec['description'])} |")
         lines += ["", "| output | description |", "| --- | --- |"]
-        lines += [f"| `{key}` | {spec['description']} |" for key, spec in action["outputs"].items()]
+        lines += [f"| `{key}` | {_cell(spec['description'])} |" for key, spec in action["outputs"].items()]
         lines.append("")
     lines.append(ACTIONS_END)
     return "\n".join(lines)
 
 
-def _default(param: click.Parameter) -> str:
+def _cell(text: str) -> str:
+    """Text for a table cell: a `|` would end the cell, and outside code spans `<name>` would be
+    taken for an HTML tag and vanish."""
+    parts = text.replace("|", "\\|").split("`")
+    return "`".join(part if index % 2 else part.replace("<", "&lt;") for index, part in enumerate(parts))
+
+
+def _default(param: click.Option) -> str:
     default = param.default
     # click 8.2+ marks "no default" with a sentinel object, not None
     if default in (None, (), False) or callable(default) or type(default).__name__ == "Sentinel":
         return ""
+    if param.is_flag and param.secondary_opts:  # an on/off pair: the spelling that is the default
+        return f"`{param.opts[-1]}`"
     return f"`{default}`"
 
 
@@ -79,9 +89,12 @@ def render() -> str:
             if isinstance(param.type, click.Choice):
                 flag += " " + "\\|".join(param.type.choices)
             envvars = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or ())
-            envvar = " ".join(f"`{name}`" for name in envvars)
-            help_text = (param.help or "").replace("|", "\\|")
-            lines.append(f"| {flag} | {envvar} | {_default(param)} | {help_text} |")
+            # one variable per cell: the option's own; the others it also reads go in the description
+            envvar = f"`{envvars[0]}`" if envvars else ""
+            help_text = param.help or ""
+            if envvars[1:]:
+                help_text += " Also read from " + ", ".join(f"`{name}`" for name in envvars[1:]) + "."
+            lines.append(f"| {flag} | {envvar} | {_default(param)} | {_cell(help_text)} |")
         lines.append("")
     lines.append(END)
     return "\n".join(lines)
@@ -93,9 +106,12 @@ def _replace(text: str, start: str, end: str, body: str) -> str:
     return head + body + tail
 
 
-def write(readme: Path = ROOT / "README.md") -> None:
-    text = _replace(readme.read_text(), START, END, render())
-    readme.write_text(_replace(text, ACTIONS_START, ACTIONS_END, render_actions()))
+CLI_DOC, ACTIONS_DOC = ROOT / "docs" / "cli.md", ROOT / "docs" / "actions.md"
+
+
+def write() -> None:
+    CLI_DOC.write_text(_replace(CLI_DOC.read_text(), START, END, render()))
+    ACTIONS_DOC.write_text(_replace(ACTIONS_DOC.read_text(), ACTIONS_START, ACTIONS_END, render_actions()))
 
 
 if __name__ == "__main__":

@@ -109,6 +109,13 @@ fi
 # Rewritten on every run, so a restored venv always runs this checkout's code.
 site="$("${venv}/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 printf '%s\n' "$root" > "${site}/mlops_actions_checkout.pth"
+# The distribution's metadata as an install records it (`ci-helpers --version` reads it through
+# importlib.metadata); the version is pyproject.toml's, the one place it is written.
+version="$(sed -n 's/^version = "\([^"]*\)"$/\1/p' "${root}/pyproject.toml")"
+rm -rf "${site}"/mlops_actions-*.dist-info
+mkdir "${site}/mlops_actions-${version}.dist-info"
+printf 'Metadata-Version: 2.1\nName: mlops-actions\nVersion: %s\n' "$version" \
+  > "${site}/mlops_actions-${version}.dist-info/METADATA"
 printf '#!/bin/sh\nexec "%s" -m ci_helpers "$@"\n' "${venv}/bin/python" > "${venv}/bin/ci-helpers"
 chmod +x "${venv}/bin/ci-helpers"
 echo "bin=${venv}/bin/ci-helpers" >> "${GITHUB_OUTPUT:-/dev/stdout}"

@@ -1,5 +1,5 @@
-"""The `uses: org/mlops-actions/...` lines the docs hand a user (README.md's yaml blocks and
-examples/workflows/*.yml) are paths a user can copy:
+"""The `uses: org/mlops-actions/...` lines the docs hand a user (the yaml blocks of README.md and
+docs/*.md, and examples/workflows/*.yml) are paths a user can copy:
 
 - (cheap, always) each names a folder of this repository holding action.yml, and the step's `with:`
   passes only inputs that action declares (and every input it requires);
@@ -27,7 +27,7 @@ from tests.actions.test_actions import CACHE, CHECKOUT, HERE, act_home  # noqa: 
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER_REPO = "org/mlops-actions"
-README = ROOT / "README.md"
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 EXAMPLES = sorted((ROOT / "examples" / "workflows").glob("*.yml"))
 # A `uses:` line naming this repository, as a line of YAML (a step's first key or a later one).
 USES_LINE = re.compile(rf"^[ \t]*(?:-[ \t]+)?uses:[ \t]*['\"]?({re.escape(OWNER_REPO)}/[^\s'\"#]*)", re.M)
@@ -71,16 +71,23 @@ def _step(source: str, node: dict) -> Step:
     return Step(source, node["uses"], {str(k): v for k, v in with_.items()})
 
 
-def readme_steps() -> list[Step]:
-    """The steps of README.md's ```yaml blocks. A block may elide the lines between the trigger and
-    the step with a `...` line, which is YAML's own document-end marker: each document is parsed on
-    its own, and every document holding a `uses:` of this repository must parse."""
+def doc_steps() -> list[Step]:
+    """The steps of the ```yaml blocks of README.md and docs/*.md. A block may elide the lines
+    between the trigger and the step with a `...` line, which is YAML's own document-end marker: each
+    document is parsed on its own, and every document holding a `uses:` of this repository must parse."""
     steps = []
-    for number, block in enumerate(YAML_BLOCK.finditer(README.read_text()), 1):
+    for doc in DOCS:
+        steps += _doc_steps(doc)
+    return steps
+
+
+def _doc_steps(doc: Path) -> list[Step]:
+    steps = []
+    for number, block in enumerate(YAML_BLOCK.finditer(doc.read_text()), 1):
         for document in re.split(r"^\.\.\.[ \t]*$", block.group(1), flags=re.M):
             if not USES_LINE.search(document):
                 continue
-            source = f"README.md yaml block {number}"
+            source = f"{doc.relative_to(ROOT)} yaml block {number}"
             try:
                 parsed = yaml.safe_load(textwrap.dedent(document))
             except yaml.YAMLError as error:
@@ -101,7 +108,7 @@ def example_steps() -> list[Step]:
     return steps
 
 
-DOCUMENTED = readme_steps() + example_steps()
+DOCUMENTED = doc_steps() + example_steps()
 
 
 def _id(step: Step) -> str:
@@ -110,10 +117,10 @@ def _id(step: Step) -> str:
 
 def test_every_documented_uses_line_is_found():
     """No `uses:` line of this repository hides where the parametrized tests below cannot see it:
-    outside a ```yaml block of the README, say."""
-    readme_lines = USES_LINE.findall(README.read_text())
+    outside a ```yaml block of the docs, say."""
+    doc_lines = [line for path in DOCS for line in USES_LINE.findall(path.read_text())]
     example_lines = [line for path in EXAMPLES for line in USES_LINE.findall(path.read_text())]
-    assert sorted(readme_lines + example_lines) == sorted(step.uses for step in DOCUMENTED)
+    assert sorted(doc_lines + example_lines) == sorted(step.uses for step in DOCUMENTED)
     documented = {step.path for step in DOCUMENTED}
     actions = {str(path.parent.relative_to(ROOT)) for path in ROOT.glob("actions/*/action.yml")}
     assert actions <= documented, f"actions the docs never show a `uses:` line for: {actions - documented}"
@@ -124,7 +131,7 @@ def test_documented_uses_names_an_action_of_this_repo(step):
     if COMMIT_SHA.fullmatch(step.ref):
         comments = {
             match.group(1)
-            for text in [README.read_text(), *(path.read_text() for path in EXAMPLES)]
+            for text in [*(path.read_text() for path in DOCS), *(path.read_text() for path in EXAMPLES)]
             for match in re.finditer(rf"uses:[ \t]*{re.escape(step.uses)}[ \t]+#[ \t]*(\S+)", text)
         }
         unnamed = f"{step.source}: {step.uses} is pinned by SHA without a `# vN` comment naming its release"

@@ -5,6 +5,7 @@ with the names to use, and a restored venv whose interpreter is gone is rebuilt,
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +109,9 @@ def test_a_restored_venv_whose_interpreter_is_gone_is_rebuilt(tmp_path):
     help_text = subprocess.run([outputs["bin"], "--help"], capture_output=True, text=True, check=False)
     assert help_text.returncode == 0, help_text.stderr
     assert "pr-validate" in help_text.stdout
+    version = subprocess.run([outputs["bin"], "--version"], capture_output=True, text=True, check=False)
+    pyproject_version = re.search(r'^version = "([^"]+)"$', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    assert version.stdout == f"ci-helpers, version {pyproject_version}\n", version.stderr
 
     reused, _ = _run(["bash", str(SETUP_SH)], tmp_path, **setup_env)
 

@@ -134,10 +134,15 @@ def test_env_vars_feed_options_and_beat_mlops_yaml(mini_repo):
     assert from_env.exit_code == 0, from_env.output
 
 
-def test_version():
+def test_version_is_pyprojects_read_from_the_installed_metadata():
+    import re
+    from pathlib import Path
+
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    version = re.search(r'^version = "([^"]+)"$', pyproject, re.M).group(1)
     result = invoke("--version")
     assert result.exit_code == 0
-    assert "ci-helpers" in result.output
+    assert result.output == f"ci-helpers, version {version}\n"
 
 
 def test_secrets_are_masked_on_actions():
