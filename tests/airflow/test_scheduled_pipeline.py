@@ -105,3 +105,112 @@ def test_promote_skip_unchanged_then_a_worse_model_alerts_and_fails(
     assert len(scenario.records_of("alerts.jsonl")) == 2
     assert len(scenario.records_of("failure_callbacks.jsonl")) == 1
     assert scenario.alias("production") == "1"
+
+
+def test_a_missing_baseline_fails_unless_allowed(airflow_env, housing_template, mlflow_server, tmp_path):
+    scenario = make_scenario(airflow_env, housing_template, tmp_path, mlflow_server.url)
+    settings = {"max_regressions": ["metrics.r2_score=0.02"], "baseline_alias": "production", "alias": "production"}
+
+    strict = scenario.run("housing_strict", **settings)
+
+    assert strict["state"].endswith("failed"), strict["log"][-5000:]
+    assert strict["tasks"]["alert"].endswith("failed") and strict["tasks"]["promote"].endswith("skipped")
+    (alert,) = scenario.records_of("alerts.jsonl")
+    (check,) = alert["failing"]
+    assert check["metric"] == "metrics.r2_score" and check["baseline"] is None
+    assert "no baseline to check the regression rule against" in alert["report"]
+    assert "nothing behind alias 'production'" in alert["report"]
+    assert scenario.versions() == []
+    (trained,) = scenario.runs()
+
+    allowed = scenario.run("housing_allowed", **settings, allow_missing_baseline=True)
+
+    assert allowed["state"].endswith("success"), allowed["log"][-5000:]
+    assert scenario.alias("production") == "1"
+    # nothing retrained this time: the version is the model the first run's training logged
+    version = scenario.client().get_model_version(scenario.model_name, "1")
+    assert version.run_id == trained.info.run_id
+
+
+def test_an_unreachable_tracking_server_is_retried_then_fails(airflow_env, housing_template, tmp_path):
+    from tests.support.servers import free_port
+
+    down = f"http://127.0.0.1:{free_port()}"
+    scenario = make_scenario(airflow_env, housing_template, tmp_path, down)
+
+    result = scenario.run("housing_mlflow_down", thresholds=["metrics.r2_score>=0.3"], retries=1)
+
+    assert result["state"].endswith("failed"), result["log"][-5000:]
+    assert result["tasks"]["run_dvc_pipeline"].endswith("failed")
+    assert result["tries"]["run_dvc_pipeline"] == 2  # an infrastructure failure is retried
+    assert "MlopsInfrastructureError" in result["log"] and down in result["log"]
+    assert len(scenario.records_of("failure_callbacks.jsonl")) == 1
+    assert not (scenario.project / "models" / "model.pkl").exists()  # refused before any stage ran
+
+
+OPERATORS_DAG = """
+import os
+from ci_helpers.airflow import DvcReproOperator, GateMetricsOperator, PromoteModelOperator
+from airflow.sdk import DAG
+
+with DAG("{dag_id}", schedule=None, params={{"alias": "{alias}", "min_r2": "{min_r2}"}},
+         default_args={{"retries": 1}}) as dag:
+    repro = DvcReproOperator(task_id="repro", project_dir="{project}", model_name="{model}",
+                             alias="{{{{ params.alias }}}}", tracking_uri="{uri}", experiment="{experiment}")
+    gate = GateMetricsOperator(task_id="gate", pipeline_task_id="repro",
+                               thresholds=["metrics.r2_score>={{{{ params.min_r2 }}}}"])
+    promote = PromoteModelOperator(task_id="promote", pipeline_task_id="repro", gate_task_id="gate",
+                                   model_name="{model}", alias="{{{{ params.alias }}}}")
+    repro >> gate >> promote
+"""
+
+
+def test_the_operators_on_their_own_with_templated_fields(airflow_env, housing_template, mlflow_server, tmp_path):
+    from .conftest import run_dag
+
+    scenario = make_scenario(airflow_env, housing_template, tmp_path, mlflow_server.url)
+
+    def run(dag_id: str, alias: str, min_r2: str) -> dict:
+        source = OPERATORS_DAG.format(
+            dag_id=dag_id,
+            alias=alias,
+            min_r2=min_r2,
+            project=scenario.project,
+            model=scenario.model_name,
+            uri=scenario.tracking_uri,
+            experiment=scenario.experiment,
+        )
+        return run_dag(airflow_env, source, dag_id)
+
+    passing = run("ops_candidate", "candidate", "0.3")
+
+    assert passing["state"].endswith("success"), passing["log"][-5000:]
+    assert scenario.alias("candidate") == "1"  # the alias came from the rendered template
+
+    failing = run("ops_strict", "strict", "0.99")
+
+    assert failing["state"].endswith("failed"), failing["log"][-5000:]
+    assert failing["tasks"]["gate"].endswith("failed") and failing["tries"]["gate"] == 1  # not retried
+    assert failing["tasks"]["promote"].endswith("upstream_failed")
+    assert "MlopsGateFailed" in failing["log"] and "metrics.r2_score" in failing["log"]
+    assert scenario.alias("strict") is None and scenario.versions() == ["1"]
+
+
+def test_airflow_lists_the_provider(airflow_env):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), "providers", "list", "--output", "json"],
+        env=airflow_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    providers = {entry["package_name"]: entry for entry in json.loads(result.stdout)}
+    from importlib.metadata import version
+
+    assert providers["mlops-actions"]["version"] == version("mlops-actions")
