@@ -1,5 +1,6 @@
-"""The Airflow integration with real Apache Airflow (dag.test()) on a copy of the example project,
-MLflow on the embedded sqlite default."""
+"""The Airflow DAG factory as Airflow parses it: bad configuration refused at parse time, the
+settings Airflow users pass reaching the DAG and its tasks, the example DAG's shape. (The DAG runs
+are in test_scheduled_pipeline.py.)"""
 
 from __future__ import annotations
 
@@ -11,105 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_dag
-
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-DAG_FILE = textwrap.dedent("""
-    import json, os
-    from ci_helpers.airflow import mlops_pipeline_dag
-
-    def record_alert(failing_checks, context):
-        with open(os.environ["ALERT_FILE"], "w") as handle:
-            json.dump({"failing": failing_checks, "dag_id": context["dag_id"]}, handle)
-
-    dag = mlops_pipeline_dag(
-        "{dag_id}", os.environ["MLOPS_PROJECT_DIR"], model_name="housing", alias="production",
-        thresholds={thresholds!r}, force_stages={force!r}, tracking_uri=os.environ["MLFLOW_TRACKING_URI"], schedule=None,
-        retries=0, alert=record_alert,
-    )
-""")
-
-
-def _write_dag(tmp_path: Path, dag_id: str, thresholds: list[str], force: list[str] | None = None) -> Path:
-    path = tmp_path / f"{dag_id}.py"
-    path.write_text(
-        DAG_FILE.replace("{dag_id}", dag_id)
-        .replace("{thresholds!r}", repr(thresholds))
-        .replace("{force!r}", repr(force or []))
-    )
-    return path
-
-
-def _client(uri: str):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(uri, registry_uri=uri)
-
-
-def _stages_ran(uri: str) -> list[str]:
-    client = _client(uri)
-    experiment = client.get_experiment_by_name("housing")
-    runs = client.search_runs([experiment.experiment_id], "tags.`mlops.kind` = 'airflow'", order_by=["start_time DESC"])
-    return runs[0].data.tags["mlops.stages_ran"].split(",")
-
-
-def test_good_model_promotes_and_an_unchanged_rerun_skips_every_stage(airflow_env, housing_project, tmp_path, capsys):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {"MLOPS_PROJECT_DIR": str(housing_project), "MLFLOW_TRACKING_URI": uri, "ALERT_FILE": str(tmp_path / "a")}
-    dag_file = _write_dag(tmp_path, "housing_good", ["metrics.r2_score>=0.75"])
-
-    first = run_dag(airflow_env, dag_file, "housing_good", env)
-
-    assert first["state"].endswith("success"), first["log"][-4000:]
-    assert first["tasks"]["promote"].endswith("success")
-    assert first["tasks"]["alert"].endswith("skipped")
-    assert _stages_ran(uri) == ["generate", "featurize", "train", "evaluate"]
-    client = _client(uri)
-    assert str(client.get_model_version_by_alias("housing", "production").version) == "1"
-    assert not (tmp_path / "a").exists()
-
-    second = run_dag(airflow_env, dag_file, "housing_good", env)
-
-    assert second["state"].endswith("success"), second["log"][-4000:]
-    assert _stages_ran(uri) == ["none"]  # DVC's cache: no stage ran
-    assert [str(v.version) for v in client.search_model_versions("name = 'housing'")] == [
-        "1"
-    ]  # same model, same version
-    # forcing the training stage, as master-build does: train and its downstream run, upstream does not
-    forced = run_dag(
-        airflow_env,
-        _write_dag(tmp_path, "housing_forced", ["metrics.r2_score>=0.75"], ["train"]),
-        "housing_forced",
-        env,
-    )
-    assert forced["state"].endswith("success"), forced["log"][-4000:]
-    assert _stages_ran(uri) == ["train", "evaluate"]
-
-    with capsys.disabled():
-        print(
-            f"\nairflow DAG: first run {first['seconds']:.1f}s, unchanged re-run {second['seconds']:.1f}s "
-            f"(ratio {second['seconds'] / first['seconds']:.2f})"
-        )
-
-
-def test_failing_threshold_takes_the_alert_path(airflow_env, housing_project, tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    alert_file = tmp_path / "alert.json"
-    env = {"MLOPS_PROJECT_DIR": str(housing_project), "MLFLOW_TRACKING_URI": uri, "ALERT_FILE": str(alert_file)}
-
-    result = run_dag(
-        airflow_env, _write_dag(tmp_path, "housing_strict", ["metrics.r2_score>=0.99"]), "housing_strict", env
-    )
-
-    assert result["tasks"]["alert"].endswith("success"), result["log"][-4000:]
-    assert result["tasks"]["promote"].endswith("skipped")
-    alert = json.loads(alert_file.read_text())
-    assert alert["dag_id"] == "housing_strict"
-    assert [(c["metric"], c["op"], c["threshold"]) for c in alert["failing"]] == [("metrics.r2_score", ">=", 0.99)]
-    assert alert["failing"][0]["value"] < 0.99
-    assert not [m for m in _client(uri).search_registered_models() if m.aliases]  # no alias moved
 
 
 def _parse(airflow_env: dict, code: str) -> subprocess.CompletedProcess:
@@ -123,12 +27,12 @@ def _parse(airflow_env: dict, code: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_malformed_threshold_fails_at_parse_time(airflow_env, housing_project):
+def test_malformed_threshold_fails_at_parse_time(airflow_env, housing_template):
     result = _parse(
         airflow_env,
         f"""
         from ci_helpers.airflow import mlops_pipeline_dag
-        mlops_pipeline_dag("bad", {str(housing_project)!r}, model_name="housing", thresholds=["r2>>0.7"])
+        mlops_pipeline_dag("bad", {str(housing_template)!r}, model_name="housing", thresholds=["r2>>0.7"])
     """,
     )
     assert result.returncode != 0
@@ -159,8 +63,55 @@ def test_the_example_dag_has_the_standard_shape(airflow_env):
     assert result.returncode == 0, result.stderr[-3000:]
     shape = json.loads(result.stdout.strip().splitlines()[-1])
     assert shape == {
-        "run_dvc_pipeline": ["promote", "validate"],
+        "run_dvc_pipeline": ["validate"],
         "validate": ["alert", "promote"],
         "promote": [],
         "alert": [],
     }
+
+
+def test_the_factory_passes_airflow_settings_to_the_dag_and_its_tasks(airflow_env, housing_template):
+    result = _parse(
+        airflow_env,
+        f"""
+        import json, warnings
+        from datetime import timedelta
+        from ci_helpers.airflow import mlops_pipeline_dag
+
+        def on_fail(context): pass
+        def on_ok(context): pass
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            dag = mlops_pipeline_dag(
+                "settings", {str(housing_template)!r}, model_name="housing",
+                default_args={{"owner": "ml-team", "retries": 3}}, retry_delay=timedelta(seconds=7),
+                on_success_callback=on_ok, on_failure_callback=on_fail,
+                email=["ml@example.invalid"], email_on_failure=True, tags=["ml"], params={{"alias": "x"}},
+            )
+            shared = mlops_pipeline_dag("shared", {str(housing_template)!r}, model_name="housing", max_active_runs=2)
+        task = dag.get_task("promote")
+        print(json.dumps({{
+            "max_active_runs": dag.max_active_runs, "catchup": dag.catchup, "tags": sorted(dag.tags),
+            "params": dag.params.dump(), "on_failure": dag.on_failure_callback is on_fail,
+            "on_success": dag.on_success_callback is on_ok, "owner": task.owner, "retries": task.retries,
+            "retry_delay": task.retry_delay.total_seconds(), "email": task.email,
+            "email_on_failure": task.email_on_failure, "shared_runs": shared.max_active_runs,
+            "warnings": [str(w.message) for w in caught if "max_active_runs" in str(w.message)],
+        }}))
+    """,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    settings = json.loads(result.stdout.strip().splitlines()[-1])
+    assert settings["max_active_runs"] == 1
+    assert settings["catchup"] is False
+    assert settings["tags"] == ["ml"]
+    assert settings["params"] == {"alias": "x"}
+    assert settings["on_failure"]
+    assert settings["on_success"]
+    assert (settings["owner"], settings["retries"], settings["retry_delay"]) == ("ml-team", 3, 7.0)
+    assert settings["email"] == ["ml@example.invalid"]
+    assert settings["email_on_failure"] is True
+    assert settings["shared_runs"] == 2
+    (warning,) = settings["warnings"]
+    assert "corrupt its DVC workspace" in warning

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.project import set_train_params
 from tests.shapes.builders import _set_scale
+from tests.support.project import set_train_params
 
 from .conftest import make_scenario
 
@@ -61,8 +61,9 @@ def test_promote_skip_unchanged_then_a_worse_model_alerts_and_fails(
     (run,) = scenario.runs()
     assert metric in run.data.metrics, run.data.metrics  # the pipeline's metrics are on its run
     gate = first["gate"]
-    assert gate["passed"] and gate["metrics"][metric] == pytest.approx(run.data.metrics[metric])
-    assert f"| metric | baseline | this run | delta | threshold | status |" in gate["report"]
+    assert gate["passed"]
+    assert gate["metrics"][metric] == pytest.approx(run.data.metrics[metric])
+    assert "| metric | baseline | this run | delta | threshold | status |" in gate["report"]
     assert gate["report"] in first["log"]  # the task log shows the same table
     assert len(scenario.records_of("success_callbacks.jsonl")) == 1
 
@@ -71,13 +72,17 @@ def test_promote_skip_unchanged_then_a_worse_model_alerts_and_fails(
     second = scenario.run(f"{shape}_pipeline", **settings)
 
     assert second["state"].endswith("success"), second["log"][-5000:]
-    assert second["tasks"]["promote"].endswith("skipped") and second["tasks"]["alert"].endswith("skipped")
+    assert second["tasks"]["promote"].endswith("skipped")
+    assert second["tasks"]["alert"].endswith("skipped")
     assert "nothing changed since v1" in second["log"]
     assert len(scenario.runs()) == 1
-    assert scenario.versions() == ["1"] and scenario.registry_tags() == moves_before
+    assert scenario.versions() == ["1"]
+    assert scenario.registry_tags() == moves_before
     with capsys.disabled():
-        print(f"\n{shape}: first run {first['seconds']:.1f}s, unchanged {second['seconds']:.1f}s "
-              f"({second['seconds'] / first['seconds']:.2f}x)")
+        print(
+            f"\n{shape}: first run {first['seconds']:.1f}s, unchanged {second['seconds']:.1f}s "
+            f"({second['seconds'] / first['seconds']:.2f}x)"
+        )
 
     # a params change that clearly worsens the model: no promotion, the hook, a failed run
     spec["worsen"](scenario.project)
@@ -89,19 +94,22 @@ def test_promote_skip_unchanged_then_a_worse_model_alerts_and_fails(
     assert worse["tries"]["alert"] == 1  # a failed gate is not retried, although retries=1
     (alert,) = scenario.records_of("alerts.jsonl")
     regression = [check for check in alert["failing"] if check["kind"] == "regression"]
-    assert regression and regression[0]["metric"] == metric
+    assert regression
+    assert regression[0]["metric"] == metric
     assert regression[0]["baseline"] == pytest.approx(gate["metrics"][metric])
     assert "v1 (alias 'production')" in alert["baseline_source"]
     assert len(scenario.records_of("failure_callbacks.jsonl")) == 1
     assert "the model failed its gate" in worse["log"]
-    assert scenario.versions() == ["1"] and scenario.alias("production") == "1"
+    assert scenario.versions() == ["1"]
+    assert scenario.alias("production") == "1"
     assert len(scenario.runs()) == 2  # the worse model's run holds its metrics
 
     # the same, with fail_on_alert=False: the hook runs and the run succeeds
     tolerant = scenario.run(f"{shape}_tolerant", **settings, fail_on_alert=False)
 
     assert tolerant["state"].endswith("success"), tolerant["log"][-5000:]
-    assert tolerant["tasks"]["alert"].endswith("success") and tolerant["tasks"]["promote"].endswith("skipped")
+    assert tolerant["tasks"]["alert"].endswith("success")
+    assert tolerant["tasks"]["promote"].endswith("skipped")
     assert len(scenario.records_of("alerts.jsonl")) == 2
     assert len(scenario.records_of("failure_callbacks.jsonl")) == 1
     assert scenario.alias("production") == "1"
@@ -114,10 +122,12 @@ def test_a_missing_baseline_fails_unless_allowed(airflow_env, housing_template, 
     strict = scenario.run("housing_strict", **settings)
 
     assert strict["state"].endswith("failed"), strict["log"][-5000:]
-    assert strict["tasks"]["alert"].endswith("failed") and strict["tasks"]["promote"].endswith("skipped")
+    assert strict["tasks"]["alert"].endswith("failed")
+    assert strict["tasks"]["promote"].endswith("skipped")
     (alert,) = scenario.records_of("alerts.jsonl")
     (check,) = alert["failing"]
-    assert check["metric"] == "metrics.r2_score" and check["baseline"] is None
+    assert check["metric"] == "metrics.r2_score"
+    assert check["baseline"] is None
     assert "no baseline to check the regression rule against" in alert["report"]
     assert "nothing behind alias 'production'" in alert["report"]
     assert scenario.versions() == []
@@ -143,7 +153,8 @@ def test_an_unreachable_tracking_server_is_retried_then_fails(airflow_env, housi
     assert result["state"].endswith("failed"), result["log"][-5000:]
     assert result["tasks"]["run_dvc_pipeline"].endswith("failed")
     assert result["tries"]["run_dvc_pipeline"] == 2  # an infrastructure failure is retried
-    assert "MlopsInfrastructureError" in result["log"] and down in result["log"]
+    assert "MlopsInfrastructureError" in result["log"]
+    assert down in result["log"]
     assert len(scenario.records_of("failure_callbacks.jsonl")) == 1
     assert not (scenario.project / "models" / "model.pkl").exists()  # refused before any stage ran
 
@@ -190,10 +201,13 @@ def test_the_operators_on_their_own_with_templated_fields(airflow_env, housing_t
     failing = run("ops_strict", "strict", "0.99")
 
     assert failing["state"].endswith("failed"), failing["log"][-5000:]
-    assert failing["tasks"]["gate"].endswith("failed") and failing["tries"]["gate"] == 1  # not retried
+    assert failing["tasks"]["gate"].endswith("failed")
+    assert failing["tries"]["gate"] == 1
     assert failing["tasks"]["promote"].endswith("upstream_failed")
-    assert "MlopsGateFailed" in failing["log"] and "metrics.r2_score" in failing["log"]
-    assert scenario.alias("strict") is None and scenario.versions() == ["1"]
+    assert "MlopsGateFailed" in failing["log"]
+    assert "metrics.r2_score" in failing["log"]
+    assert scenario.alias("strict") is None
+    assert scenario.versions() == ["1"]
 
 
 def test_airflow_lists_the_provider(airflow_env):
