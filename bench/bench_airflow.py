@@ -92,7 +92,9 @@ def main() -> None:
         base = Path(tempfile.mkdtemp(prefix="bench-airflow-"))
         try:
             project = base / "housing"
-            shutil.copytree(ROOT / "examples" / "housing", project, ignore=shutil.ignore_patterns("mlflow.db", "mlruns"))
+            shutil.copytree(
+                ROOT / "examples" / "housing", project, ignore=shutil.ignore_patterns("mlflow.db", "mlruns")
+            )
             env = {
                 **os.environ,
                 "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
@@ -119,7 +121,11 @@ def main() -> None:
             _sh(["git", "commit", "-qm", "housing"], project, env)
             _sh([str(BIN / "airflow"), "db", "migrate"], base, env)
             proc = subprocess.run(
-                [sys.executable, __file__, "--round-in", str(base)], env=env, capture_output=True, text=True, check=False
+                [sys.executable, __file__, "--round-in", str(base)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             line = next((x for x in proc.stdout.splitlines() if x.startswith("TIMINGS ")), None)
             if line is None:
