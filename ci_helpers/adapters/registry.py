@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..errors import ConfigError
-from .tracking import COMMIT_TAG, _client, metric_names, mlflow_errors, one_bounded_attempt
+from .tracking import (
+    COMMIT_TAG,
+    _client,
+    metric_names,
+    mlflow_errors,
+    one_bounded_attempt,
+    process_default_tracking_uri,
+)
 
 HISTORY_TAG = "mlops.alias_history.{alias}"  # the legacy single-tag history, still read
 MOVE_TAG_PREFIX = "mlops.alias_move.{alias}."  # one tag per move: concurrent moves all kept
@@ -211,9 +218,10 @@ def register_version(
                     f"no version of '{name}' matches {reuse_key[0] if reuse_key else 'the outputs'} and this run logged "
                     "no model; force the training stage to run once"
                 )
-            version = client.create_model_version(
-                name, source, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=120
-            )
+            with process_default_tracking_uri(tracking_uri):
+                version = client.create_model_version(
+                    name, source, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=120
+                )
         except BaseException:
             if created:
                 _drop_if_empty(client, name)

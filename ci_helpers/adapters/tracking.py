@@ -50,13 +50,30 @@ def _client(tracking_uri: str):
     for name, value in _BOUNDED_HTTP_RETRIES.items():
         os.environ.setdefault(name, value)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    import mlflow
     from mlflow.tracking import MlflowClient
 
-    # MLflow's own stores make clients of the process default (a sqlite registry looks logged
-    # models up that way): make it ours, or it is ./mlflow.db of whatever the cwd is.
-    mlflow.set_tracking_uri(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+@contextmanager
+def process_default_tracking_uri(tracking_uri: str) -> Iterator[None]:
+    """Make `tracking_uri` MLflow's process default for the block, then put back what was there
+    (the variable included: MLflow's setter exports it). MLflow's own stores make clients of the
+    default (a sqlite registry looks a logged model up that way), which otherwise is ./mlflow.db
+    of whatever the cwd is."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    saved_env, saved_uri = os.environ.get("MLFLOW_TRACKING_URI"), utils._tracking_uri
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        yield
+    finally:
+        utils._tracking_uri = saved_uri
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
 def is_unreachable(error: BaseException) -> bool:

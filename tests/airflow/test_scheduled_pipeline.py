@@ -167,7 +167,7 @@ from airflow.sdk import DAG
 with DAG("{dag_id}", schedule=None, params={{"alias": "{alias}", "min_r2": "{min_r2}"}},
          default_args={{"retries": 1}}) as dag:
     repro = DvcReproOperator(task_id="repro", project_dir="{project}", model_name="{model}",
-                             alias="{{{{ params.alias }}}}", tracking_uri="{uri}", experiment="{experiment}")
+                             alias="{{{{ params.alias }}}}", experiment="{experiment}")
     gate = GateMetricsOperator(task_id="gate", pipeline_task_id="repro",
                                thresholds=["metrics.r2_score>={{{{ params.min_r2 }}}}"])
     promote = PromoteModelOperator(task_id="promote", pipeline_task_id="repro", gate_task_id="gate",
@@ -176,10 +176,12 @@ with DAG("{dag_id}", schedule=None, params={{"alias": "{alias}", "min_r2": "{min
 """
 
 
-def test_the_operators_on_their_own_with_templated_fields(airflow_env, housing_template, mlflow_server, tmp_path):
+def test_the_operators_on_their_own_with_templated_fields(airflow_env, housing_template, tmp_path):
+    """On the embedded default store, sqlite:///<project>/mlflow.db, with Airflow's cwd elsewhere."""
     from .conftest import run_dag
 
-    scenario = make_scenario(airflow_env, housing_template, tmp_path, mlflow_server.url)
+    scenario = make_scenario(airflow_env, housing_template, tmp_path, "")
+    scenario.tracking_uri = f"sqlite:///{scenario.project / 'mlflow.db'}"
 
     def run(dag_id: str, alias: str, min_r2: str) -> dict:
         source = OPERATORS_DAG.format(
@@ -188,7 +190,6 @@ def test_the_operators_on_their_own_with_templated_fields(airflow_env, housing_t
             min_r2=min_r2,
             project=scenario.project,
             model=scenario.model_name,
-            uri=scenario.tracking_uri,
             experiment=scenario.experiment,
         )
         return run_dag(airflow_env, source, dag_id)
