@@ -35,12 +35,9 @@ def test_help_names_the_options_and_their_variables():
 
 
 def _closed_port_uri() -> str:
-    import socket
+    from tests.support.servers import refused_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"  # nothing listens there: connection refused at once
+    return f"http://127.0.0.1:{refused_port()}"  # nothing listens there: connection refused at once
 
 
 def test_an_empty_track_variable_means_tracked_and_an_unreachable_server_leaves_the_trend_out(mini_repo, tmp_path):

@@ -27,6 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -127,6 +128,15 @@ def _runner_checkout(project, gitlab: FakeGitLab, branch: str, name: str) -> Pat
     checkout = project.checkout(branch, name=name)
     sh(["git", "remote", "set-url", "origin", f"{gitlab.url}/acme/housing.git"], checkout)
     sh(["git", "checkout", "-q", "--detach"], checkout)
+    # gitlab-ci-local fetches the two components of org/mlops-actions@v1 at once, each into a temp
+    # clone, then `cp -r <clone>/templates <includes>/`: when both copies find no templates/ folder
+    # yet, one cp fails with "cannot create directory ... File exists" (a race, likelier on a loaded
+    # machine). With the folder already there each cp only adds its own component's files, still
+    # fetched from the fake GitLab.
+    host = urlsplit(gitlab.url).hostname
+    (checkout / ".gitlab-ci-local" / "includes" / str(host) / "org" / "mlops-actions" / "v1" / "templates").mkdir(
+        parents=True
+    )
     return checkout
 
 

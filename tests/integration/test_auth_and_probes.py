@@ -15,7 +15,7 @@ from ci_helpers.adapters.tracking import check_tracking_server, finish_run, open
 from ci_helpers.errors import ConfigError, InfrastructureError
 from tests.support.project import REMOTE, sh, write_local_remote
 from tests.support.proxy import FlakyProxy, Rejection, forbidden, s3_access_denied, unauthorized
-from tests.support.servers import free_port
+from tests.support.servers import refused_port
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ def test_the_tracking_probe_hides_the_password_in_a_malformed_uri(monkeypatch):
 
 
 def test_the_tracking_probe_says_exit_3_quickly_when_the_server_is_down():
-    uri = f"http://127.0.0.1:{free_port()}"
+    uri = f"http://127.0.0.1:{refused_port()}"
     started = time.monotonic()
 
     with pytest.raises(InfrastructureError) as raised:
@@ -204,7 +204,7 @@ def test_the_remote_probe_passes_for_a_local_folder_remote_and_creates_nothing(p
 
 
 def test_the_remote_probe_says_exit_3_after_retries_when_s3_is_down(project, quick_retries, capfd):
-    down = f"http://127.0.0.1:{free_port()}"
+    down = f"http://127.0.0.1:{refused_port()}"
     write_local_remote(project.dev, project.remote_url, endpoint=down)
     endpoint = dvc.remote_endpoint(project.dev, REMOTE)
     started = time.monotonic()
@@ -304,7 +304,7 @@ def test_the_push_probe_refuses_an_unknown_remote_and_an_invalid_branch(project)
 
 
 def test_the_push_probe_says_exit_3_after_retries_when_the_remote_is_unreachable(project, quick_retries, capfd):
-    sh(["git", "remote", "add", "down", f"http://127.0.0.1:{free_port()}/org/repo.git"], project.dev)
+    sh(["git", "remote", "add", "down", f"http://127.0.0.1:{refused_port()}/org/repo.git"], project.dev)
 
     with pytest.raises(InfrastructureError) as raised:
         git.check_push_allowed(project.dev, "down", "main")

@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import TEMPLATE_BUCKET
 from tests.support.project import Project, sh
 from tests.support.run import Outcome, ci_helpers, github_env
-from tests.support.servers import free_port, s3_client
+from tests.support.servers import refused_port, s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -392,7 +392,7 @@ def _run_refusal(
             case.prepare(checkout)
         name = case.model_name or f"{case.id}-{uuid.uuid4().hex[:6]}"
         uri = case.tracking_uri or mlflow_url
-        uri = f"http://127.0.0.1:{free_port()}" if uri == FREE_PORT else uri
+        uri = f"http://127.0.0.1:{refused_port()}" if uri == FREE_PORT else uri
         experiment = f"{_experiment_prefix(case, in_actions)}{uuid.uuid4().hex[:6]}"
         args = ["master-build", "--model-name", name, "--tracking-uri", uri, "--experiment", experiment, *case.args]
         env.update(CI_IDENTITY)

@@ -33,10 +33,10 @@ def test_s3_server_stopped_before_the_pull(project, tmp_path):
 
 
 def test_mlflow_server_unreachable(project, tmp_path):
-    from tests.support.servers import free_port
+    from tests.support.servers import refused_port
 
     checkout = project.checkout("pr-better")
-    uri = f"http://ci-user:s3cr3t-token@127.0.0.1:{free_port()}"
+    uri = f"http://ci-user:s3cr3t-token@127.0.0.1:{refused_port()}"
 
     gh = github_env(tmp_path / "gh")
     result = ci_helpers(

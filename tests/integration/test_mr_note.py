@@ -117,11 +117,11 @@ def test_a_token_without_the_api_scope_falls_back_to_the_job_log(project, fake_g
 
 
 def test_the_note_holds_no_secret_and_not_the_token(project, fake_gitlab):
-    from tests.support.servers import free_port
+    from tests.support.servers import refused_port
 
     password = "PLANTED-pass-7788"
     checkout = project.checkout("pr-better")
-    uri = f"http://ci-user:{password}@127.0.0.1:{free_port()}"  # unreachable: its error lands in the report
+    uri = f"http://ci-user:{password}@127.0.0.1:{refused_port()}"  # unreachable: its error lands in the report
     env = {**_env(fake_gitlab), "CI_HELPERS_GITLAB_TOKEN": "", "GITLAB_TOKEN": TOKEN}  # the other documented name
 
     result = ci_helpers("pr-validate", "--tracking-uri", uri, "--comment", cwd=checkout, env=env)

@@ -167,11 +167,11 @@ def test_outside_a_pull_request_comment_only_warns(project, fake_github, tmp_pat
 
 
 def test_the_comment_holds_no_secret_and_not_the_token(project, fake_github, tmp_path):
-    from tests.support.servers import free_port
+    from tests.support.servers import refused_port
 
     password = "PLANTED-pass-7788"
     checkout = project.checkout("pr-better")
-    uri = f"http://ci-user:{password}@127.0.0.1:{free_port()}"  # unreachable: its error lands in the report
+    uri = f"http://ci-user:{password}@127.0.0.1:{refused_port()}"  # unreachable: its error lands in the report
 
     result = ci_helpers(
         "pr-validate", "--tracking-uri", uri, "--comment", cwd=checkout, env=_env(tmp_path / "gh", fake_github)

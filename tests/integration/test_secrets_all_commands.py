@@ -28,7 +28,7 @@ import pytest
 from tests.support.project import Project, sh
 from tests.support.proxy import FlakyProxy
 from tests.support.run import Outcome, ci_helpers, github_env, read_outputs
-from tests.support.servers import free_port
+from tests.support.servers import refused_port
 
 pytestmark = pytest.mark.integration
 
@@ -319,7 +319,7 @@ def test_planted_passwords_appear_in_no_channel_of_any_command(project, mlflow_s
 def test_with_the_tracking_server_or_the_git_remote_down_commands_fail_with_exit_3_and_print_no_secret(
     project, tmp_path
 ):
-    tracking_port, git_port = free_port(), free_port()
+    tracking_port, git_port = refused_port(), refused_port()
     tracking = f"http://ci-user:{TRACKING_PASSWORD}@127.0.0.1:{tracking_port}"
     endpoints = {}  # step -> the endpoint its message must name
     job = Job(

@@ -23,6 +23,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+_REFUSING: list[socket.socket] = []
+
+
+def refused_port() -> int:
+    """A port on 127.0.0.1 where connections are refused for as long as this test process lives: a
+    socket stays bound to it and never listens. A port found free and let go (free_port) is not that:
+    a server of this process, or of another xdist worker, may take it meanwhile."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _REFUSING.append(sock)
+    return sock.getsockname()[1]
+
+
 def start_moto(port: int | None = None):
     from moto.server import ThreadedMotoServer
 
@@ -58,13 +71,20 @@ class MlflowServer:
     """`mlflow server` with a sqlite backend and proxied artifacts on the moto bucket."""
 
     def __init__(self, workdir: Path, s3_endpoint: str, bucket: str) -> None:
+        self.workdir, self.s3_endpoint, self.bucket = workdir, s3_endpoint, bucket
+        self.log = workdir / "mlflow-server.log"
+        self._launch()
+
+    def _launch(self) -> None:
+        # The port is free when picked, but the server binds it seconds later: meanwhile another
+        # server (another xdist worker's) may take it, and wait_ready launches again on a new one.
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / "mlflow-server.log"
+        workdir, bucket = self.workdir, self.bucket
         env = {
             **os.environ,
             **FAKE_AWS,
-            "MLFLOW_S3_ENDPOINT_URL": s3_endpoint,
+            "MLFLOW_S3_ENDPOINT_URL": self.s3_endpoint,
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         }
         self.process = subprocess.Popen(
@@ -90,9 +110,15 @@ class MlflowServer:
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
+        launches = 1
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited: {self.log.read_text()[-2000:]}")
+                log = self.log.read_text()
+                if "address already in use" in log.lower() and launches < 3:
+                    launches += 1
+                    self._launch()
+                    continue
+                raise RuntimeError(f"mlflow server exited: {log[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
                     if response.status == 200:
