@@ -143,9 +143,9 @@ def test_a_missing_baseline_fails_unless_allowed(airflow_env, housing_template, 
 
 
 def test_an_unreachable_tracking_server_is_retried_then_fails(airflow_env, housing_template, tmp_path):
-    from tests.support.servers import free_port
+    from tests.support.servers import refused_port
 
-    down = f"http://127.0.0.1:{free_port()}"
+    down = f"http://127.0.0.1:{refused_port()}"
     scenario = make_scenario(airflow_env, housing_template, tmp_path, down)
 
     result = scenario.run("housing_mlflow_down", thresholds=["metrics.r2_score>=0.3"], retries=1)
