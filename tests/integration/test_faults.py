@@ -8,14 +8,15 @@ import pytest
 
 from tests.support.project import write_local_remote
 from tests.support.run import ci_helpers, github_env, read_outputs
-from tests.support.servers import copy_bucket, start_moto
+from tests.support.servers import copy_bucket, restartable_port, start_moto
 
 pytestmark = pytest.mark.integration
 
 
 def test_s3_server_stopped_before_the_pull(project, tmp_path):
-    # A second, real moto server holding the PR's data, stopped before CI runs.
-    server, endpoint = start_moto()
+    # A second, real moto server holding the PR's data, stopped before CI runs; its port stays held,
+    # so no other server (another xdist worker's) answers there meanwhile.
+    server, endpoint = start_moto(restartable_port())
     copy_bucket(project.s3_endpoint, project.bucket, endpoint, "doomed")
     checkout = project.checkout("pr-better")
     write_local_remote(checkout, "s3://doomed/dvc", endpoint=endpoint)

@@ -217,9 +217,9 @@ def test_a_rejected_git_push_then_a_rerun_completes(project, mlflow_server, tmp_
 
 
 def test_s3_stopped_during_push_then_a_rerun_completes(project, tmp_path):
-    from tests.support.servers import free_port, start_moto
+    from tests.support.servers import restartable_port, start_moto
 
-    port = free_port()
+    port = restartable_port()  # nobody else's while this server is down
     server, endpoint = start_moto(port)  # shares moto's in-process state: same buckets
     checkout = project.checkout("dev-model")
     before = project.head("dev-model")

@@ -36,6 +36,18 @@ def refused_port() -> int:
     return sock.getsockname()[1]
 
 
+def restartable_port() -> int:
+    """A port for a server that a test stops and starts again: like refused_port, but the socket
+    holding it has SO_REUSEADDR, so a server binding it with SO_REUSEADDR too (werkzeug's, moto's)
+    still can. While that server is down, connections are refused and no other server is handed
+    the port (bind to port 0 skips a port something is bound to)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    _REFUSING.append(sock)
+    return sock.getsockname()[1]
+
+
 def start_moto(port: int | None = None):
     from moto.server import ThreadedMotoServer
 
