@@ -89,13 +89,22 @@ def unreachable_error(tracking_uri: str, error: BaseException) -> Infrastructure
     )
 
 
-def _experiment_id(client, name: str) -> str:
+def _artifact_location(tracking_uri: str) -> str | None:
+    """Beside the database for a sqlite store (MLflow's default is ./mlruns of whatever the cwd is,
+    e.g. an Airflow worker's); the store's own default otherwise."""
+    if not tracking_uri.lower().startswith("sqlite:"):
+        return None
+    database = _sqlite_file(tracking_uri)
+    return (database.resolve().parent / "mlruns").as_uri() if database else None
+
+
+def _experiment_id(client, name: str, tracking_uri: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         from mlflow.exceptions import MlflowException
 
         try:
-            return client.create_experiment(name)
+            return client.create_experiment(name, artifact_location=_artifact_location(tracking_uri))
         except MlflowException as error:  # another job created it since: use theirs
             experiment = client.get_experiment_by_name(name)
             if experiment is None or "ALREADY_EXISTS" not in str(getattr(error, "error_code", "")):
@@ -270,7 +279,7 @@ def open_run(tracking_uri: str, experiment: str, run_name: str, tags: Mapping[st
     """Create a run (status RUNNING) that this process owns and can hand to a training script."""
     with mlflow_errors(tracking_uri):
         client = _client(tracking_uri)
-        experiment_id = _experiment_id(client, experiment)
+        experiment_id = _experiment_id(client, experiment, tracking_uri)
         run = client.create_run(experiment_id, run_name=run_name, tags={k: redact(v) for k, v in tags.items()})
         return TrackedRun(tracking_uri, experiment_id, run.info.run_id)
 

@@ -210,6 +210,8 @@ def test_the_operators_on_their_own_with_templated_fields(airflow_env, housing_t
 
     assert passing["state"].endswith("success"), passing["log"][-5000:]
     assert scenario.alias("candidate") == "1"  # the alias came from the rendered template
+    (mlflow_run,) = scenario.runs()  # its artifacts beside the project's database, not in Airflow's cwd
+    assert mlflow_run.info.artifact_uri.startswith((scenario.project / "mlruns").as_uri())
 
     failing = run("ops_strict", "strict", "0.99")
 
