@@ -58,8 +58,14 @@ def airflow_env(tmp_path_factory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("airflow-home")
     dags = home / "dags"
     dags.mkdir()
+    # the workers' own environment: no MLflow run or store an earlier test of this process left set
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT"))
+    }
     env = {
-        **os.environ,
+        **inherited,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
