@@ -35,6 +35,23 @@ def ci_helpers(*args: str, cwd: Path, env: dict | None = None, timeout: float = 
     return Outcome(proc.returncode, proc.stdout, proc.stderr)
 
 
+def tracked_pr_validate(
+    cwd: Path, tracking_uri: str, experiment: str, report: Path, env: dict | None = None
+) -> Outcome:
+    """`ci-helpers pr-validate` logging to `experiment` on `tracking_uri`, its report written to `report`."""
+    return ci_helpers(
+        "pr-validate",
+        "--tracking-uri",
+        tracking_uri,
+        "--experiment",
+        experiment,
+        "--report-json",
+        str(report),
+        cwd=cwd,
+        env=env,
+    )
+
+
 def github_env(tmp: Path, **extra: str) -> dict[str, str]:
     """The files and variables an Actions runner gives a step."""
     tmp.mkdir(parents=True, exist_ok=True)
