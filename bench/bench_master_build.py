@@ -45,30 +45,22 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _common import BIN, bench_env
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
 GOAL_RATIO = 1.15
 REMOTE = "storage"
 ALIAS = "staging"
 RAW_EXPERIMENT = "housing-raw-build"
 
 os.environ.update(
-    {
-        "DVC_NO_ANALYTICS": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-        "GIT_AUTHOR_NAME": "Bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-        "GIT_COMMITTER_NAME": "Bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "PYTHONUNBUFFERED": "1",  # line timestamps of the children's output
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",  # stage commands run `python`
-    }
+    bench_env(
+        AWS_EC2_METADATA_DISABLED="true",
+        no_proxy="127.0.0.1,localhost",
+        GIT_CONFIG_NOSYSTEM="1",
+        PYTHONUNBUFFERED="1",  # line timestamps of the children's output
+    )
 )
 for _name in list(os.environ):
     if _name.startswith(("CI_HELPERS_", "MLFLOW_TRACKING_", "GITHUB_")) or _name in (

@@ -25,22 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import BIN, bench_env
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
-os.environ.update(
-    {
-        "DVC_NO_ANALYTICS": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "GIT_AUTHOR_NAME": "Bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-        "GIT_COMMITTER_NAME": "Bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-    }
-)
+os.environ.update(bench_env())
 for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "GITHUB_ACTIONS"):
     os.environ.pop(name, None)
 

@@ -21,22 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import bench_env
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.update(
-    {
-        "DVC_NO_ANALYTICS": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "GIT_AUTHOR_NAME": "Bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-        "GIT_COMMITTER_NAME": "Bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-    }
-)
-os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+os.environ.update(bench_env(AWS_EC2_METADATA_DISABLED="true"))
 
 from tests.support.project import Project, build_template, sh  # noqa: E402
 from tests.support.servers import FAKE_AWS, MlflowServer, s3_client, start_moto  # noqa: E402

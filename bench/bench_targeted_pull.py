@@ -24,26 +24,15 @@ import hashlib
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+from _common import BIN, bench_env
+
 DVC, CI_HELPERS = str(BIN / "dvc"), str(BIN / "ci-helpers")
 GOAL_RATIO = 0.05
-ENV = {
-    **os.environ,
-    "DVC_NO_ANALYTICS": "1",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "NO_PROXY": "127.0.0.1,localhost",
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-    "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",  # stage commands run `python`
-}
+ENV = {**os.environ, **bench_env()}
 for name in ("PYTHONDONTWRITEBYTECODE", "MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "GITHUB_ACTIONS"):
     ENV.pop(name, None)
 for name in list(ENV):

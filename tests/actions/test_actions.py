@@ -32,31 +32,32 @@ def act_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("act-home")
 
 
-def run_act(
-    event: str, workflow: str, home: Path, env: dict[str, str], tmp: Path, payload: dict
-) -> subprocess.CompletedProcess:
-    event_file = tmp / "event.json"
-    event_file.write_text(json.dumps(payload))
-    uv_cache = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=False).stdout.strip()
-    args = [
+def act_command(event: str, workflow: Path, event_file: Path, *local_repositories: str) -> list[str]:
+    """`act` running `workflow` on the host, offline, with each `local_repositories` mapping
+    (`owner/repo@ref=folder`) and actions/checkout and actions/cache mapped to the local stand-ins."""
+    return [
         "act",
         event,
         "-W",
-        str(HERE / "workflows" / workflow),
+        str(workflow),
         "-e",
         str(event_file),
         "-P",
         "ubuntu-latest=-self-hosted",
         "--action-offline-mode",
         "--no-cache-server",
+        *[arg for mapping in local_repositories for arg in ("--local-repository", mapping)],
         "--local-repository",
         f"{CHECKOUT}={HERE / 'stand-ins' / 'checkout'}",
         "--local-repository",
         f"{CACHE}={HERE / 'stand-ins' / 'cache'}",
     ]
-    for key, value in env.items():
-        args += ["--env", f"{key}={value}"]
-    process_env = {
+
+
+def act_environment(home: Path) -> dict[str, str]:
+    """The environment act itself runs in, with `home` as its HOME."""
+    uv_cache = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=False).stdout.strip()
+    env = {
         **os.environ,
         "HOME": str(home),
         "ACT_DISABLE_VERSION_CHECK": "1",
@@ -64,11 +65,22 @@ def run_act(
         "UV_OFFLINE": "1",
     }
     if uv_cache:
-        process_env["UV_CACHE_DIR"] = uv_cache  # the warm cache scripts/setup.sh filled; offline here
+        env["UV_CACHE_DIR"] = uv_cache  # the warm cache scripts/setup.sh filled; offline here
+    return env
+
+
+def run_act(
+    event: str, workflow: str, home: Path, env: dict[str, str], tmp: Path, payload: dict
+) -> subprocess.CompletedProcess:
+    event_file = tmp / "event.json"
+    event_file.write_text(json.dumps(payload))
+    args = act_command(event, HERE / "workflows" / workflow, event_file)
+    for key, value in env.items():
+        args += ["--env", f"{key}={value}"]
     return subprocess.run(
         args,
         cwd=ROOT,
-        env=process_env,
+        env=act_environment(home),
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,

@@ -12,7 +12,6 @@ docs/*.md, and examples/workflows/*.yml) are paths a user can copy:
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.actions.test_actions import CACHE, CHECKOUT, HERE, act_home  # noqa: F401  (act_home: fixture)
+from tests.actions.test_actions import act_command, act_environment, act_home  # noqa: F401  (act_home: fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER_REPO = "org/mlops-actions"
@@ -224,37 +223,10 @@ def _run_act(workflow: Path, release: Path, refs: list[str], home: Path, tmp: Pa
     subprocess.run(["git", "init", "-q", str(tmp / "workspace")], check=True)
     event = tmp / "event.json"
     event.write_text("{}")
-    uv_cache = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=False).stdout.strip()
-    args = [
-        "act",
-        "workflow_dispatch",
-        "-W",
-        str(workflow),
-        "-e",
-        str(event),
-        "-P",
-        "ubuntu-latest=-self-hosted",
-        "--action-offline-mode",
-        "--no-cache-server",
-        *[arg for ref in refs for arg in ("--local-repository", f"{OWNER_REPO}@{ref}={release}")],
-        "--local-repository",
-        f"{CHECKOUT}={HERE / 'stand-ins' / 'checkout'}",
-        "--local-repository",
-        f"{CACHE}={HERE / 'stand-ins' / 'cache'}",
-    ]
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "ACT_DISABLE_VERSION_CHECK": "1",
-        "MLOPS_ACTIONS_HOME": str(home / "mlops-actions"),
-        "UV_OFFLINE": "1",
-    }
-    if uv_cache:
-        env["UV_CACHE_DIR"] = uv_cache
     return subprocess.run(
-        args,
+        act_command("workflow_dispatch", workflow, event, *[f"{OWNER_REPO}@{ref}={release}" for ref in refs]),
         cwd=tmp / "workspace",
-        env=env,
+        env=act_environment(home),
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.run import offline_setup_env
+
 ROOT = Path(__file__).resolve().parents[2]
 KEY_SH = ROOT / "actions" / "setup" / "key.sh"
 SETUP_SH = ROOT / "actions" / "setup" / "setup.sh"
@@ -87,15 +89,7 @@ def test_a_restored_venv_whose_interpreter_is_gone_is_rebuilt(tmp_path):
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to("/opt/hostedtoolcache/Python/3.11.8/x64/bin/python3.11")
     (venv / ".mlops-actions-key").write_text(key["key"] + "\n")  # the set-up had finished
-    uv_cache = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=True).stdout.strip()
-    setup_env = {
-        "MLOPS_VENV": key["venv"],
-        "MLOPS_KEY": key["key"],
-        "MLOPS_PYTHON": key["python"],
-        "MLOPS_EXTRAS": key["extras"],
-        "UV_CACHE_DIR": uv_cache,  # the cache scripts/setup.sh warmed: this test is offline
-        "UV_OFFLINE": "1",
-    }
+    setup_env = offline_setup_env(key)
 
     rebuilt, outputs = _run(["bash", str(SETUP_SH)], tmp_path, **setup_env)
 

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ci_helpers.cli import cli
+from tests.support.run import BUILTIN_CLASSIFICATION as BUILTIN
 
 
 def invoke(*args: str):
@@ -88,9 +89,6 @@ def test_baseline_ref_that_does_not_exist(mini_repo):
     )
     assert_bad_input(result, "baseline ref 'no-such-branch' is not a branch, tag or commit", "--baseline-ref")
     assert snapshot(mini_repo) == before
-
-
-BUILTIN = ("--test-data", "data.csv", "--target", "label", "--task", "classification")
 
 
 def test_model_file_missing(mini_repo):

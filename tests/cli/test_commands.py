@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from ci_helpers.cli import cli
+from tests.support.run import BUILTIN_CLASSIFICATION
 
 from .conftest import classification_data
 
@@ -40,12 +41,7 @@ def test_builtin_evaluate_csv_classification_with_roc_auc(mini_repo, tmp_path):
         str(mini_repo),
         "--model",
         "model.pkl",
-        "--test-data",
-        "data.csv",
-        "--target",
-        "label",
-        "--task",
-        "classification",
+        *BUILTIN_CLASSIFICATION,
         "--output",
         str(out),
     )

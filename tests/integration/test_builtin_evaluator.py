@@ -17,7 +17,7 @@ import pytest
 
 from ci_helpers.errors import ConfigError
 from ci_helpers.evaluation import EVAL_PYTHON_ENV, PRIVATE_VENV_STAMP, evaluator_python
-from tests.support.run import ci_helpers
+from tests.support.run import BUILTIN_CLASSIFICATION, ci_helpers, offline_setup_env
 
 pytestmark = pytest.mark.integration
 
@@ -60,17 +60,7 @@ def template(tmp_path_factory) -> Path:
     return repo
 
 
-EVALUATE = (
-    "evaluate",
-    "--model",
-    "model.pkl",
-    "--test-data",
-    "data.csv",
-    "--target",
-    "label",
-    "--task",
-    "classification",
-)
+EVALUATE = ("evaluate", "--model", "model.pkl", *BUILTIN_CLASSIFICATION)
 
 
 def _executable(path: Path, text: str) -> Path:
@@ -155,20 +145,10 @@ def test_the_action_venv_has_no_sklearn_and_pr_validate_still_evaluates(template
     (tmp_path / "key-out").write_text("")
     subprocess.run(["bash", str(KEY_SH)], env=env, check=True, capture_output=True, timeout=120)
     key = _outputs(tmp_path / "key-out")
-    uv_cache = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=True).stdout.strip()
     (tmp_path / "setup-out").write_text("")
     setup = subprocess.run(
         ["bash", str(SETUP_SH)],
-        env={
-            **env,
-            "GITHUB_OUTPUT": str(tmp_path / "setup-out"),
-            "MLOPS_VENV": key["venv"],
-            "MLOPS_KEY": key["key"],
-            "MLOPS_PYTHON": key["python"],
-            "MLOPS_EXTRAS": key["extras"],
-            "UV_CACHE_DIR": uv_cache,  # the cache scripts/setup.sh warmed: this test is offline
-            "UV_OFFLINE": "1",
-        },
+        env={**env, "GITHUB_OUTPUT": str(tmp_path / "setup-out"), **offline_setup_env(key)},
         capture_output=True,
         text=True,
         timeout=600,

@@ -35,6 +35,20 @@ def _lock_md5(text: str, path: str) -> str:
     raise KeyError(path)
 
 
+def _master_build(cwd, name: str, tracking_uri: str, *args: str, env: dict | None = None):
+    """`ci-helpers master-build` of model `name`, committing as the CI identity."""
+    return ci_helpers(
+        "master-build",
+        "--model-name",
+        name,
+        "--tracking-uri",
+        tracking_uri,
+        *args,
+        cwd=cwd,
+        env={**(env or {}), **CI_IDENTITY},
+    )
+
+
 def test_main_build_rebuilds_pushes_commits_registers_and_is_idempotent(project, mlflow_server, tmp_path):
     name = f"housing-{uuid.uuid4().hex[:8]}"
     built = project.head("dev-model")
@@ -48,17 +62,7 @@ def test_main_build_rebuilds_pushes_commits_registers_and_is_idempotent(project,
         GITHUB_REF="refs/heads/dev-model",
     )
 
-    result = ci_helpers(
-        "master-build",
-        "--model-name",
-        name,
-        "--tracking-uri",
-        mlflow_server.url,
-        "--report-json",
-        str(tmp_path / "build.json"),
-        cwd=checkout,
-        env={**gh, **CI_IDENTITY},
-    )
+    result = _master_build(checkout, name, mlflow_server.url, "--report-json", str(tmp_path / "build.json"), env=gh)
 
     assert result.code == 0, result.output
     report = read_report(tmp_path / "build.json")
@@ -115,17 +119,7 @@ def test_main_build_rebuilds_pushes_commits_registers_and_is_idempotent(project,
     sh(["git", "clone", "-q", str(project.origin), str(again)], project.root)
     sh(["git", "checkout", "-q", "-B", "dev-model", built], again)
     write_local_remote(again, project.remote_url)
-    rerun = ci_helpers(
-        "master-build",
-        "--model-name",
-        name,
-        "--tracking-uri",
-        mlflow_server.url,
-        "--report-json",
-        str(tmp_path / "again.json"),
-        cwd=again,
-        env=CI_IDENTITY,
-    )
+    rerun = _master_build(again, name, mlflow_server.url, "--report-json", str(tmp_path / "again.json"))
     assert rerun.code == 0, rerun.output
     assert read_report(tmp_path / "again.json")["model"]["reused"] is True
     assert _versions(mlflow_server.url, name) == [int(version.version)]
@@ -137,16 +131,8 @@ def test_failed_gate_alerts_and_moves_nothing(project, mlflow_server, tmp_path):
     before = project.head("pr-worse")
     checkout = project.checkout("pr-worse")
 
-    result = ci_helpers(
-        "master-build",
-        "--model-name",
-        name,
-        "--tracking-uri",
-        mlflow_server.url,
-        "--report-json",
-        str(tmp_path / "r.json"),
-        cwd=checkout,
-        env={**github_env(tmp_path / "gh"), **CI_IDENTITY},
+    result = _master_build(
+        checkout, name, mlflow_server.url, "--report-json", str(tmp_path / "r.json"), env=github_env(tmp_path / "gh")
     )
 
     assert result.code == 1, result.output
@@ -157,16 +143,7 @@ def test_failed_gate_alerts_and_moves_nothing(project, mlflow_server, tmp_path):
     assert project.head("pr-worse") == before
 
     # asked for explicitly, the failed build is registered for the record, but no alias moves
-    kept = ci_helpers(
-        "master-build",
-        "--model-name",
-        name,
-        "--register-failed",
-        "--tracking-uri",
-        mlflow_server.url,
-        cwd=checkout,
-        env=CI_IDENTITY,
-    )
+    kept = _master_build(checkout, name, mlflow_server.url, "--register-failed")
     assert kept.code == 1, kept.output
     assert _versions(mlflow_server.url, name) == [1]
     model = _client(mlflow_server.url).get_registered_model(name)
@@ -277,17 +254,7 @@ def test_mlflow_unreachable_during_registration_then_a_rerun_completes(project, 
     before = project.head("dev-model")
     checkout = project.checkout("dev-model")
     with FlakyProxy(mlflow_server.url, ("registered-models", "model-versions")) as proxy:
-        result = ci_helpers(
-            "master-build",
-            "--model-name",
-            name,
-            "--experiment",
-            experiment,
-            "--tracking-uri",
-            proxy.url,
-            cwd=checkout,
-            env=CI_IDENTITY,
-        )
+        result = _master_build(checkout, name, proxy.url, "--experiment", experiment)
     assert result.code == 3, result.output
     assert "MLflow tracking server" in result.output
     assert proxy.url in result.output
@@ -303,16 +270,8 @@ def test_mlflow_unreachable_during_registration_then_a_rerun_completes(project, 
     assert not [m for m in client.search_registered_models() if m.name == name]
     assert [run.info.status for run in _runs_of(mlflow_server.url, experiment)] == ["FAILED"]
 
-    rerun = ci_helpers(
-        "master-build",
-        "--model-name",
-        name,
-        "--experiment",
-        experiment,
-        "--tracking-uri",
-        mlflow_server.url,
-        cwd=project.checkout("dev-model", name="rerun"),
-        env=CI_IDENTITY,
+    rerun = _master_build(
+        project.checkout("dev-model", name="rerun"), name, mlflow_server.url, "--experiment", experiment
     )
     assert rerun.code == 0, rerun.output
     assert _versions(mlflow_server.url, name) == [1]

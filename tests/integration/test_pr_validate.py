@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.support.run import ci_helpers, github_env, read_outputs, read_report
+from tests.support.run import ci_helpers, github_env, read_outputs, read_report, tracked_pr_validate
 
 pytestmark = pytest.mark.integration
 
@@ -28,17 +28,7 @@ def test_good_pr_passes_and_is_reported_everywhere(project, mlflow_server, tmp_p
     report = tmp_path / "report.json"
     client_models_before = _registered_versions(mlflow_server.url)
 
-    result = ci_helpers(
-        "pr-validate",
-        "--tracking-uri",
-        mlflow_server.url,
-        "--experiment",
-        "housing-pr-good",
-        "--report-json",
-        str(report),
-        cwd=checkout,
-        env=gh,
-    )
+    result = tracked_pr_validate(checkout, mlflow_server.url, "housing-pr-good", report, env=gh)
 
     assert result.code == 0, result.output
     data = read_report(report)
@@ -109,17 +99,7 @@ def test_worse_model_fails_the_threshold_with_annotations(project, mlflow_server
     gh = github_env(tmp_path / "gh", GITHUB_REF="refs/pull/18/merge", GITHUB_BASE_REF="main")
     report = tmp_path / "report.json"
 
-    result = ci_helpers(
-        "pr-validate",
-        "--tracking-uri",
-        mlflow_server.url,
-        "--experiment",
-        "housing-pr-worse",
-        "--report-json",
-        str(report),
-        cwd=checkout,
-        env=gh,
-    )
+    result = tracked_pr_validate(checkout, mlflow_server.url, "housing-pr-worse", report, env=gh)
 
     assert result.code == 1, result.output
     data = read_report(report)

@@ -35,6 +35,18 @@ def _run_with_model(uri: str, accuracy: float, with_model: bool = True) -> str:
     return run.info.run_id
 
 
+def _register_as_staging(uri: str, name: str, run: str, cwd):
+    return ci_helpers(
+        "register-model", "--model-name", name, "--run-id", run, "--alias", "staging", "--tracking-uri", uri, cwd=cwd
+    )
+
+
+def _promote_past_accuracy_gate(uri: str, name: str, cwd, *args: str, env: dict | None = None):
+    return ci_helpers(
+        "promote", "--model-name", name, "--threshold", "accuracy>=0.9", "--tracking-uri", uri, *args, cwd=cwd, env=env
+    )
+
+
 def test_register_promote_rollback_with_auditable_history(mlflow_server, tmp_path):
     uri, name = mlflow_server.url, f"clf-{uuid.uuid4().hex[:8]}"
     client = _client(uri)
@@ -67,33 +79,8 @@ def test_register_promote_rollback_with_auditable_history(mlflow_server, tmp_pat
 
     assert ci_helpers("promote", "--model-name", name, "--tracking-uri", uri, cwd=tmp_path).code == 0
     assert client.get_model_version_by_alias(name, "production").version == "1"
-    assert (
-        ci_helpers(
-            "register-model",
-            "--model-name",
-            name,
-            "--run-id",
-            second,
-            "--alias",
-            "staging",
-            "--tracking-uri",
-            uri,
-            cwd=tmp_path,
-        ).code
-        == 0
-    )
-    gated = ci_helpers(
-        "promote",
-        "--model-name",
-        name,
-        "--threshold",
-        "accuracy>=0.9",
-        "--tracking-uri",
-        uri,
-        "--stage-transition",
-        "Production",
-        cwd=tmp_path,
-    )
+    assert _register_as_staging(uri, name, second, tmp_path).code == 0
+    gated = _promote_past_accuracy_gate(uri, name, tmp_path, "--stage-transition", "Production")
     assert gated.code == 0, gated.output
     assert client.get_model_version_by_alias(name, "production").version == "2"
     assert client.get_model_version(name, "2").current_stage == "Production"
@@ -141,33 +128,9 @@ def test_register_promote_rollback_with_auditable_history(mlflow_server, tmp_pat
 def test_promotion_gate_failure_moves_nothing(mlflow_server, tmp_path):
     uri, name = mlflow_server.url, f"clf-{uuid.uuid4().hex[:8]}"
     run = _run_with_model(uri, 0.6)
-    assert (
-        ci_helpers(
-            "register-model",
-            "--model-name",
-            name,
-            "--run-id",
-            run,
-            "--alias",
-            "staging",
-            "--tracking-uri",
-            uri,
-            cwd=tmp_path,
-        ).code
-        == 0
-    )
+    assert _register_as_staging(uri, name, run, tmp_path).code == 0
 
-    result = ci_helpers(
-        "promote",
-        "--model-name",
-        name,
-        "--threshold",
-        "accuracy>=0.9",
-        "--tracking-uri",
-        uri,
-        cwd=tmp_path,
-        env=github_env(tmp_path / "gh"),
-    )
+    result = _promote_past_accuracy_gate(uri, name, tmp_path, env=github_env(tmp_path / "gh"))
 
     assert result.code == 1
     assert "accuracy = 0.6 does not meet >= 0.9" in result.output
@@ -249,21 +212,7 @@ def test_register_bad_input_leaves_the_registry_untouched(mlflow_server, tmp_pat
 def test_promote_with_a_bogus_stage_moves_nothing(mlflow_server, tmp_path):
     uri, name = mlflow_server.url, f"clf-{uuid.uuid4().hex[:8]}"
     run = _run_with_model(uri, 0.9)
-    assert (
-        ci_helpers(
-            "register-model",
-            "--model-name",
-            name,
-            "--run-id",
-            run,
-            "--alias",
-            "staging",
-            "--tracking-uri",
-            uri,
-            cwd=tmp_path,
-        ).code
-        == 0
-    )
+    assert _register_as_staging(uri, name, run, tmp_path).code == 0
     result = ci_helpers(
         "promote", "--model-name", name, "--stage-transition", "Bogus", "--tracking-uri", uri, cwd=tmp_path
     )

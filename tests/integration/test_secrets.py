@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.run import ci_helpers, github_env
+from tests.support.run import github_env, tracked_pr_validate
 
 pytestmark = pytest.mark.integration
 
@@ -22,17 +22,7 @@ def test_a_password_in_the_tracking_uri_is_printed_nowhere(project, mlflow_serve
     uri = mlflow_server.url.replace("http://", f"http://ci-user:{PASSWORD}@")
     report = tmp_path / "report.json"
 
-    result = ci_helpers(
-        "pr-validate",
-        "--tracking-uri",
-        uri,
-        "--experiment",
-        "secrets-pr",
-        "--report-json",
-        str(report),
-        cwd=checkout,
-        env=gh,
-    )
+    result = tracked_pr_validate(checkout, uri, "secrets-pr", report, env=gh)
 
     assert result.code == 0, result.output
     channels = {

@@ -14,19 +14,14 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.fake_http import Request, send_json, start_server, stop_server
+
 _LIST = re.compile(r"^/repos/([^/]+/[^/]+)/issues/(\d+)/comments$")
 _ONE = re.compile(r"^/repos/([^/]+/[^/]+)/issues/comments/(\d+)$")
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: str
 
 
 @dataclass
@@ -67,29 +62,11 @@ class FakeGitHub:
             ]
 
     def start(self) -> FakeGitHub:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def do_GET(self) -> None:
-                fake._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                fake._handle(self, "POST")
-
-            def do_PATCH(self) -> None:
-                fake._handle(self, "PATCH")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = start_server(lambda handler: self._handle(handler, handler.command), ("GET", "POST", "PATCH"))
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_server(self._server)
 
     # -- request handling ------------------------------------------------------------------------
 
@@ -158,12 +135,4 @@ class FakeGitHub:
         _send(handler, 200, chunk, {"Link": ", ".join(links)} if links else {})
 
 
-def _send(handler: BaseHTTPRequestHandler, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
-    data = json.dumps(payload).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json; charset=utf-8")
-    handler.send_header("Content-Length", str(len(data)))
-    for name, value in (headers or {}).items():
-        handler.send_header(name, value)
-    handler.end_headers()
-    handler.wfile.write(data)
+_send = partial(send_json, content_type="application/json; charset=utf-8")

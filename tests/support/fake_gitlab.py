@@ -33,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qs, urlencode, urlsplit
 
+from tests.support.fake_http import Request, send_json, start_server, stop_server
+
 PROJECT_ID = 1217  # gitlab-ci-local's $CI_PROJECT_ID
 MAX_NOTE = 1_000_000
 _NOTES = re.compile(r"^/api/v4/projects/(\d+)/merge_requests/(\d+)/notes$")
@@ -44,14 +46,6 @@ INSUFFICIENT_SCOPE = {
     "error_description": "The request requires higher privileges than provided by the access token.",
     "scope": "api",
 }
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: str
 
 
 @dataclass
@@ -98,25 +92,11 @@ class FakeGitLab:
             return [n for _, n in sorted(self.notes.items()) if n["noteable_iid"] == iid]
 
     def start(self) -> FakeGitLab:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def do_GET(self) -> None:
-                fake._route(self)
-
-            do_POST = do_PUT = do_GET
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._server = start_server(self._route, ("GET", "POST", "PUT"), poll_interval=0.05)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_server(self._server)
 
     # -- routing ---------------------------------------------------------------------------------
 
@@ -127,13 +107,13 @@ class FakeGitLab:
         elif self.git_root is not None:
             self._git(handler, body)
         else:
-            _send_json(handler, 404, {"message": "404 Not Found"})
+            send_json(handler, 404, {"message": "404 Not Found"})
 
     # -- the REST API ----------------------------------------------------------------------------
 
     def _api(self, handler: BaseHTTPRequestHandler, raw: str) -> None:
         self.requests.append(Request(handler.command, handler.path, dict(handler.headers.items()), raw))
-        _send_json(handler, *self._answer(handler, raw))
+        send_json(handler, *self._answer(handler, raw))
 
     def _refusal(self, handler: BaseHTTPRequestHandler, match: re.Match | None) -> Answer | None:
         with self._lock:
@@ -283,16 +263,3 @@ def _note_body(raw: str) -> str | tuple[int, object]:
     if len(body) > MAX_NOTE:
         return 400, {"message": {"note": [f"is too long (maximum is {MAX_NOTE} characters)"]}}
     return body
-
-
-def _send_json(
-    handler: BaseHTTPRequestHandler, status: int, payload: object, headers: dict[str, str] | None = None
-) -> None:
-    data = json.dumps(payload).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(data)))
-    for name, value in (headers or {}).items():
-        handler.send_header(name, value)
-    handler.end_headers()
-    handler.wfile.write(data)

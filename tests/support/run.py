@@ -21,6 +21,11 @@ class Outcome:
         return self.stdout + self.stderr
 
 
+# The built-in evaluator on the small classification projects the CLI and integration tests build
+# (a `label` column in data.csv); each test adds its own --model.
+BUILTIN_CLASSIFICATION = ("--test-data", "data.csv", "--target", "label", "--task", "classification")
+
+
 def ci_helpers(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300) -> Outcome:
     proc = subprocess.run(
         [shutil.which("ci-helpers") or "ci-helpers", *args],
@@ -33,6 +38,36 @@ def ci_helpers(*args: str, cwd: Path, env: dict | None = None, timeout: float = 
         check=False,
     )
     return Outcome(proc.returncode, proc.stdout, proc.stderr)
+
+
+def tracked_pr_validate(
+    cwd: Path, tracking_uri: str, experiment: str, report: Path, env: dict | None = None
+) -> Outcome:
+    """`ci-helpers pr-validate` logging to `experiment` on `tracking_uri`, its report written to `report`."""
+    return ci_helpers(
+        "pr-validate",
+        "--tracking-uri",
+        tracking_uri,
+        "--experiment",
+        experiment,
+        "--report-json",
+        str(report),
+        cwd=cwd,
+        env=env,
+    )
+
+
+def offline_setup_env(key: dict[str, str]) -> dict[str, str]:
+    """What actions/setup/setup.sh takes from key.sh's outputs `key`, offline."""
+    uv_cache = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=True).stdout.strip()
+    return {
+        "MLOPS_VENV": key["venv"],
+        "MLOPS_KEY": key["key"],
+        "MLOPS_PYTHON": key["python"],
+        "MLOPS_EXTRAS": key["extras"],
+        "UV_CACHE_DIR": uv_cache,  # the cache scripts/setup.sh warmed: the tests are offline
+        "UV_OFFLINE": "1",
+    }
 
 
 def github_env(tmp: Path, **extra: str) -> dict[str, str]:
