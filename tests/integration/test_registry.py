@@ -23,15 +23,18 @@ def _run_with_model(uri: str, accuracy: float, with_model: bool = True) -> str:
     import mlflow.sklearn
     from sklearn.dummy import DummyClassifier
 
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("registry-tests")
-    with mlflow.start_run() as run:
-        mlflow.log_metric("accuracy", accuracy)
-        if with_model:
-            model = DummyClassifier().fit([[0], [1]], [0, 1])
-            mlflow.sklearn.log_model(
-                model, name="model", pip_requirements=["scikit-learn"], serialization_format="cloudpickle"
-            )
+    from ci_helpers.adapters.tracking import process_default_tracking_uri
+
+    # the process default only for this run: later tests of this process start from a clean slate
+    with process_default_tracking_uri(uri):
+        mlflow.set_experiment("registry-tests")
+        with mlflow.start_run() as run:
+            mlflow.log_metric("accuracy", accuracy)
+            if with_model:
+                model = DummyClassifier().fit([[0], [1]], [0, 1])
+                mlflow.sklearn.log_model(
+                    model, name="model", pip_requirements=["scikit-learn"], serialization_format="cloudpickle"
+                )
     return run.info.run_id
 
 
