@@ -200,7 +200,6 @@ def register_version(
     tags: dict[str, str],
     model_id: str | None = None,
     reuse_key: tuple[str, str] | None = None,
-    reuse_only: bool = False,
 ) -> RegisteredVersion:
     """Create a model version with all its tags in one call (never half-registered).
 
@@ -213,11 +212,6 @@ def register_version(
         try:
             if reuse_key and (existing := _version_with_tag(client, name, *reuse_key)):
                 return existing
-            if reuse_only:
-                raise ConfigError(
-                    f"no version of '{name}' matches {reuse_key[0] if reuse_key else 'the outputs'} and this run logged "
-                    "no model; force the training stage to run once"
-                )
             with process_default_tracking_uri(tracking_uri):
                 version = client.create_model_version(
                     name, source, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=120
