@@ -19,7 +19,9 @@ def test_jobs_that_create_the_same_experiment_at_once_all_get_it(mlflow_server):
 
     name = f"race-{uuid.uuid4().hex[:8]}"
     with ThreadPoolExecutor(max_workers=8) as pool:
-        ids = list(pool.map(lambda _: _experiment_id(MlflowClient(mlflow_server.url), name), range(8)))
+        ids = list(
+            pool.map(lambda _: _experiment_id(MlflowClient(mlflow_server.url), name, mlflow_server.url), range(8))
+        )
 
     assert len(set(ids)) == 1
     assert MlflowClient(mlflow_server.url).get_experiment_by_name(name).experiment_id == ids[0]
