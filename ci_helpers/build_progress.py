@@ -6,13 +6,13 @@ same build finishes whatever the list says was not done.
 
 from __future__ import annotations
 
-import copy
 import sys
 from dataclasses import dataclass, field
 
 from .adapters import github
 from .adapters.tracking import TrackedRun, finish_run
-from .errors import CIHelpersError, InfrastructureError
+from .cancellation import signal_name
+from .errors import Cancelled, CIHelpersError, InfrastructureError, RunnerResourceExhausted
 
 _NOT_DONE = {
     "push": "outputs not pushed",
@@ -56,17 +56,25 @@ class BuildProgress:
         return [_NOT_DONE[step].format(alias=self.alias) for step in self.planned if step not in self.steps]
 
     def finish(self, status: str, failed: bool = False) -> None:
-        """End the helper-owned run once: FINISHED, or FAILED (never left RUNNING)."""
+        """End the helper-owned run once: FINISHED, or FAILED or KILLED (never left RUNNING). On the
+        failure path nothing here may replace the original error: a failure to end the run is a
+        warning, and the run's metrics are dropped before its status is."""
         if self.run is None or self.run_status is not None:
             return
         self.run_status = status
-        tags = {**self.tags, "mlops.verdict": "build-failed"} if failed else self.tags
+        verdict = "cancelled" if status == "KILLED" else "build-failed"
+        tags = {**self.tags, "mlops.verdict": verdict} if failed else self.tags
+        if not failed:
+            finish_run(self.run, metrics=self.metrics, tags=tags, status=status)
+            return
         try:
             finish_run(self.run, metrics=self.metrics, tags=tags, status=status)
-        except CIHelpersError as error:
-            if not failed:
-                raise
-            github.warning(f"could not end MLflow run {self.run.run_id} as {status}: {error}")
+        except Exception as error:
+            try:
+                finish_run(self.run, tags={"mlops.verdict": verdict}, status=status)
+            except Exception:
+                self.run_status = None
+                github.warning(f"could not end MLflow run {self.run.run_id} as {status}: {error}")
 
     def summary(self, rerun_finishes: bool = True) -> str:
         """'pushed; registered v7; dvc.lock not committed: re-run the build to finish'."""
@@ -74,7 +82,8 @@ class BuildProgress:
             return "nothing was changed"
         done = "; ".join(self.done_texts) or "nothing pushed, registered or committed"
         missing = ", ".join(self.not_done_texts)
-        run = f" (MLflow run {self.run.run_id} ended {self.run_status or 'FAILED'})"
+        ended = f"ended {self.run_status}" if self.run_status else "could not be ended: it shows RUNNING"
+        run = f" (MLflow run {self.run.run_id} {ended})"
         if not missing:
             return f"{done}{run}"
         advice = ": re-run the build to finish" if rerun_finishes else ""
@@ -82,9 +91,30 @@ class BuildProgress:
 
     def explained(self, error: CIHelpersError) -> CIHelpersError:
         """The same error, its line ending with what was done and what was not. A re-run finishes
-        the job after an outage (exit 3); after other errors the message names the fix first."""
+        the job after an outage, a full disk or a cancellation; after other errors the message
+        names the fix first."""
         if self.run is None:
             return error
-        explained = copy.copy(error)
-        explained.args = (f"{error}. Build state: {self.summary(isinstance(error, InfrastructureError))}",)
-        return explained
+        if isinstance(error, Cancelled):
+            return reworded(error, f"cancelled by {signal_name(error.signum)}: {self.record()}")
+        rerun = isinstance(error, (InfrastructureError, RunnerResourceExhausted))
+        return reworded(error, f"{error}. Build state: {self.summary(rerun)}")
+
+    def record(self) -> str:
+        """'done: pushed to 'storage'; registered v3; not done: dvc.lock not committed, ...'."""
+        done = "; ".join(self.done_texts) or "nothing pushed, registered or committed"
+        missing = ", ".join(self.not_done_texts) or "nothing"
+        ended = f"ended {self.run_status}" if self.run_status else "could not be ended: it shows RUNNING"
+        run = f" (MLflow run {self.run.run_id} {ended})" if self.run else ""
+        advice = ": re-run the build to finish" if self.not_done_texts else ""
+        return f"done: {done}; not done: {missing}{advice}{run}"
+
+
+def reworded(error: CIHelpersError, message: str) -> CIHelpersError:
+    """A copy of `error` (same class, exit code and attributes) saying `message`. Built without
+    calling the class's __init__, whose signature differs from class to class (copy.copy would
+    call it with the message alone, and fail)."""
+    twin = type(error).__new__(type(error))
+    twin.__dict__.update(error.__dict__)
+    twin.args = (message,)
+    return twin

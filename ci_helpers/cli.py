@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -219,44 +219,79 @@ report_json_option = click.option(
 
 
 def _fail(error: CIHelpersError) -> None:
-    from .adapters import github
+    """One line and the error's exit code; a failure to print it never changes the code."""
+    try:
+        from .adapters import github
 
-    github.error(str(error), title=type(error).__name__)
+        github.error(str(error), title=type(error).__name__)
+    except Exception:
+        with suppress(Exception):
+            sys.stderr.write(f"error: {error}\n")
     sys.exit(error.exit_code)
+
+
+def _repo_given() -> Path | None:
+    context = click.get_current_context(silent=True)
+    repo = context.params.get("repo") if context else None
+    return Path(repo) if repo else None
 
 
 @contextmanager
 def _mapped_errors() -> Iterator[None]:
-    """Map the package's domain errors onto their exit codes (errors.py; the table is in
-    docs/pr-validate.md); anything else is a bug in ci-helpers: exit 70 with one line (the
-    traceback only with --debug)."""
+    """Map what a command raises onto the exit codes (errors.py; the table is in
+    docs/pr-validate.md): a domain error, a full disk (5) or a signal (128+N) has its own;
+    anything else is a bug in ci-helpers: exit 70 with one line (the traceback only with
+    --debug)."""
+    from .cancellation import SignalReceived
+
     try:
         yield
-    except CIHelpersError as error:
-        _fail(error)
     except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
         raise
-    except Exception as error:
+    except (Exception, SignalReceived) as raised:
+        from .failures import domain_error
+
+        error = domain_error(raised, _repo_given())
+        if error is not None:
+            _fail(error)
         if _debug():
             raise
         from .adapters import github
 
-        text = " ".join(str(error).split())[:300]
+        text = " ".join(str(raised).split())[:300]
         github.error(
-            f"internal error in ci-helpers ({type(error).__name__}: {text}); "
+            f"internal error in ci-helpers ({type(raised).__name__}: {text}); "
             "re-run with `--debug` for the traceback, and report it",
             title="InternalError",
         )
         sys.exit(INTERNAL_ERROR_EXIT_CODE)
 
 
+def _refuse_unwritable_runner_files() -> None:
+    """Preflight of every command: the runner's output and summary files can be written, or
+    nothing runs (a deploy job reading `model-uri` must not get nothing after every write)."""
+    from .adapters.github import unwritable_runner_files
+
+    problems = unwritable_runner_files()
+    if problems:
+        raise ConfigError(
+            f"cannot write the runner's file {'; '.join(problems)}; give the job's user write access to it "
+            "(a container job running as another user than the runner: set `options: --user` to the runner's)"
+        )
+
+
 def handles_errors(command):
-    """Run a command's body under the exit codes (see `_mapped_errors`)."""
+    """Run a command's body under the exit codes (see `_mapped_errors`), after the runner-files
+    preflight, with SIGTERM and SIGINT turned into a cancellation."""
 
     @wraps(command)
     def wrapper(*args, **kwargs):
+        from .cancellation import cancellable
+
         with _mapped_errors():
-            return command(*args, **kwargs)
+            _refuse_unwritable_runner_files()
+            with cancellable():
+                return command(*args, **kwargs)
 
     return wrapper
 

@@ -43,3 +43,25 @@ class StageFailed(CIHelpersError):
 
 
 INTERNAL_ERROR_EXIT_CODE = 70  # a bug in ci-helpers: anything not raised as a CIHelpersError
+
+
+class RunnerResourceExhausted(CIHelpersError):
+    """Raised when the runner itself runs out of room (ENOSPC, EDQUOT) on the workspace, the DVC
+    cache or a temporary folder: a fault of the machine, not of the input nor of ci-helpers."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, path: str | None = None, free_bytes: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.free_bytes = free_bytes
+
+
+class Cancelled(CIHelpersError):
+    """Raised when the command is stopped by SIGTERM or SIGINT (a cancelled job, a timeout, an
+    Airflow task kill): its children are stopped, and it exits 128 + the signal's number."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
-from .adapters import dvc
+from .adapters import dvc, git
+from .errors import ValidationFailed
 from .project import Project, read_pipeline_status
 
 
@@ -97,4 +99,31 @@ def check_lock_fresh(project: Project) -> SanityCheck:
         not reasons,
         tuple(reasons),
         "run `dvc repro`, then commit dvc.lock (and `dvc push`)",
+    )
+
+
+def _record_file(project: Project, out_path: str) -> str:
+    """The file that records an out's hash: its stage's dvc.lock, or the `.dvc` file itself."""
+    stage = project.stage(next(out.stage for out in project.outs if out.path == out_path))
+    if stage.is_data_source:
+        return stage.dvcfile
+    return str(PurePosixPath(stage.dvcfile).with_suffix(".lock"))
+
+
+def check_rebuild_inputs_pushed(project: Project, inputs: tuple[str, ...], remote: str, endpoint: str) -> None:
+    """Preflight of master-build, before its MLflow run opens: every cached out that holds an
+    input the rebuild pulls is wholly on the remote. ValidationFailed (exit 1) names the paths and
+    the commit that recorded them: the most common mistake is a merge without `dvc push`."""
+    covering = {out.path: out.md5 for path in inputs if (out := project.out_covering(path)) and out.cached and out.md5}
+    missing = dvc.missing_on_remote(project.root, remote, endpoint, covering) if covering else []
+    if not missing:
+        return
+    recorded_by = []
+    for path in missing:
+        record = project.git_path(_record_file(project, path))
+        commit = git.git(project.git_root, "log", "-1", "--format=%h", "--", record).strip()
+        recorded_by.append(f"{path} ({record} of commit {commit})" if commit else f"{path} ({record})")
+    raise ValidationFailed(
+        f"merged without `dvc push`: {', '.join(recorded_by)} not on remote '{remote}' ({endpoint}); "
+        f"run `dvc push -r {remote}` where it was made (the merged branch), then re-run the build"
     )

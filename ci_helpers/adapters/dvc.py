@@ -110,14 +110,23 @@ def _rejected(repo: Path, remote: str, endpoint: str):
 def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: str) -> None:
     """`dvc pull|push ARGS`, showing DVC's own progress: transient failures retried (then exit 3),
     a remote that rejects the credentials (AccessDenied, 403) exit 2 at once."""
-    run(
-        [dvc_executable(), command, *args],
-        cwd=repo,
-        stream=True,
-        retry=True,
-        endpoint=endpoint,
-        rejected=_rejected(repo, remote, endpoint),
-    )
+    try:
+        run(
+            [dvc_executable(), command, *args],
+            cwd=repo,
+            stream=True,
+            retry=True,
+            endpoint=endpoint,
+            rejected=_rejected(repo, remote, endpoint),
+        )
+    except CommandError as error:
+        # Not transient, not a rejection: name the remote and DVC's own words (a full disk among
+        # them is recognised from those words at the command's edge).
+        tail = " | ".join(line.strip() for line in error.output.strip().splitlines()[-3:] if line.strip())
+        raise InfrastructureError(
+            redact(f"`dvc {command}` with {endpoint} failed (dvc exited {error.returncode}): {tail}"),
+            endpoint=redact(endpoint),
+        ) from error
 
 
 def pull(repo: Path, targets: list[str], remote: str, endpoint: str) -> None:

@@ -18,6 +18,27 @@ def in_actions() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
+# The runner's files a command writes its results to: GitHub's step outputs and job summary, and
+# the dotenv report the GitLab components turn the outputs into.
+RUNNER_FILES = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "CI_HELPERS_DOTENV_REPORT")
+
+
+def unwritable_runner_files() -> list[str]:
+    """'$NAME (path): why' for each runner file that is set but cannot be appended to. Checked by
+    opening it for append, as the real write will: permissions, a read-only mount, a folder."""
+    problems = []
+    for name in RUNNER_FILES:
+        path = os.environ.get(name)
+        if not path:
+            continue
+        try:
+            with open(path, "a", encoding="utf-8"):
+                pass
+        except OSError as error:
+            problems.append(f"${name} ({path}): {error.strerror or error}")
+    return problems
+
+
 def set_outputs(values: Mapping[str, object]) -> None:
     """Write step outputs (multi-line safe) when $GITHUB_OUTPUT is set; otherwise do nothing."""
     if not os.environ.get("GITHUB_OUTPUT"):

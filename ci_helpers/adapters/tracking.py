@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -269,10 +270,21 @@ def log_run(
     metrics: Mapping[str, float],
     artifacts: Mapping[str, str],
 ) -> TrackedRun:
-    """Create a finished run holding params, metrics, tags and small text artifacts."""
+    """Create a finished run holding params, metrics, tags and small text artifacts. A run cut
+    short (an error, a signal) is ended FAILED or KILLED, never left RUNNING."""
     run = open_run(tracking_uri, experiment, run_name, tags)
-    finish_run(run, metrics=metrics, params=params, artifacts=artifacts)
+    try:
+        finish_run(run, metrics=metrics, params=params, artifacts=artifacts)
+    except BaseException as error:
+        end_run_quietly(run, "FAILED" if isinstance(error, Exception) else "KILLED")
+        raise
     return run
+
+
+def end_run_quietly(run: TrackedRun, status: str) -> None:
+    """Best effort, on a failure path: mark the run ended; a failure here never hides the cause."""
+    with contextlib.suppress(Exception):
+        _client(run.tracking_uri).set_terminated(run.run_id, status)
 
 
 def open_run(tracking_uri: str, experiment: str, run_name: str, tags: Mapping[str, str]) -> TrackedRun:

@@ -11,7 +11,14 @@ from contextlib import contextmanager
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from ..adapters.redact import redact
-from ..errors import INTERNAL_ERROR_EXIT_CODE, CIHelpersError, ConfigError, InfrastructureError, StageFailed
+from ..errors import (
+    INTERNAL_ERROR_EXIT_CODE,
+    CIHelpersError,
+    ConfigError,
+    InfrastructureError,
+    RunnerResourceExhausted,
+    StageFailed,
+)
 
 
 class MlopsGateFailed(AirflowFailException):
@@ -32,6 +39,12 @@ class MlopsInfrastructureError(AirflowException):
     exit_code = 3
 
 
+class MlopsResourceExhausted(AirflowException):
+    """Raised when the worker ran out of disk (exit code 5): retried, perhaps on another worker."""
+
+    exit_code = 5
+
+
 class MlopsStageFailed(AirflowFailException):
     """Raised when a stage of the project's own pipeline fails (exit code 4): never retried."""
 
@@ -49,6 +62,8 @@ def airflow_error(error: BaseException) -> AirflowException:
     message = redact(str(error))
     if isinstance(error, InfrastructureError):
         return MlopsInfrastructureError(message)
+    if isinstance(error, RunnerResourceExhausted):
+        return MlopsResourceExhausted(message)
     if isinstance(error, ConfigError):
         return MlopsConfigError(message)
     if isinstance(error, StageFailed):

@@ -33,9 +33,12 @@ from ..adapters.tracking import (
     run_environment,
 )
 from ..baseline import Baseline, read_baseline
+from ..branch_check import check_head_on_branch
 from ..build_progress import BuildProgress
+from ..cancellation import shielded
 from ..commit_order import ancestry
-from ..errors import CIHelpersError, ConfigError, InfrastructureError, ValidationFailed
+from ..errors import Cancelled, ConfigError, InfrastructureError, ValidationFailed
+from ..failures import domain_error
 from ..gate import RegressionRule, Threshold, evaluate_gate, parse_gate_rules
 from ..lock_commit import LOCK_MODES, GitIdentity, LockCommitResult, commit_lock_file, resolve_identity
 from ..metrics import read_metrics_files
@@ -47,6 +50,7 @@ from ..report.build import build_failures, build_outputs, build_report_json, ren
 from ..report.build_failure import publish_build_failure
 from ..report.publish import publish_report
 from ..results import BuildResult
+from ..sanity_checks import check_rebuild_inputs_pushed
 from ..trend import DEFAULT_TREND_BUILDS, Trend, read_trend
 
 
@@ -176,14 +180,21 @@ def _check_gated_metrics_known(inputs: BuildInputs) -> None:
 
 
 def check_endpoints(inputs: BuildInputs, options: MasterBuildOptions) -> None:
-    """Every endpoint the build will write to answers and accepts us, before the first write."""
+    """Every endpoint the build will write to answers and accepts us, the branch it commits to
+    exists there and holds HEAD, and the inputs it will pull are on the DVC remote: all before
+    the first write."""
     with github.group("Preflight: tracking server, DVC remote, git remote"):
         check_tracking_server(inputs.tracking_uri)
         dvc.check_remote_answers(inputs.repo, inputs.remote, inputs.endpoint)
+        git_root = inputs.project.git_root
         if options.lock_mode == "commit" and inputs.branch:
-            git.check_push_allowed(inputs.project.git_root, options.git_remote, inputs.branch)
+            git.check_push_allowed(git_root, options.git_remote, inputs.branch)
+            check_head_on_branch(git_root, options.git_remote, inputs.branch)
         elif options.lock_mode == "tag":
-            git.check_push_allowed(inputs.project.git_root, options.git_remote, None)
+            git.check_push_allowed(git_root, options.git_remote, None)
+    if inputs.plan.pull_targets:
+        with github.group(f"Preflight: the rebuild's inputs are on '{inputs.remote}'"):
+            check_rebuild_inputs_pushed(inputs.project, inputs.plan.pull_targets, inputs.remote, inputs.endpoint)
 
 
 def rebuild(inputs: BuildInputs, run: TrackedRun) -> None:
@@ -431,26 +442,44 @@ def read_build_trend(result: BuildResult, builds: int) -> Trend | None:
 def build_and_publish(options: MasterBuildOptions, report_path: Path | None) -> BuildResult:
     """The whole main build, published; the caller maps `passed` to the exit code.
 
-    On any failure the helper-owned run ends FAILED, and the report and the last line say which
-    writes were done and which were not.
+    On any failure (a domain error, a full disk, a signal) the helper-owned run ends FAILED or
+    KILLED, and the report and the last line say which writes were done and which were not.
+    Nothing on that path can replace the original error. The step outputs are written before
+    the rest of the report, so a deploy job gets them whatever fails after the last write.
     """
     progress = BuildProgress()
     try:
         result = run_master_build(options, progress)
-    except CIHelpersError as error:
-        progress.finish("FAILED", failed=True)
-        publish_build_failure(progress, error, report_path)
+    except BaseException as raised:
+        error = domain_error(raised, options.repo)
+        with shielded():
+            status = "KILLED" if isinstance(error, Cancelled) else "FAILED"
+            progress.finish(status, failed=True)
+            if error is None:
+                raise  # a bug: exit 70, the run ended FAILED all the same
+            _publish_failure(progress, error, report_path)
         raise progress.explained(error) from None
-    except BaseException:
-        progress.finish("FAILED", failed=True)
-        raise
     result = replace(result, trend=read_build_trend(result, options.trend_builds))
-    publish_report(
-        build_report_json(result),
-        render_build_markdown(result),
-        build_outputs(result),
-        build_failures(result),
-        report_path,
-        "mlops-actions master-build",
-    )
+    try:
+        publish_report(
+            build_report_json(result),
+            render_build_markdown(result),
+            build_outputs(result),
+            build_failures(result),
+            report_path,
+            "mlops-actions master-build",
+        )
+    except BaseException as raised:
+        error = domain_error(raised, options.repo)
+        if error is None:
+            raise
+        raise progress.explained(error) from None
     return result
+
+
+def _publish_failure(progress: BuildProgress, error, report_path: Path | None) -> None:
+    """The failure's report, best effort: a failure to write it is a warning, never the error."""
+    try:
+        publish_build_failure(progress, error, report_path)
+    except Exception as failure:
+        github.warning(f"could not write the failure report: {type(failure).__name__}: {failure}")

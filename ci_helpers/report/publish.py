@@ -1,4 +1,4 @@
-"""Send a finished report everywhere a user looks: JSON file, job summary, outputs, annotations."""
+"""Send a finished report everywhere a user looks: outputs, JSON file, job summary, annotations."""
 
 from __future__ import annotations
 
@@ -17,10 +17,16 @@ def publish_report(
     report_path: Path | None,
     title: str,
 ) -> None:
+    """The step outputs first (a deploy job reads them), then the JSON report: a failure to write
+    either raises. The job summary and the annotations come last; a failure there is a warning,
+    since the same facts are already in the outputs and the report."""
+    github.set_outputs({**outputs, "report-json": str(report_path) if report_path else ""})
     if report_path:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(redact(report_text))
-    github.write_summary(markdown)
-    github.set_outputs({**outputs, "report-json": str(report_path) if report_path else ""})
+    try:
+        github.write_summary(markdown)
+    except OSError as error:
+        github.warning(f"could not write the job summary ({error}); the report is in the step outputs")
     for message in failures:
         github.error(message, title=title)

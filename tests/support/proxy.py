@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
@@ -64,10 +65,20 @@ class Exchange:
 
 
 class FlakyProxy:
-    def __init__(self, upstream: str, fail_paths: tuple[str, ...] = (), reject: Rejection | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        fail_paths: tuple[str, ...] = (),
+        reject: Rejection | None = None,
+        slow: tuple[str, str, float] | None = None,
+    ) -> None:
         self.upstream = urlparse(upstream)
         self.fail_paths = fail_paths
         self.reject = reject  # may be changed while the proxy runs
+        # (method, path fragment, seconds): such requests wait before they are forwarded, so that a
+        # test can signal a client in the middle of that step; may be changed while the proxy runs
+        self.slow = slow
+        self.slowed_requests: list[str] = []
         self.failed_requests: list[str] = []
         self.rejected_requests: list[str] = []
         self.exchanges: list[Exchange] = []  # appended from the handler threads (list.append is atomic)
@@ -92,6 +103,10 @@ class FlakyProxy:
                     self.wfile.write(rejection.body)
 
             def _forward(self) -> None:
+                slow = proxy.slow
+                if slow and self.command == slow[0] and slow[1] in self.path:
+                    proxy.slowed_requests.append(f"{self.command} {self.path}")
+                    time.sleep(slow[2])
                 rejection = proxy.reject
                 if rejection is not None:
                     self._reject(rejection)
