@@ -1,4 +1,5 @@
-"""Send a finished report everywhere a user looks: JSON file, job summary, outputs, annotations."""
+"""Send a finished report everywhere a user looks: JSON file (always whole), job summary (cut to
+GitHub's limit, see limits.py), outputs, annotations."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from ..adapters import github
 from ..adapters.redact import redact
+from .limits import fit_summary
 
 
 def publish_report(
@@ -20,7 +22,7 @@ def publish_report(
     if report_path:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(redact(report_text))
-    github.write_summary(markdown)
+    github.write_summary(fit_summary(markdown, report_path))  # report.json stays whole
     github.set_outputs({**outputs, "report-json": str(report_path) if report_path else ""})
     for message in failures:
         github.error(message, title=title)
