@@ -13,6 +13,7 @@ from .adapters import github
 from .adapters.tracking import TrackedRun, finish_run
 from .cancellation import signal_name
 from .errors import Cancelled, CIHelpersError, InfrastructureError, RunnerResourceExhausted
+from .metrics import Metrics
 
 _NOT_DONE = {
     "push": "outputs not pushed",
@@ -28,7 +29,7 @@ class BuildProgress:
     planned: list[str] = field(default_factory=list)
     steps: dict[str, str] = field(default_factory=dict)  # step -> what was done, in order
     run: TrackedRun | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     alias: str = ""
     run_status: str | None = None

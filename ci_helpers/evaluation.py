@@ -13,7 +13,7 @@ from pathlib import Path
 from .adapters import dvc
 from .adapters.runner import TAIL_LINES
 from .errors import ConfigError, StageFailed
-from .metrics import Metrics, read_metrics_files
+from .metrics import Metrics, MetricValue, read_metrics_files
 
 TASKS = ("regression", "classification")
 BUILTIN_METRICS = {
@@ -32,8 +32,8 @@ _MATCH_TOLERANCE = 1e-6
 @dataclass(frozen=True)
 class MetricMismatch:
     metric: str
-    committed: float | None
-    ci: float
+    committed: MetricValue  # None also when the PR committed no such metric
+    ci: MetricValue
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,13 @@ class EvalReport:
     mismatches: tuple[MetricMismatch, ...] = ()
 
 
-def _differs(a: float, b: float) -> bool:
+def _differs(a: MetricValue, b: MetricValue) -> bool:
+    if not (isinstance(a, float) and isinstance(b, float)):
+        return type(a) is not type(b) or a != b  # null, strings, booleans: the same or not
     if math.isnan(a) and math.isnan(b):
         return False
+    if math.isinf(a) or math.isinf(b):
+        return a != b
     return abs(a - b) > _MATCH_TOLERANCE * max(1.0, abs(a), abs(b))
 
 
@@ -168,5 +172,5 @@ def evaluate_builtin(model_path: Path, test_data: Path, target: str, task: str) 
     python = evaluator_python()
     args = ["evaluate", "--model", str(model_path), "--test-data", str(test_data), "--target", target, "--task", task]
     answer = run_worker(python, args)
-    metrics = {str(name): float(value) for name, value in (answer.get("metrics") or {}).items()}
+    metrics: Metrics = {str(name): float(value) for name, value in (answer.get("metrics") or {}).items()}
     return EvalReport(metrics, "builtin")

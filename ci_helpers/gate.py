@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import ConfigError
-from .metrics import Metrics, is_finite
+from .metrics import MetricValue, finite_number, is_finite, value_problem
 
 OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 _THRESHOLD = re.compile(r"^\s*(?P<metric>[^\s<>=]+)\s*(?P<op>>=|<=|>|<)\s*(?P<value>\S+)\s*$")
@@ -47,10 +48,11 @@ class Check:
     kind: str  # "threshold" or "regression"
     op: str
     threshold: float | None
-    value: float
-    baseline: float | None
+    value: MetricValue  # as the metrics file holds it: null, NaN, a string... fail the check
+    baseline: MetricValue  # None also when there is no baseline value; `problem` tells them apart
     passed: bool
     detail: str = ""
+    problem: str = ""  # why the rule could not be checked, naming the value ('metrics.r2 is null, not a number')
 
 
 @dataclass(frozen=True)
@@ -111,53 +113,60 @@ def _direction(rule: RegressionRule, thresholds: list[Threshold]) -> str:
     return "lower" if _LOWER_IS_BETTER.search(rule.metric) else "higher"
 
 
-def _require_metric(metrics: Metrics, name: str) -> float:
+def _require_metric(metrics: Mapping[str, MetricValue], name: str) -> MetricValue:
     if name not in metrics:
         known = ", ".join(sorted(metrics)) or "none"
         raise ConfigError(f"no metrics file has a metric '{name}' (found: {known}); fix the metric name in the gate")
     return metrics[name]
 
 
-def _threshold_check(threshold: Threshold, value: float) -> Check:
-    finite = is_finite(value)
-    passed = finite and OPERATORS[threshold.op](value, threshold.value)
-    return Check(
-        threshold.metric,
-        "threshold",
-        threshold.op,
-        threshold.value,
-        value,
-        None,
-        passed,
-        "" if finite else "metric is not a finite number",
-    )
+def _threshold_check(threshold: Threshold, value: MetricValue) -> Check:
+    number = finite_number(value)
+    passed = number is not None and OPERATORS[threshold.op](number, threshold.value)
+    problem = value_problem(threshold.metric, value) or ""
+    return Check(threshold.metric, "threshold", threshold.op, threshold.value, value, None, passed, "", problem)
 
 
 MISSING_BASELINE = "no baseline value"
 
 
 def _regression_check(
-    rule: RegressionRule, direction: str, value: float, baseline: float | None, allow_missing_baseline: bool
+    rule: RegressionRule,
+    direction: str,
+    value: MetricValue,
+    baseline: Mapping[str, MetricValue] | None,
+    allow_missing_baseline: bool,
 ) -> Check:
+    """A baseline without the metric is the missing-baseline case (`allow_missing_baseline` may let
+    it pass); a baseline that holds it as something other than a finite number fails the rule,
+    allowed or not: the base branch recorded a broken value, and nothing can be compared with it."""
     op = ">=" if direction == "higher" else "<="
-    if baseline is None or not is_finite(baseline):
+    number = finite_number(value)
+    problem = value_problem(rule.metric, value) or ""
+    if baseline is None or rule.metric not in baseline:
         # Fail closed: a regression rule that cannot compare must not pass, unless the user said so.
-        passed = allow_missing_baseline and is_finite(value)
-        return Check(rule.metric, "regression", op, None, value, baseline, passed, MISSING_BASELINE)
-    allowance = abs(baseline) * rule.delta / 100 if rule.relative else rule.delta
-    limit = baseline - allowance if direction == "higher" else baseline + allowance
-    finite = is_finite(value)
-    passed = finite and OPERATORS[op](value, limit)
+        passed = allow_missing_baseline and number is not None
+        return Check(rule.metric, "regression", op, None, value, None, passed, MISSING_BASELINE, problem)
+    base_value = baseline[rule.metric]
+    base = finite_number(base_value)
+    if base is None:
+        base_problem = value_problem(rule.metric, base_value, "the baseline's ") or ""
+        problem = "; ".join(filter(None, (problem, f"{base_problem}: the regression rule cannot be checked")))
+        return Check(rule.metric, "regression", op, None, value, base_value, False, "", problem)
+    allowance = abs(base) * rule.delta / 100 if rule.relative else rule.delta
+    limit = base - allowance if direction == "higher" else base + allowance
+    passed = number is not None and OPERATORS[op](number, limit)
     allowed = f"{rule.delta:g}%" if rule.relative else f"{rule.delta:g}"
-    detail = f"may regress by {allowed} from baseline" if finite else "metric is not a finite number"
-    return Check(rule.metric, "regression", op, limit, value, baseline, passed, detail)
+    return Check(
+        rule.metric, "regression", op, limit, value, base, passed, f"may regress by {allowed} from baseline", problem
+    )
 
 
 def evaluate_gate(
-    metrics: Metrics,
+    metrics: Mapping[str, MetricValue],
     thresholds: list[Threshold],
     regressions: list[RegressionRule],
-    baseline: Metrics | None,
+    baseline: Mapping[str, MetricValue] | None,
     allow_missing_baseline: bool = False,
 ) -> GateResult:
     """Compare metrics with every rule; a metric no file has is a configuration error.
@@ -167,17 +176,18 @@ def evaluate_gate(
     checks = [_threshold_check(t, _require_metric(metrics, t.metric)) for t in thresholds]
     for rule in regressions:
         value = _require_metric(metrics, rule.metric)
-        base = (baseline or {}).get(rule.metric)
-        checks.append(_regression_check(rule, _direction(rule, thresholds), value, base, allow_missing_baseline))
-    # Metrics that no rule covers still fail on NaN/inf: a broken evaluation must not pass.
+        checks.append(_regression_check(rule, _direction(rule, thresholds), value, baseline, allow_missing_baseline))
+    # Numbers no rule covers still fail on NaN/inf: a broken evaluation must not pass. Null,
+    # strings and booleans fail only where a rule gates them (they are often labels, not scores).
     covered = {check.metric for check in checks}
     for name, value in sorted(metrics.items()):
-        if name not in covered and not is_finite(value):
-            checks.append(Check(name, "finite", "", None, value, None, False, "metric is not a finite number"))
+        if name not in covered and isinstance(value, float) and not is_finite(value):
+            problem = value_problem(name, value) or ""
+            checks.append(Check(name, "finite", "", None, value, None, False, "metric is not a finite number", problem))
     return GateResult(all(check.passed for check in checks), tuple(checks))
 
 
-def delta(value: float, baseline: float | None) -> float | None:
-    if baseline is None or not (is_finite(value) and is_finite(baseline)):
-        return None
-    return value - baseline
+def delta(value: MetricValue, baseline: MetricValue) -> float | None:
+    """value - baseline, when both are finite numbers."""
+    now, then = finite_number(value), finite_number(baseline)
+    return None if now is None or then is None else now - then

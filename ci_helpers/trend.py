@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .adapters.registry import ModelVersionRef, registered_version_of_run
 from .adapters.tracking import recent_build_runs
 from .errors import CIHelpersError
+from .metrics import MetricValue
 
 DEFAULT_TREND_BUILDS = 10
 _BRANCH_PREFIXES = re.compile(r"^(?:refs/heads/|refs/remotes/[^/]+/|origin/)")
@@ -33,7 +34,7 @@ class TrendPoint:
 class MetricTrend:
     metric: str
     points: tuple[TrendPoint, ...]  # the builds that logged the metric, oldest first
-    current: float | None  # this PR's (or this build's) value: the last point of the trend
+    current: MetricValue  # this PR's (or this build's) value: the last point of the trend
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def read_trend(
     experiments: Sequence[str],
     branch: str | None,
     gated: Sequence[str],
-    current: Mapping[str, float],
+    current: Mapping[str, MetricValue],
     limit: int = DEFAULT_TREND_BUILDS,
     exclude_run_id: str | None = None,
     newest_model: bool = True,

@@ -267,7 +267,7 @@ def log_run(
     run_name: str,
     tags: Mapping[str, str],
     params: Mapping[str, object],
-    metrics: Mapping[str, float],
+    metrics: Mapping[str, object],
     artifacts: Mapping[str, str],
 ) -> TrackedRun:
     """Create a finished run holding params, metrics, tags and small text artifacts. A run cut
@@ -308,7 +308,7 @@ def run_environment(run: TrackedRun) -> dict[str, str]:
 def finish_run(
     run: TrackedRun,
     *,
-    metrics: Mapping[str, float] | None = None,
+    metrics: Mapping[str, object] | None = None,
     params: Mapping[str, object] | None = None,
     tags: Mapping[str, str] | None = None,
     artifacts: Mapping[str, str] | None = None,
@@ -320,9 +320,13 @@ def finish_run(
     from mlflow.entities import Metric, Param, RunTag
 
     metrics, params, tags, artifacts = metrics or {}, params or {}, tags or {}, artifacts or {}
-    safe_metrics, metric_keys = sanitise_keys({k: v for k, v in metrics.items() if math.isfinite(v)})
+    loggable, unloggable = split_loggable(metrics)
+    safe_metrics, metric_keys = sanitise_keys(loggable)
     safe_params, param_keys = sanitise_keys(params)
     tags, artifacts = dict(tags), dict(artifacts)
+    if unloggable:  # MLflow takes finite floats only: the others stay on the run as a tag and a file
+        tags[UNLOGGED_METRICS_TAG] = key_mapping_tag(unloggable, UNLOGGED_METRICS_FILE)
+        artifacts[UNLOGGED_METRICS_FILE] = json.dumps(unloggable, indent=2, ensure_ascii=False) + "\n"
     for renamed, tag, file in (
         (metric_keys, METRIC_KEYS_TAG, "metric_keys.json"),
         (param_keys, PARAM_KEYS_TAG, "param_keys.json"),
@@ -349,6 +353,34 @@ def finish_run(
         client.set_terminated(run.run_id, status)
 
 
+# A run's metrics MLflow cannot log (null, NaN, ±inf, strings, booleans), as JSON: NaN and ±inf as
+# the strings "NaN", "Infinity", "-Infinity"
+UNLOGGED_METRICS_TAG, UNLOGGED_METRICS_FILE = "mlops.unlogged_metrics", "unlogged_metrics.json"
+_NON_FINITE_TEXT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _as_json(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return _NON_FINITE_TEXT[str(value)]
+    if isinstance(value, list):
+        return [_as_json(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): _as_json(item) for key, item in value.items()}
+    return value
+
+
+def split_loggable(metrics: Mapping[str, object]) -> tuple[dict[str, float], dict[str, object]]:
+    """(the finite numbers MLflow can log, the other values as JSON holds them) by key."""
+    loggable: dict[str, float] = {}
+    other: dict[str, object] = {}
+    for key, value in metrics.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            loggable[key] = float(value)
+        else:
+            other[key] = _as_json(value)
+    return loggable, other
+
+
 # Run tags that map the keys logged to MLflow back to the project's own names, when any had to change
 METRIC_KEYS_TAG = "mlops.metric_keys"
 PARAM_KEYS_TAG = "mlops.param_keys"
@@ -356,16 +388,16 @@ PARAM_KEYS_TAG = "mlops.param_keys"
 MAX_TAG_VALUE = 5000
 
 
-def key_mapping_tag(renamed: Mapping[str, str], file: str) -> str:
-    """{safe key: original key} as JSON for a run tag; when too long for a tag, as many entries as fit
-    and a last entry "…" naming the artifact that holds them all."""
+def key_mapping_tag(renamed: Mapping[str, object], file: str) -> str:
+    """{safe key: original key} (or {metric: value}) as JSON for a run tag; when too long for a tag,
+    as many entries as fit and a last entry "…" naming the artifact that holds them all."""
     text = json.dumps(renamed, ensure_ascii=False, sort_keys=True)
     if len(text) <= MAX_TAG_VALUE:
         return text
     room = MAX_TAG_VALUE - len(
         json.dumps({"…": f"{len(renamed)} more in the run's artifact {file}"}, ensure_ascii=False)
     )
-    kept: dict[str, str] = {}
+    kept: dict[str, object] = {}
     for key in sorted(renamed):
         entry = len(json.dumps({key: renamed[key]}, ensure_ascii=False))  # its braces' 2 make room for ", "
         if entry > room:

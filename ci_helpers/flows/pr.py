@@ -17,7 +17,7 @@ from ..baseline import read_baseline
 from ..errors import ConfigError, InfrastructureError
 from ..evaluation import BUILTIN_METRICS, TASKS, EvalReport, evaluate_builtin, evaluate_with_stage
 from ..gate import RegressionRule, Threshold, evaluate_gate, parse_gate_rules
-from ..metrics import Metrics, read_metrics_files
+from ..metrics import Metrics, read_metrics_files, spell
 from ..plots import read_plots
 from ..project import Project, load_project, read_params
 from ..provenance import base_ref_from_env, ci_run_url, pr_git_context, pr_number_from_env, project_name
@@ -277,7 +277,7 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
     with github.group("Evaluate the model"):
         evaluation = _evaluate(options, inputs)
         for key, value in sorted(evaluation.metrics.items()):
-            sys.stderr.write(f"  {one_line(key)} = {value:.6g}\n")
+            sys.stderr.write(f"  {one_line(key)} = {f'{value:.6g}' if isinstance(value, float) else spell(value)}\n")
     baseline = None
     if options.baseline_ref:  # after the pull: DVC then reads this PR's cached metrics locally
         with github.group(f"Read the baseline metrics at {options.baseline_ref}"):

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from ..adapters.tracking import (
 from ..baseline import read_baseline
 from ..errors import ConfigError
 from ..gate import Check, evaluate_gate, parse_gate_rules
-from ..metrics import Metrics, read_metrics_files
+from ..metrics import Metrics, MetricValue, metric_value, read_metrics_files
 from ..project import Project, load_project, read_pipeline_status
 from ..provenance import project_name
 from ..rebuild_plan import plan_rebuild
@@ -70,7 +71,7 @@ class PipelineRun:
     run_id: str | None = None
     experiment_id: str | None = None
     stages_ran: tuple[str, ...] = ()
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=dict)
     unchanged_since: str | None = None  # the version promoted from these very outputs
 
     def as_xcom(self) -> dict:
@@ -92,8 +93,8 @@ class ScheduledGate:
     """The gate's verdict on a pipeline run, with the table the CLI's report shows."""
 
     verdict: str  # passed | failed | unchanged
-    metrics: dict[str, float]
-    baseline: dict[str, float]
+    metrics: Metrics
+    baseline: Metrics
     baseline_source: str
     checks: tuple[Check, ...] = ()
 
@@ -138,12 +139,12 @@ class Promotion:
         return asdict(self)
 
 
-def _json_metrics(metrics: dict[str, float]) -> dict:
+def _json_metrics(metrics: Mapping[str, MetricValue]) -> dict:
     return {key: number(value) for key, value in metrics.items()}
 
 
-def _float_metrics(data: dict) -> dict[str, float]:
-    return {key: float(value) for key, value in (data.get("metrics") or {}).items()}
+def _float_metrics(data: dict) -> Metrics:
+    return {key: metric_value(value) for key, value in (data.get("metrics") or {}).items()}
 
 
 # -- what this workspace last promoted --------------------------------------------------------
@@ -229,7 +230,9 @@ def reproduce_pipeline(
     return result
 
 
-def _alias_baseline(tracking_uri: str, model_name: str, alias: str, gated: list[str]) -> tuple[Metrics, str] | None:
+def _alias_baseline(
+    tracking_uri: str, model_name: str, alias: str, gated: list[str]
+) -> tuple[Mapping[str, MetricValue], str] | None:
     try:
         version = resolve_alias(tracking_uri, model_name, alias)
     except ConfigError:
@@ -276,7 +279,7 @@ def gate_pipeline(
         source = "no baseline" + (
             f": nothing behind {' nor '.join(tried)}" if tried else ": set baseline_alias or baseline_ref"
         )
-        metrics: Metrics = {}
+        metrics: Mapping[str, MetricValue] = {}
     else:
         metrics, source = found
     result = evaluate_gate(

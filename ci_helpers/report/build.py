@@ -6,8 +6,17 @@ import json
 
 from ..mlflow_links import model_version_link, run_link
 from ..results import BuildResult
-from .common import baseline_json, baseline_text, check_json, failure_text, metrics_table, number
+from .common import (
+    baseline_json,
+    baseline_text,
+    check_json,
+    failing_checks_block,
+    failure_text,
+    metrics_block,
+    number,
+)
 from .escape import code, text
+from .limits import Block, Markdown
 from .trend import link_markdown, trend_json, trend_section
 
 
@@ -67,19 +76,26 @@ def build_report_json(result: BuildResult) -> str:
     return json.dumps(build_report_dict(result), indent=2) + "\n"
 
 
-def render_build_markdown(result: BuildResult) -> str:
+def render_build_markdown(result: BuildResult) -> Markdown:
+    """The job summary: verdict, failed checks, what was rebuilt, the metrics table (gated metrics
+    first), then the lock, model and alias; as blocks that the size limits cut between."""
     verdict = "✅ passed" if result.passed else "❌ failed: metrics gate (no alias moved)"
-    lines = [f"## CI build of `{result.git.commit[:12]}` on {code(result.git.branch or 'detached')}: {verdict}", ""]
-    lines += [
+    title = f"## CI build of `{result.git.commit[:12]}` on {code(result.git.branch or 'detached')}: {verdict}"
+    blocks = [Block("the verdict", head=(title, ""), essential=True)]
+    failing = failing_checks_block([failure_text(c, result.baseline) for c in result.gate.failures])
+    if failing:
+        blocks.append(failing)
+    rebuilt = (
         f"Rebuilt (forced): {', '.join(map(code, result.plan.forced))}; "
-        f"downstream: {', '.join(map(code, result.plan.downstream)) or '—'}",
-        "",
-    ]
+        f"downstream: {', '.join(map(code, result.plan.downstream)) or '—'}"
+    )
     baseline = result.baseline.metrics if result.baseline else {}
-    lines += [f"Baseline: {baseline_text(result.baseline)}", ""]
-    lines += metrics_table(result.metrics, baseline, result.gate.checks, "CI build")
+    blocks.append(
+        Block("the build lines", head=(rebuilt, "", f"Baseline: {baseline_text(result.baseline)}", ""), essential=True)
+    )
+    blocks.append(metrics_block(result.metrics, baseline, result.gate.checks, "CI build"))
     match = result.provenance.get("mlops.dev_model_matches_ci")
-    lines += ["", f"Developer's model hash matches the CI build: **{match}**"]
+    lines = ["", f"Developer's model hash matches the CI build: **{match}**"]
     if result.lock:
         lines.append(
             f"dvc.lock: **{result.lock.status}** {result.lock.commit or ''} {text(result.lock.detail)}".rstrip()
@@ -95,10 +111,11 @@ def render_build_markdown(result: BuildResult) -> str:
     lines += [f"- {text(note)}" for note in result.notes]
     run = link_markdown(run_link(result.run.tracking_uri, result.run.experiment_id, result.run.run_id))
     lines.append(f"MLflow: this build's {run} in experiment {code(result.experiment)}")
+    blocks.append(Block("the lock, model and MLflow lines", head=tuple(lines), essential=True))
     trend = trend_section(result.trend, "this build", "this")
     if trend:
-        lines += ["", *trend]
-    return "\n".join(lines) + "\n"
+        blocks.append(Block("the trend", head=("", *trend)))
+    return Markdown(blocks)
 
 
 def build_failures(result: BuildResult) -> list[str]:

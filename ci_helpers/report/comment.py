@@ -26,6 +26,7 @@ from ..adapters.gitlab_api import GitLabClient
 from ..adapters.http_api import HostedAPIError
 from ..adapters.redact import redact
 from ..adapters.runner import retry_attempts, retry_wait_seconds
+from .limits import fit_comment, summary_is_whole
 
 MAX_BODY = 65536  # GitHub's limit on a comment body, in characters
 MARKER_PREFIX = "<!-- mlops-actions:pr-validate"
@@ -53,18 +54,27 @@ def marker(key: str) -> str:
     return f"{MARKER_PREFIX} project={safe} -->"
 
 
+# Room for redaction to lengthen the text a little (a URL's one-letter user info becomes the mask).
+_REDACTION_ROOM = 64
+
+
+def full_report_place(markdown: str, host: str, run_url: str | None) -> str:
+    """Where a reader of a cut comment finds the whole report: the job summary (GitLab: the job
+    log) when it holds all of it, else the JSON report, which is always whole."""
+    run = f"[this run]({run_url})" if run_url else "this run"
+    if summary_is_whole(markdown):
+        return f"{'the job log' if host == 'GitLab' else 'the job summary'} of {run}"
+    return f"the JSON report of {run} (its `report-json` output; the job summary was cut too)"
+
+
 def comment_body(
     markdown: str, key: str, run_url: str | None = None, limit: int = MAX_BODY, host: str = "GitHub"
 ) -> str:
-    """Marker, then the redacted report, cut to `limit` characters with a note saying so."""
+    """Marker, then the redacted report, cut to `limit` characters (between whole blocks and
+    table rows, see limits.py) with a note saying what was cut and where the whole report is."""
     head = marker(key) + "\n"
-    text = redact(markdown)
-    if len(head) + len(text) <= limit:
-        return head + text
-    place = "the job log" if host == "GitLab" else "the job summary"
-    where = f"{place} of [this run]({run_url})" if run_url else place
-    note = f"\n\n---\n⚠️ Truncated to {host}'s comment size limit; the full report is in {where}.\n"
-    return head + text[: limit - len(head) - len(note)] + note
+    room = limit - len(head) - _REDACTION_ROOM
+    return head + redact(fit_comment(markdown, room, host, full_report_place(markdown, host, run_url)))
 
 
 def notice(message: str) -> None:

@@ -8,14 +8,15 @@ from dataclasses import asdict
 
 from ..baseline import Baseline
 from ..gate import MISSING_BASELINE, Check, delta
-from .escape import code
+from ..metrics import MetricValue, finite_number, json_value, spell
+from .escape import code, text
+from .limits import Block
 
 
-def number(value: float | None) -> float | str | None:
-    """JSON has no NaN/inf: spell them out."""
-    if value is None or math.isfinite(value):
-        return value
-    return str(value)
+def number(value: MetricValue) -> object:
+    """A metric's value as JSON holds it: JSON has no NaN/inf, so they are the strings "NaN",
+    "Infinity" and "-Infinity"; null, strings, booleans and lists stay what they are."""
+    return json_value(value)
 
 
 def check_json(check: Check) -> dict:
@@ -26,37 +27,75 @@ def check_json(check: Check) -> dict:
 
 
 def fmt(value: float | None, signed: bool = False) -> str:
+    """A number for a table cell; "—" for none."""
     if value is None:
         return "—"
     if not math.isfinite(value):
-        return str(value)
+        return spell(value)
     return f"{value:+.4g}" if signed else f"{value:.4g}"
+
+
+def value_cell(value: MetricValue) -> str:
+    """A metric's value as written in its file, for a table cell: numbers as `fmt`, NaN, Infinity,
+    null, true/false, strings and lists (as inline code: they are the project's text)."""
+    if isinstance(value, float):
+        return fmt(value)
+    return code(spell(value))
 
 
 def rule_text(check: Check) -> str:
     if check.kind == "finite":
         return "finite"
-    if check.threshold is None:
+    if check.threshold is None and check.detail == MISSING_BASELINE:
         return f"{check.op} baseline: missing" + (" (allowed)" if check.passed else "")
+    if check.threshold is None:
+        return f"{check.op} baseline: {code(spell(check.baseline))}, not a number"
     suffix = " (regression)" if check.kind == "regression" else ""
     return f"{check.op} {fmt(check.threshold)}{suffix}"
 
 
-def metrics_table(metrics: dict, baseline: dict, checks: tuple[Check, ...], column: str) -> list[str]:
-    """Markdown rows: metric, baseline, value, delta, the rules that apply, and their status."""
-    lines = [
+def _metric_row(metric: str, value: MetricValue, baseline: dict, applied: list[Check]) -> str:
+    rules = "<br>".join(rule_text(c) for c in applied) or "—"
+    status = "—" if not applied else ("✅" if all(c.passed for c in applied) else "❌")
+    base = value_cell(baseline[metric]) if metric in baseline else "—"
+    return (
+        f"| {code(metric)} | {base} | {value_cell(value)} | "
+        f"{fmt(delta(value, baseline.get(metric)), signed=True)} | {rules} | {status} |"
+    )
+
+
+def metrics_block(metrics: dict, baseline: dict, checks: tuple[Check, ...], column: str) -> Block:
+    """The metrics table as a report block: metric, baseline, value, delta, the rules that apply
+    and their status; the gated metrics' rows first (kept when the report must be cut), then the rest."""
+    head = (
         f"| metric | baseline | {column} | delta | threshold | status |",
         "| --- | ---: | ---: | ---: | --- | --- |",
-    ]
-    for metric in sorted(metrics):
-        value, applied = metrics[metric], [c for c in checks if c.metric == metric]
-        rules = "<br>".join(rule_text(c) for c in applied) or "—"
-        status = "—" if not applied else ("✅" if all(c.passed for c in applied) else "❌")
-        lines.append(
-            f"| {code(metric)} | {fmt(baseline.get(metric))} | {fmt(value)} | "
-            f"{fmt(delta(value, baseline.get(metric)), signed=True)} | {rules} | {status} |"
-        )
-    return lines
+    )
+    by_metric: dict[str, list[Check]] = {}
+    for check in checks:
+        by_metric.setdefault(check.metric, []).append(check)
+    gated = sorted(metric for metric in metrics if metric in by_metric)
+    rest = sorted(metric for metric in metrics if metric not in by_metric)
+    rows = tuple(_metric_row(m, metrics[m], baseline, by_metric.get(m, [])) for m in [*gated, *rest])
+    return Block("metrics rows", head=head, items=rows, essential_items=len(gated))
+
+
+def metrics_table(metrics: dict, baseline: dict, checks: tuple[Check, ...], column: str) -> list[str]:
+    """The metrics table's markdown lines (see `metrics_block`)."""
+    return metrics_block(metrics, baseline, checks, column).lines()
+
+
+def failing_checks_block(messages: list[str]) -> Block | None:
+    """The gate's failed checks, one line each, right under the verdict."""
+    if not messages:
+        return None
+    return Block(
+        "failing checks",
+        head=("Failing checks:", ""),
+        items=tuple(f"- {text(m)}" for m in messages),
+        tail=("",),
+        essential=True,
+    )
 
 
 _SOURCE_TEXT = {"git": "git", "dvc": "the DVC cache/remote"}
@@ -132,9 +171,9 @@ def missing_baseline_text(check: Check, baseline: Baseline | None) -> str:
 
 def failure_text(check: Check, baseline: Baseline | None) -> str:
     """One line for a failed gate check."""
+    if check.problem:
+        return check.problem
     if check.detail == MISSING_BASELINE:
         return missing_baseline_text(check, baseline)
-    if check.detail == "metric is not a finite number":
-        return f"{check.metric} is {check.value}: not a finite number"
     kind = "regressed below" if check.kind == "regression" else "does not meet"
-    return f"{check.metric} = {fmt(check.value)} {kind} {check.op} {fmt(check.threshold)}"
+    return f"{check.metric} = {fmt(finite_number(check.value))} {kind} {check.op} {fmt(check.threshold)}"

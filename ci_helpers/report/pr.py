@@ -10,13 +10,15 @@ from .common import (
     baseline_json,
     baseline_text,
     check_json,
+    failing_checks_block,
     failure_text,
-    fmt,
-    metrics_table,
+    metrics_block,
     number,
     params_diff_lines,
+    value_cell,
 )
 from .escape import code, text
+from .limits import Block, Markdown
 from .mermaid import plots_section
 from .trend import link_markdown, newest_build_links, trend_json, trend_section
 
@@ -84,37 +86,60 @@ def report_json(result: PRValidationResult) -> str:
     return json.dumps(report_dict(result), indent=2, sort_keys=False) + "\n"
 
 
-def render_markdown(result: PRValidationResult) -> str:
-    """The job summary: verdict, sanity checks, then a metrics table with deltas vs baseline."""
+def render_markdown(result: PRValidationResult) -> Markdown:
+    """The job summary: verdict, failed checks, then a metrics table with deltas vs baseline (the
+    gated metrics first), then what else there is; as blocks that the size limits cut between."""
     title = f"PR #{result.git.pr}" if result.git.pr is not None else code(result.git.branch or result.git.commit[:8])
-    lines = [f"## Model validation for {title}: {_VERDICT_TEXT.get(result.verdict, result.verdict)}", ""]
+    verdict = f"## Model validation for {title}: {_VERDICT_TEXT.get(result.verdict, result.verdict)}"
+    blocks = [Block("the verdict", head=(verdict, ""), essential=True)]
     for check in result.sanity:
         if not check.passed:
-            lines += [f"**{check.name}**: failed", ""]
-            lines += [f"- {text(problem)}" for problem in check.problems]
-            lines += ["", f"Fix: {text(check.fix)}", ""]
+            blocks.append(
+                Block(
+                    f"the {check.name} problems",
+                    head=(f"**{check.name}**: failed", ""),
+                    items=tuple(f"- {text(problem)}" for problem in check.problems),
+                    tail=("", f"Fix: {text(check.fix)}", ""),
+                    essential=True,
+                )
+            )
+    gate_failures = [failure_text(check, result.baseline) for check in (result.gate.failures if result.gate else ())]
+    failing = failing_checks_block(gate_failures)
+    if failing:
+        blocks.append(failing)
     evaluation = result.evaluation
     if evaluation:
         baseline = result.baseline.metrics if result.baseline else {}
-        lines += [f"Evaluation: {code(evaluation.method)} · baseline: {baseline_text(result.baseline)}", ""]
-        lines += metrics_table(evaluation.metrics, baseline, result.gate.checks if result.gate else (), "this PR")
+        where = f"Evaluation: {code(evaluation.method)} · baseline: {baseline_text(result.baseline)}"
+        blocks.append(Block("the evaluation line", head=(where, ""), essential=True))
+        checks = result.gate.checks if result.gate else ()
+        blocks.append(metrics_block(evaluation.metrics, baseline, checks, "this PR"))
         if evaluation.mismatches:
-            lines += ["", "⚠️ CI's evaluation differs from the metrics committed in this PR:", ""]
-            lines += [
-                f"- {code(m.metric)}: committed {fmt(m.committed)}, CI {fmt(m.ci)}" for m in evaluation.mismatches
-            ]
+            blocks.append(
+                Block(
+                    "differences from the committed metrics",
+                    head=("", "⚠️ CI's evaluation differs from the metrics committed in this PR:", ""),
+                    items=tuple(
+                        f"- {code(m.metric)}: committed {value_cell(m.committed) if m.committed is not None else '—'}, "
+                        f"CI {value_cell(m.ci)}"
+                        for m in evaluation.mismatches
+                    ),
+                )
+            )
     if result.baseline and result.params_diff is not None:
-        lines += ["", *params_diff_lines(result.params_diff, result.baseline.ref, "this PR")]
+        blocks.append(
+            Block("the params diff", head=("", *params_diff_lines(result.params_diff, result.baseline.ref, "this PR")))
+        )
     plots = plots_section(result.plots, result.plots_warning)
     if plots:
-        lines += ["", *plots]
+        blocks.append(Block("the plots", head=("", *plots)))
     trend = trend_section(result.trend, "this PR", "PR")
     if trend:
-        lines += ["", *trend]
+        blocks.append(Block("the trend", head=("", *trend)))
     mlflow = _mlflow_lines(result)
     if mlflow:
-        lines += ["", *mlflow]
-    return "\n".join(lines) + "\n"
+        blocks.append(Block("the MLflow links", head=("", *mlflow), essential=True))
+    return Markdown(blocks)
 
 
 def _mlflow_lines(result: PRValidationResult) -> list[str]:

@@ -1,4 +1,5 @@
-"""Send a finished report everywhere a user looks: outputs, JSON file, job summary, annotations."""
+"""Send a finished report everywhere a user looks: outputs, JSON file (always whole), job summary
+(cut to GitHub's limit, see limits.py), annotations."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from ..adapters import github
 from ..adapters.redact import redact
+from .limits import fit_summary
 
 
 def publish_report(
@@ -25,7 +27,7 @@ def publish_report(
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(redact(report_text))
     try:
-        github.write_summary(markdown)
+        github.write_summary(fit_summary(markdown, report_path))  # report.json stays whole
     except OSError as error:
         github.warning(f"could not write the job summary ({error}); the report is in the step outputs")
     for message in failures:

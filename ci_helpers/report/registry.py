@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..results import RegistryOutcome
-from .common import check_json, fmt
+from .common import check_json, failure_text
 from .escape import code, text
 from .publish import publish_report
 
@@ -33,10 +33,7 @@ def publish_registry_outcome(outcome: RegistryOutcome, report_path: Path | None)
         lines.append(
             f"Alias {code(outcome.alias.alias)}: version {outcome.alias.previous or 'unset'} → {outcome.alias.version}"
         )
-    failures = [
-        f"{c.metric} = {fmt(c.value)} does not meet {c.op} {fmt(c.threshold)}"
-        for c in (outcome.gate.failures if outcome.gate else ())
-    ]
+    failures = [failure_text(c, None) for c in (outcome.gate.failures if outcome.gate else ())]
     lines += [f"- ❌ {text(message)}" for message in failures]
     outputs = {
         "passed": outcome.passed,

@@ -10,7 +10,7 @@ _MISSING_BASELINE_FIX = "set baseline_alias (a promoted model) or baseline_ref, 
 
 
 def scheduled_failure_text(check: Check, baseline_source: str) -> str:
-    if check.detail == MISSING_BASELINE:
+    if check.detail == MISSING_BASELINE and not check.problem:
         return f"{check.metric}: no baseline to check the regression rule against ({baseline_source}); {_MISSING_BASELINE_FIX}"
     return failure_text(check, None)
 

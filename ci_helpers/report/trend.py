@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from ..metrics import finite_number
 from ..mlflow_links import Link, model_version_link, run_link
 from ..trend import MetricTrend, Trend
-from .common import fmt, number
+from .common import fmt, number, value_cell
 from .escape import code, text
 from .mermaid import MAX_CHARTS, PLOT_PALETTE, category_line_chart, padded_range
 
@@ -37,8 +38,7 @@ def sparkline(values: Sequence[float]) -> str:
 
 
 def _current(metric: MetricTrend) -> float | None:
-    value = metric.current
-    return value if value is not None and math.isfinite(value) else None
+    return finite_number(metric.current)
 
 
 def metric_line(metric: MetricTrend, branch: str, current_label: str) -> str:
@@ -56,7 +56,7 @@ def metric_line(metric: MetricTrend, branch: str, current_label: str) -> str:
     if current is not None:
         line += f" → {current_label} **{fmt(current)}** ({fmt(current - values[-1], signed=True)} vs the newest build)"
     elif metric.current is not None:
-        line += f" → {current_label}: {fmt(metric.current)}"
+        line += f" → {current_label}: {value_cell(metric.current)}"
     return line
 
 

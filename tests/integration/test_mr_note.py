@@ -153,7 +153,11 @@ def test_the_note_body_never_carries_the_gitlab_token(monkeypatch):
     )
     assert len(cut) <= 1_000_000
     assert "Truncated to GitLab's comment size limit" in cut
-    assert "the job log of [this run](https://gitlab.example/acme/housing/-/jobs/41)" in cut
+    # the job log's summary was cut too (over 1 MiB): the note sends readers to the JSON report
+    assert "the JSON report of [this run](https://gitlab.example/acme/housing/-/jobs/41)" in cut
+    assert "job log" not in cut
+    small = comment_body("| `m` | 0.81 |\n" * 30_000, ".", "https://gitlab.example/j/41", 100_000, "GitLab")
+    assert "the job log of [this run](https://gitlab.example/j/41)" in small
 
 
 # -- the same path in-process, for the cases that need no pipeline run -----------------------

@@ -12,6 +12,8 @@ def test_nested_metrics_flatten_with_dots_like_dvc_metrics_show():
     assert flatten({"metrics": {"r2_score": 0.9, "per_class": {"a": 1}}, "name": "x", "ok": True}) == {
         "metrics.r2_score": 0.9,
         "metrics.per_class.a": 1.0,
+        "name": "x",  # kept: the report shows every key; only a gate rule needs a number
+        "ok": True,
     }
 
 

@@ -43,7 +43,7 @@ def test_failed_summary_and_annotations():
 def test_json_report_is_strict_json_even_with_nan():
     data = json.loads(report_json(_result(float("nan"))))
     assert data["passed"] is False
-    assert data["metrics"]["metrics.r2_score"] == "nan"
+    assert data["metrics"]["metrics.r2_score"] == "NaN"
     assert {"metric", "op", "threshold", "value", "passed"} <= set(data["checks"][0])
 
 

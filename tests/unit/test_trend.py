@@ -93,7 +93,7 @@ def test_a_metric_no_build_logged_and_a_nan_pr_value_are_said_in_words():
     assert "`metrics.r2_score`: no main build logged it yet: this PR **0.95**" in lines
     assert "```mermaid" not in lines
     nan = "\n".join(trend_section(_trend(current=float("nan")), "this PR", "PR"))
-    assert "→ this PR: nan" in nan
+    assert "→ this PR: NaN" in nan
     ticks, values = check_chart(charts(nan)[0])
     assert ticks == ["1", "2", "3"]  # no point for a value that is not a number
     assert values == [0.9, 0.91, 0.93]
