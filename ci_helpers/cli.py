@@ -554,9 +554,10 @@ def dvc_cache_key_command(**params) -> None:
 def evaluate_command(**params) -> None:
     """Evaluate the model in the workspace (after `pull`) and print its metrics as JSON."""
     from .flows.pr import evaluate_model
+    from .metrics import json_value
 
     report = evaluate_model(pr_options(params))
-    text = json.dumps(report.metrics, indent=2, sort_keys=True) + "\n"
+    text = json.dumps(json_value(report.metrics), indent=2, sort_keys=True) + "\n"  # strict JSON: NaN as "NaN"
     if params.get("output"):
         params["output"].write_text(text)
     else:
