@@ -40,8 +40,10 @@ def _text_of(error: BaseException) -> str:
 
 def default_candidates(repo: Path | None = None) -> list[Path]:
     """Where a command of ours writes: the workspace, its DVC cache and the temporary folder."""
+    from .adapters.dvc import cache_dir
+
     root = (repo or Path.cwd()).resolve()
-    return [root, root / ".dvc" / "cache", Path(tempfile.gettempdir())]
+    return [root, cache_dir(root), Path(tempfile.gettempdir())]
 
 
 def free_bytes(path: Path) -> int | None:

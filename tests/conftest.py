@@ -104,3 +104,29 @@ def project(template, moto_endpoint, tmp_path):
     from tests.support.project import Project
 
     return Project.copy_of(template, tmp_path, moto_endpoint, TEMPLATE_BUCKET)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A real, full file system: a 2 MiB tmpfs filled to the last byte (root only: it mounts)."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("a full disk is a small tmpfs, and mounting one needs root")
+    mount = tmp_path / "full-disk"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        filler = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(filler, b"\0" * 4096):
+                pass
+        except OSError:
+            pass  # ENOSPC: full
+        finally:
+            os.close(filler)
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

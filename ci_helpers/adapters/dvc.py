@@ -33,6 +33,12 @@ def _project_config(repo: Path) -> configparser.ConfigParser:
     return parser
 
 
+def cache_dir(repo: Path) -> Path:
+    """The project's DVC cache folder: `cache.dir` of its config (relative to .dvc/), else .dvc/cache."""
+    configured = _project_config(repo).get("cache", "dir", fallback=None)
+    return (repo / ".dvc" / configured).resolve() if configured else repo.resolve() / ".dvc" / "cache"
+
+
 def _remote_sections(parser: configparser.ConfigParser) -> dict[str, configparser.SectionProxy]:
     sections = {}
     for section in parser.sections():

@@ -25,7 +25,10 @@ def publish_report(
     github.set_outputs({**outputs, "report-json": str(report_path) if report_path else ""})
     if report_path:
         report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(redact(report_text))
+        try:
+            report_path.write_text(redact(report_text))
+        except OSError as error:  # a write error names no file: name it (a full disk says where)
+            raise OSError(error.errno, error.strerror, str(report_path)) from error
     try:
         github.write_summary(fit_summary(markdown, report_path))  # report.json stays whole
     except OSError as error:
