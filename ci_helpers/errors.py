@@ -43,3 +43,12 @@ class StageFailed(CIHelpersError):
 
 
 INTERNAL_ERROR_EXIT_CODE = 70  # a bug in ci-helpers: anything not raised as a CIHelpersError
+
+
+class Cancelled(CIHelpersError):
+    """Raised when a signal (SIGTERM, SIGINT) stopped the command in progress; exit 128 + the signal."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
