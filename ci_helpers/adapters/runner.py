@@ -225,7 +225,8 @@ def _communicate(process: subprocess.Popen) -> tuple[str, str]:
 
 
 def _text(data: bytes | None) -> str:
-    return (data or b"").decode("utf-8", "replace")
+    """Decoded with universal newlines, as `text=True` would (git's progress ends lines in "\\r")."""
+    return (data or b"").decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
 # The children running now (pid -> (process, short command)), for stop_children. A plain dict: a
