@@ -8,7 +8,7 @@ Sides, alternating which goes first each round, after one untimed warm-up of eac
   runner:  the same through the runner, as master-build calls it (ci_helpers.adapters.dvc.repro, the
            CLI's redacting streams installed), in a python process of its own
   build:   ci-helpers master-build --stage train --lock-mode none (embedded sqlite MLflow store)
-  build-quiet: the same with a stage that prints nothing: master-build's fixed cost
+  raw-quiet, runner-quiet, build-quiet: the same with a stage that prints nothing (fixed costs)
 The requirement ("a stage printing 100 MB costs <= 1.2x plain `dvc repro`") is about the stage's cost:
 runner / raw. The whole command is shown too: (build - build-quiet) is what printing 100 MB costs
 master-build, against (raw - raw-quiet) for plain dvc. Peak RSS is each ci_helpers process's own
@@ -143,6 +143,7 @@ def main() -> None:
             "runner": ([str(BIN / "python"), "-c", RUNNER, str(base / "rss-runner")], lines),
             "build": (build, lines),
             "raw-quiet": ([str(BIN / "dvc"), "repro", "--force", "train"], 0),
+            "runner-quiet": ([str(BIN / "python"), "-c", RUNNER, str(base / "rss-runner")], 0),
             "build-quiet": (build, 0),
         }
         results: dict[str, list[float]] = {name: [] for name in sides}
@@ -169,6 +170,8 @@ def main() -> None:
     for name, seconds in median.items():
         print(f"  {name:<12} {seconds:6.2f} s   ({', '.join(f'{v:.2f}' for v in results[name])})")
     verdict = "ok" if ratio <= GOAL_RATIO else "MISSED"
+    printing = (median["runner"] - median["runner-quiet"]) / (median["raw"] - median["raw-quiet"])
+    print(f"printing alone (each side minus its quiet run): runner / raw = {printing:.2f}x")
     print(f"the stage's cost: runner / raw dvc repro = {ratio:.2f}x (goal <= {GOAL_RATIO}) -> {verdict}")
     extra_build = median["build"] - median["build-quiet"]
     extra_raw = median["raw"] - median["raw-quiet"]
