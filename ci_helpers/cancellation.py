@@ -67,8 +67,11 @@ def cancellable() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    from .adapters.runner import allow_children
+
     previous = {signum: signal.getsignal(signum) for signum in HANDLED}
     _state.update(received=None, shield=0)
+    allow_children()
     for signum in HANDLED:
         signal.signal(signum, _on_signal)
     try:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import select
 import shlex
+import signal
 import subprocess
 import sys
-from collections import deque
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CIHelpersError, InfrastructureError
+from ..errors import Cancelled, CIHelpersError, InfrastructureError
 from .redact import redact
 
 # Output fragments that mean "the other end was unreachable", worth another attempt.
@@ -90,27 +93,261 @@ def _run_once(
 ) -> CommandResult:
     full_env = {name: value for name, value in {**os.environ, **(env or {})}.items() if name not in unset}
     if not stream:
-        proc = subprocess.run(list(args), cwd=cwd, env=full_env, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise CommandError(args, proc.returncode, proc.stderr + proc.stdout)
-        return CommandResult(tuple(args), proc.stdout, proc.stderr)
-    # Streaming: show the tool's own progress live while keeping a tail for the error message.
-    tail: deque[str] = deque(maxlen=200)
+        with _child(args, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+            stdout, stderr = _communicate(process)
+        if process.returncode != 0:
+            raise CommandError(args, process.returncode, stderr + stdout)
+        return CommandResult(tuple(args), stdout, stderr)
+    # Streaming: the tool's own progress shown live (redacted), only a tail kept for the error message.
     with (
         _workflow_commands_stopped(),
-        subprocess.Popen(
-            list(args), cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        ) as streaming,
+        _child(args, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as process,
     ):
-        assert streaming.stdout is not None
-        for line in streaming.stdout:
-            sys.stderr.write(redact(line))
-            tail.append(line)
-        returncode = streaming.wait()
-    output = "".join(tail)
-    if returncode != 0:
-        raise CommandError(args, returncode, output)
+        output = _pump(process)
+    if process.returncode != 0:
+        raise CommandError(args, process.returncode, output)
     return CommandResult(tuple(args), output, "")
+
+
+# Streaming: read this much at a time; keep this much of the end for the error message.
+CHUNK_BYTES = 1 << 16
+TAIL_BYTES = 1 << 16
+TAIL_KEPT_LINES = 200
+# A line longer than this (no newline yet) is shown in pieces, cut where no secret can straddle.
+LONG_LINE_BYTES = 1 << 20
+
+
+def _pump(process: subprocess.Popen) -> str:
+    """Copy the child's output to our stderr in chunks, redacted (a secret is never split: a chunk
+    is shown up to its last newline), and return the last lines of it."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    show = _stderr_writer()
+    poller = select.poll() if hasattr(select, "poll") else None
+    if poller is not None:
+        poller.register(fd, select.POLLIN)
+    tail, pending = bytearray(), b""
+    while True:
+        if poller is not None and not poller.poll(1000):
+            if _stop_signal:
+                break  # the children are stopped; an orphan of theirs may still hold the pipe
+            continue
+        chunk = os.read(fd, CHUNK_BYTES)
+        if not chunk:
+            break
+        tail += chunk
+        if len(tail) > 2 * TAIL_BYTES:
+            del tail[:-TAIL_BYTES]
+        data = pending + chunk
+        cut = _shown_up_to(data)
+        if cut:
+            show(data[:cut])
+        pending = data[cut:]
+    if pending:
+        show(pending)
+    process.wait()
+    text = bytes(tail[-TAIL_BYTES:]).decode("utf-8", "replace")
+    lines = text.splitlines(keepends=True)
+    if len(tail) > TAIL_BYTES and len(lines) > 1:
+        lines = lines[1:]  # the first one was cut
+    return redact("".join(lines[-TAIL_KEPT_LINES:]))  # it reaches messages, reports, run tags
+
+
+def _shown_up_to(data: bytes) -> int:
+    """How much of `data` can be shown now: up to its last newline; a line too long to wait for is
+    cut at its last blank, else before any secret or URL that would straddle the cut."""
+    newline = data.rfind(b"\n")
+    if newline != -1:
+        return newline + 1
+    if len(data) < LONG_LINE_BYTES:
+        return 0
+    blank = max(data.rfind(b" "), data.rfind(b"\t"), data.rfind(b"\r"))
+    if blank != -1:
+        return blank + 1
+    cut = len(data) - _OVERLAP
+    while True:  # move the cut back to the start of whatever it would split
+        starts = [found for value in _secret_bytes() if -1 < (found := _straddling(data, value, cut)) < cut]
+        starts += [
+            url.start() for url in _URL_START.finditer(data, max(0, cut - _OVERLAP)) if url.start() < cut <= url.end()
+        ]
+        if not starts:
+            return cut
+        if min(starts) <= 0:  # a 1 MB "URL": bounded memory wins
+            return len(data) - _OVERLAP
+        cut = min(starts)
+
+
+_OVERLAP = 4096  # longer than any secret or URL credentials
+# A URL up to its "@", or up to the end of what has come so far (its "@" may be in the next chunk).
+_URL_START = re.compile(rb"(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^/@\s]*")
+
+
+def _straddling(data: bytes, value: bytes, cut: int) -> int:
+    """Where `value` starts when it holds position `cut`, else -1."""
+    return data.find(value, max(0, cut - len(value) + 1), cut + len(value) - 1)
+
+
+def _secret_bytes() -> list[bytes]:
+    from .redact import secret_values
+
+    return [value.encode() for value in secret_values()]
+
+
+def _stderr_writer() -> Callable[[bytes], None]:
+    """Writes bytes to our stderr, redacted once: straight to the binary stream underneath the
+    CLI's redacting one when there is one (the child's bytes pass through undecoded)."""
+    stream = sys.stderr
+    text_layer = getattr(stream, "unredacted", stream)
+    binary = getattr(text_layer, "buffer", None)
+
+    def write(data: bytes) -> None:
+        if binary is None:
+            stream.write(redact(data.decode("utf-8", "replace")))
+            return
+        text_layer.flush()  # what was printed before comes first
+        binary.write(redact(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape"))
+        binary.flush()
+
+    return write
+
+
+def _communicate(process: subprocess.Popen) -> tuple[str, str]:
+    """The child's whole stdout and stderr; after stop_children, what it printed until then."""
+    while True:
+        try:
+            stdout, stderr = process.communicate(timeout=1.0)
+            break
+        except subprocess.TimeoutExpired:
+            if _stop_signal and process.poll() is not None:
+                stdout, stderr = b"", b""  # an orphan of the stopped child still holds its pipes
+                break
+    return _text(stdout), _text(stderr)
+
+
+def _text(data: bytes | None) -> str:
+    """Decoded with universal newlines, as `text=True` would (git's progress ends lines in "\\r")."""
+    return (data or b"").decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
+# The children running now (pid -> (process, short command)), for stop_children. A plain dict: a
+# signal handler runs in the main thread between bytecodes, so it needs no lock.
+_running: dict[int, tuple[subprocess.Popen, str]] = {}
+_stop_signal: list[int] = []  # [the signal] once stop_children ran: no new child starts
+_NEW_GROUP = {"start_new_session": True} if os.name == "posix" else {}
+
+
+@contextmanager
+def _child(args: Sequence[str], **popen: object) -> Iterator[subprocess.Popen]:
+    """Start a command in a process group of its own (stop_children stops it and all its
+    descendants), registered while it runs; Cancelled if it was or gets stopped by a signal."""
+    if _stop_signal:
+        raise _cancelled(args)
+    process = subprocess.Popen(list(args), **_NEW_GROUP, **popen)  # type: ignore[call-overload]
+    _running[process.pid] = (process, _short(args))
+    try:
+        if _stop_signal:  # the signal came while it started
+            _stop_groups([process], _stop_signal[0], 1.0)
+        yield process
+    except BaseException:
+        # KeyboardInterrupt without a handler, a bug: the child, in its own session, would run on
+        if process.poll() is None:
+            _stop_groups([process], signal.SIGTERM, 5.0)
+        raise
+    finally:
+        _running.pop(process.pid, None)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        process.wait()  # at once: it ended, or stop_children stopped it
+    if _stop_signal:
+        raise _cancelled(args)
+
+
+def _short(args: Sequence[str]) -> str:
+    command = redact(shlex.join(args))
+    return command if len(command) <= 120 else command[:117] + "..."
+
+
+def _cancelled(args: Sequence[str]) -> Cancelled:
+    signum = _stop_signal[0] if _stop_signal else signal.SIGTERM
+    return Cancelled(f"`{_short(args)}` was stopped by {signal.Signals(signum).name}", signum)
+
+
+def allow_children() -> None:
+    """A new command in a long-lived process (a test's CliRunner, an Airflow worker) may start
+    children again after an earlier one was stopped."""
+    _stop_signal.clear()
+
+
+def stop_children(signum: int, grace_seconds: float = 10.0) -> list[str]:
+    """Stop every running child with all its descendants: `signum` (SIGTERM, SIGINT) to each one's
+    process group, SIGKILL to what is left after `grace_seconds`. Returns their commands (redacted).
+
+    Callable from a signal handler in the main thread, and again. From then on the interrupted
+    `run` raises Cancelled (exit 128 + signum, never retried), and so does any later `run`."""
+    if not _stop_signal:
+        _stop_signal.append(signum)
+    children = list(_running.values())
+    _stop_groups([process for process, _ in children], signum, grace_seconds)
+    return [command for _, command in children]
+
+
+def _stop_groups(processes: list[subprocess.Popen], signum: int, grace_seconds: float) -> None:
+    for process in processes:
+        _signal_group(process, signum)
+    left = _wait_gone(processes, grace_seconds)
+    for process in left:
+        _signal_group(process, signal.SIGKILL)
+    _wait_gone(left, 2.0)
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        if _NEW_GROUP:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone (a zombie leader, reaped elsewhere, or a reused id we must not touch)
+
+
+def _wait_gone(processes: list[subprocess.Popen], seconds: float) -> list[subprocess.Popen]:
+    """Polls until every group is gone or `seconds` pass; returns those still alive."""
+    deadline = time.monotonic() + seconds
+    left = [process for process in processes if _group_alive(process)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = [process for process in left if _group_alive(process)]
+    return left
+
+
+def _group_alive(process: subprocess.Popen) -> bool:
+    """Whether a process of the child's group still runs (a zombie does not count)."""
+    process.poll()  # reaps the leader when nobody else is waiting for it (non-blocking)
+    if not _NEW_GROUP:
+        return process.returncode is None
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _live_member(process.pid) if os.path.isdir("/proc/self") else process.returncode is None
+
+
+def _live_member(group: int) -> bool:
+    """Linux: whether a process of `group` is not a zombie (one an interrupted wait has yet to reap)."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == group and fields[0] != b"Z":
+            return True
+    return False
 
 
 @contextmanager

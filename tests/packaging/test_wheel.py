@@ -1,10 +1,12 @@
 """What a user installs: `uv build` makes a wheel and an sdist from the tracked files, and the wheel,
 installed with its dependencies into a fresh venv (or run by `uvx --from`), runs `ci-helpers`
 from that venv, not from this checkout. Offline: the dependencies come from uv's cache, which
-scripts/setup.sh warms."""
+scripts/setup.sh warms, pinned to the versions this venv holds (uv's cached index may know a
+newer release whose wheel the cache does not hold)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.offline import venv_constraints
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,13 +27,17 @@ VERSION = re.search(r'^version = "([^"]+)"$', (ROOT / "pyproject.toml").read_tex
 
 
 def _run(args: list, cwd: Path) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+    # without PYTHONPATH: a run of the suite that points it at this checkout would import ci_helpers from there
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    result = subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     assert result.returncode == 0, f"{' '.join(map(str, args))}:\n{result.stdout}{result.stderr}"
     return result
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory) -> Path:
+def dist(tmp_path_factory, constraints) -> Path:
     """`uv build` of a copy of the tracked files (a build writes egg-info into its source tree)."""
     uv = shutil.which("uv")
     if not uv:
@@ -41,8 +49,13 @@ def dist(tmp_path_factory) -> Path:
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("dist")
-    _run([uv, "build", "--offline", "--out-dir", out], source)
+    _run([uv, "build", "--offline", "--build-constraints", constraints, "--out-dir", out], source)
     return out
+
+
+@pytest.fixture(scope="module")
+def constraints(tmp_path_factory) -> Path:
+    return venv_constraints(tmp_path_factory.mktemp("constraints"))
 
 
 def test_build_makes_a_wheel_and_an_sdist_with_the_licence_and_project_metadata(dist):
@@ -68,12 +81,13 @@ def test_build_makes_a_wheel_and_an_sdist_with_the_licence_and_project_metadata(
     assert {"pyproject.toml", "README.md", "LICENSE", "ci_helpers/cli.py"} <= members
 
 
-def test_the_wheel_installs_into_a_fresh_venv_and_runs(dist, tmp_path):
+def test_the_wheel_installs_into_a_fresh_venv_and_runs(dist, constraints, tmp_path):
     uv = shutil.which("uv")
     venv = tmp_path / "venv"
     _run([uv, "venv", "--quiet", "--python", sys.executable, venv], tmp_path)
     wheel = dist / f"mlops_actions-{VERSION}-py3-none-any.whl"
-    _run([uv, "pip", "install", "--offline", "--quiet", "--python", venv / "bin" / "python", wheel], tmp_path)
+    python = venv / "bin" / "python"
+    _run([uv, "pip", "install", "--offline", "--quiet", "--python", python, "-c", constraints, wheel], tmp_path)
 
     version = _run([venv / "bin" / "ci-helpers", "--version"], tmp_path)
     assert version.stdout == f"ci-helpers, version {VERSION}\n"
@@ -84,12 +98,24 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs(dist, tmp_path):
     assert Path(where.stdout.strip()).is_relative_to(venv), "ci_helpers was not imported from the installed wheel"
 
 
-def test_uvx_runs_the_cli_from_the_wheel(dist, tmp_path):
+def test_uvx_runs_the_cli_from_the_wheel(dist, constraints, tmp_path):
     """`uvx --from mlops-actions ci-helpers ...`, the one-line way to try it, with the built wheel
     standing in for the package index."""
     uv = shutil.which("uv")
     wheel = dist / f"mlops_actions-{VERSION}-py3-none-any.whl"
-    args = [uv, "tool", "run", "--offline", "--python", sys.executable, "--from", wheel, "ci-helpers"]
+    args = [
+        uv,
+        "tool",
+        "run",
+        "--offline",
+        "--python",
+        sys.executable,
+        "-c",
+        constraints,
+        "--from",
+        wheel,
+        "ci-helpers",
+    ]
 
     assert _run([*args, "--version"], tmp_path).stdout == f"ci-helpers, version {VERSION}\n"
     assert _run([*args, "pr-validate", "--help"], tmp_path).stdout.startswith("Usage: ci-helpers pr-validate")
