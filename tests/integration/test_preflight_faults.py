@@ -54,7 +54,8 @@ def test_data_merged_without_dvc_push_is_refused_before_the_run_opens(project, m
 
     assert result.code == 1, result.output
     line = _one_error_line(result.output, "merged without `dvc push`")
-    assert "data/features/train.csv" in line and "data/features/test.csv" in line
+    assert "data/features/train.csv" in line
+    assert "data/features/test.csv" in line
     assert f"dvc.lock of commit {merged}" in line
     assert "dvc push -r storage" in line
     assert world_state(project, mlflow_server.url, name, experiment) == before  # no run was even opened
@@ -83,7 +84,8 @@ def test_a_typo_in_the_branch_writes_nothing(project, mlflow_server):
 
     assert result.code == 2, result.output
     line = _one_error_line(result.output, "branch 'mian' does not exist on git remote 'origin'")
-    assert "dev-model" in line and "main" in line  # the branches it has
+    assert "dev-model" in line
+    assert "main" in line
     after = world_state(project, mlflow_server.url, name, experiment)
     assert after == before
     assert not any("refs/heads/mian" in ref for ref in after.origin_refs)
@@ -178,4 +180,5 @@ def test_pr_validate_with_its_dvc_cache_on_a_full_disk(project, tmp_path, full_d
 
     assert result.code == 5, result.output
     line = _one_error_line(result.output, "the runner's disk is full: no space left on")
-    assert str(full_disk) in line and "free)" in line
+    assert str(full_disk) in line
+    assert "free)" in line
