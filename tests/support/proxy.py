@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import http.client
 import threading
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
@@ -79,6 +78,7 @@ class FlakyProxy:
         # test can signal a client in the middle of that step; may be changed while the proxy runs
         self.slow = slow
         self.slowed_requests: list[str] = []
+        self._closing = threading.Event()  # a slowed request still held at the end is dropped
         self.failed_requests: list[str] = []
         self.rejected_requests: list[str] = []
         self.exchanges: list[Exchange] = []  # appended from the handler threads (list.append is atomic)
@@ -106,7 +106,9 @@ class FlakyProxy:
                 slow = proxy.slow
                 if slow and self.command == slow[0] and slow[1] in self.path:
                     proxy.slowed_requests.append(f"{self.command} {self.path}")
-                    time.sleep(slow[2])
+                    if proxy._closing.wait(slow[2]):
+                        self.close_connection = True
+                        return
                 rejection = proxy.reject
                 if rejection is not None:
                     self._reject(rejection)
@@ -151,5 +153,6 @@ class FlakyProxy:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._closing.set()
         self.server.shutdown()
         self.server.server_close()

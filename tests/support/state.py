@@ -45,8 +45,10 @@ def registry_of(tracking_uri: str, name: str) -> tuple[tuple[str, ...], tuple[tu
     client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     if not [model for model in client.search_registered_models() if model.name == name]:
         return (), ()
-    versions = tuple(sorted(v.version for v in client.search_model_versions(f"name = '{name}'")))
-    aliases = tuple(sorted((alias, version) for alias, version in client.get_registered_model(name).aliases.items()))
+    versions = tuple(sorted(str(v.version) for v in client.search_model_versions(f"name = '{name}'")))
+    aliases = tuple(
+        sorted((alias, str(version)) for alias, version in client.get_registered_model(name).aliases.items())
+    )
     return versions, aliases
 
 
