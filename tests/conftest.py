@@ -132,3 +132,40 @@ def full_disk(tmp_path):
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_cli_runner_outcomes():
+    """CliRunner's in-process runs join the no-internal-error sweep (tests/support/sweep.py)."""
+    from click.testing import CliRunner
+
+    from tests.support import sweep
+
+    invoke = CliRunner.invoke
+
+    def recording_invoke(self, cli, args=None, *rest, **kwargs):
+        result = invoke(self, cli, args, *rest, **kwargs)
+        try:
+            output = result.output
+        except ValueError:  # a runner that mixes nothing: stdout only
+            output = result.stdout
+        sweep.record(result.exit_code, output, f"CliRunner {args}")
+        return result
+
+    CliRunner.invoke = recording_invoke
+    yield
+    CliRunner.invoke = invoke
+
+
+@pytest.fixture(autouse=True)
+def _no_internal_error(request):
+    """The sweep: fail a test in which any ci-helpers run ended as an internal error."""
+    from tests.support import sweep
+
+    sweep.clear()
+    yield
+    if request.node.get_closest_marker("internal_error_expected"):
+        return
+    found = sweep.internal_errors()
+    if found:
+        pytest.fail("ci-helpers ended in an internal error (exit 70), a bug:\n" + "\n".join(found), pytrace=False)

@@ -58,7 +58,11 @@ class MlopsInternalError(AirflowFailException):
 
 
 def airflow_error(error: BaseException) -> AirflowException:
-    """The Airflow exception for a ci_helpers error, its message redacted."""
+    """The Airflow exception for a ci_helpers error, its message redacted. A full disk, whatever
+    raised it, is the worker's fault: retried (perhaps elsewhere), never an internal error."""
+    from ..failures import domain_error
+
+    error = domain_error(error) or error
     message = redact(str(error))
     if isinstance(error, InfrastructureError):
         return MlopsInfrastructureError(message)

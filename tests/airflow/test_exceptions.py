@@ -17,6 +17,13 @@ airflow_exceptions = pytest.importorskip("airflow.sdk.exceptions")
         (ValidationFailed("gate failed"), "MlopsGateFailed", 1, False),
         (StageFailed("stage 'train' exited with 1"), "MlopsStageFailed", 4, False),
         (KeyError("surprise"), "MlopsInternalError", 70, False),
+        (OSError(28, "No space left on device", "/srv/mlops/.dvc/cache"), "MlopsResourceExhausted", 5, True),
+        (
+            StageFailed("stage 'train' exited with 1: OSError: [Errno 28] No space left on device"),
+            "MlopsResourceExhausted",
+            5,
+            True,
+        ),
     ],
 )
 def test_ci_helpers_errors_become_airflow_exceptions(error, name, exit_code, retried):

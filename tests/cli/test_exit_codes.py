@@ -7,15 +7,17 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from ci_helpers.cli import cli
+from tests.support import sweep
 
 
 def _ci_helpers(*args: str, cwd) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
     env.pop("CI_HELPERS_DEBUG", None)
-    return subprocess.run(
+    done = subprocess.run(
         [shutil.which("ci-helpers", path=env["PATH"]) or "ci-helpers", *args],
         cwd=cwd,
         env=env,
@@ -23,6 +25,8 @@ def _ci_helpers(*args: str, cwd) -> subprocess.CompletedProcess:
         text=True,
         check=False,
     )
+    sweep.record(done.returncode, done.stdout + done.stderr, f"ci-helpers {' '.join(args)}")
+    return done
 
 
 def test_a_failing_stage_command_is_exit_4_naming_the_stage_and_its_status(mini_repo):
@@ -39,6 +43,7 @@ def test_a_failing_stage_command_is_exit_4_naming_the_stage_and_its_status(mini_
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.internal_error_expected
 def test_an_internal_error_is_exit_70_with_one_line_and_the_traceback_only_with_debug(mini_repo, monkeypatch):
     from ci_helpers.flows import pr
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from . import sweep
 from .run import Outcome
 
 
@@ -62,6 +63,7 @@ def cancel_during(
     process.send_signal(signum)
     code = process.wait(timeout=120)
     reader.join(10)
+    sweep.record(code, "".join(lines), f"cancelled ci-helpers {' '.join(args)[:200]}")
     return Outcome(code, "".join(lines), "")
 
 

@@ -9,6 +9,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import sweep
+
 
 @dataclass
 class Outcome:
@@ -37,7 +39,9 @@ def ci_helpers(*args: str, cwd: Path, env: dict | None = None, timeout: float = 
         stdin=subprocess.DEVNULL,
         check=False,
     )
-    return Outcome(proc.returncode, proc.stdout, proc.stderr)
+    outcome = Outcome(proc.returncode, proc.stdout, proc.stderr)
+    sweep.record(outcome.code, outcome.output, f"ci-helpers {' '.join(args)[:200]}")
+    return outcome
 
 
 def tracked_pr_validate(
