@@ -393,7 +393,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     Every command exits 0 when done and passed, 1 when validation failed, 2 on bad input or
     configuration (nothing changed), 3 when S3, MLflow or git stayed unreachable after retries,
-    4 when a stage of the project's own pipeline failed, 70 on an internal error of ci-helpers.
+    4 when a stage of the project's own pipeline failed, 5 when the runner's disk is full,
+    70 on an internal error of ci-helpers, 128+N when stopped by signal N (SIGTERM: 143).
     """
     ctx.obj = {"debug": debug}
     from .adapters.github import mask_known_secrets
