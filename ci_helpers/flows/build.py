@@ -517,7 +517,14 @@ def newer_build_owns(inputs: BuildInputs, options: MasterBuildOptions, commit: s
             is_ancestor=ancestry(git_root, remote),
         )
     if found is None and inputs.model_name:
-        found = _alias_supersedes(inputs, options, commit)()
+        try:
+            found = _alias_supersedes(inputs, options, commit)()
+        except InfrastructureError as error:
+            # Only a shortcut here: the lock commit asks again, and a registry that stays down
+            # fails the registration anyway (after the push, as a re-run finishes).
+            sys.stderr.write(
+                f"mlops: could not read alias '{inputs.alias}' now ({error}); asked again before the lock commit\n"
+            )
     return found
 
 
