@@ -128,14 +128,15 @@ def branch_commits_after(git_root: Path, built: str, tip: str) -> list[BranchCom
 
 
 def _resolved(git_root: Path, commit: BranchCommit) -> BranchCommit:
-    """A legacy lock commit names 12 hex: its full id (a history that lacks it, kept as it is)."""
+    """A legacy lock commit names 12 hex: its full id. One the history lacks counts as a plain
+    commit of the lock (a newer owner: the safe side)."""
     source = built_from(commit.message)
     if not source or len(source) == 40:
         return commit
     try:
         full = git.git(git_root, "rev-parse", "--verify", "--quiet", f"{source}^{{commit}}").strip()
     except CommandError:
-        return commit
+        return BranchCommit(commit.sha, "", commit.paths)
     return BranchCommit(commit.sha, f"{commit.message}\n\n{BUILT_FROM_TRAILER}: {full}", commit.paths)
 
 
@@ -160,6 +161,7 @@ def branch_supersedes(
     """Whether the branch at `tip` reflects a newer commit than `built` (None: nothing newer)."""
     if tip is None or tip == built:
         return None
+    # Asked first: it completes a shallow checkout's history, which the log below reads.
     if not is_ancestor(built, tip):
         return Supersession(tip, f"{built[:12]} is not in {branch}'s history any more ({branch} is at {tip[:12]})")
     commits = branch_commits_after(git_root, built, tip)

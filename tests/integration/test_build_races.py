@@ -274,3 +274,28 @@ def test_racing_builds_and_reruns_of_older_commits_leave_one_truth_on_main(proje
     assert _registry_state(uri, name) == registry
     assert _runs(uri, experiment) == len(commits)
     _assert_one_truth(project, uri, name, newest)
+
+
+@pytest.mark.slow
+def test_a_merge_train_pushed_at_once_builds_only_its_newest_commit(project, mlflow_server, tmp_path):
+    """Ten commits land together and ten builds start at once: the nine older ones see the newest
+    commit's pipeline change and stop before training; main's lock and the alias end on the newest."""
+    uri, name, experiment = mlflow_server.url, f"train-{uuid.uuid4().hex[:6]}", f"exp-{uuid.uuid4().hex[:6]}"
+    sh(["git", "checkout", "-q", "main"], project.dev)
+    commits = [_commit_params(project.dev, 61 + index) for index in range(10)]
+    _push(project, commits[-1])
+    builds = [
+        Build(_checkout_at(project, commit, f"train-{index}"), name, uri, experiment, tmp_path / f"t{index}.json")
+        for index, commit in enumerate(commits)
+    ]
+    finished = [build.finish() for build in builds]
+
+    for code, output in finished:
+        assert code == 0, output[-3000:]
+    newest = commits[-1]
+    _assert_one_truth(project, uri, name, newest)
+    for index, (_code, output) in enumerate(finished[:-1]):
+        assert f"superseded by {newest[:12]}" in output
+        assert json.loads((tmp_path / f"t{index}.json").read_text())["verdict"] == "superseded"
+    assert [v.tags["mlops.git_commit"] for v in _client(uri).search_model_versions(f"name = '{name}'")] == [newest]
+    assert _runs(uri, experiment) == 1
