@@ -8,12 +8,15 @@ commits `ml/dvc.lock`, wherever the command was started from.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .adapters import git, github
 from .adapters.runner import CommandError
+from .commit_order import ancestry
 from .errors import ConfigError, InfrastructureError
+from .supersession import BUILT_FROM_TRAILER, Supersession, branch_supersedes, fetch_branch_tip
 
 LOCK_MODES = ("commit", "tag", "none")
 _REJECTED_RACE = ("non-fast-forward", "fetch first", "[rejected]", "stale info", "cannot lock ref")
@@ -36,6 +39,7 @@ class LockCommitResult:
     tag: str | None = None
     attempts: int = 0
     detail: str = ""
+    superseded_by: str | None = None  # the newer commit that owns the lock (status superseded)
 
 
 def resolve_identity(repo: Path, name: str | None, email: str | None) -> GitIdentity:
@@ -52,7 +56,10 @@ def resolve_identity(repo: Path, name: str | None, email: str | None) -> GitIden
 
 
 def commit_message(built_commit: str) -> str:
-    return f"Update dvc.lock from the CI build of {built_commit[:12]} [skip ci]"
+    """The human subject, and a trailer that later builds read to tell whose lock this is."""
+    return (
+        f"Update dvc.lock from the CI build of {built_commit[:12]} [skip ci]\n\n{BUILT_FROM_TRAILER}: {built_commit}\n"
+    )
 
 
 def _identity_env(identity: GitIdentity) -> dict[str, str]:
@@ -63,17 +70,6 @@ def _identity_env(identity: GitIdentity) -> dict[str, str]:
         "GIT_COMMITTER_NAME": identity.name,
         "GIT_COMMITTER_EMAIL": identity.email,
     }
-
-
-def _touches(changed: list[str], inputs: frozenset[str] | set[str]) -> list[str]:
-    hits = []
-    for path in changed:
-        for raw in inputs:
-            item = raw.rstrip("/")
-            if path == item or path.startswith(item + "/") or path == f"{item}.dvc" or path.endswith(".dvc"):
-                hits.append(path)
-                break
-    return hits
 
 
 def _push_branch(git_root: Path, remote: str, branch: str, endpoint: str) -> str | None:
@@ -129,47 +125,70 @@ def commit_lock_file(
     identity: GitIdentity | None,
     mode: str,
     pipeline_inputs: frozenset[str] | set[str],
+    also_superseded: Callable[[], Supersession | None] | None = None,
     max_attempts: int = 5,
 ) -> LockCommitResult:
-    """Commit `paths` (git-root relative: the lock files and git-tracked outputs) and push them."""
+    """Commit `paths` (git-root relative: the lock files and git-tracked outputs) and push them.
+
+    In commit mode the branch is read before the commit and after every rejected push: when it
+    already reflects a newer commit (see supersession.py), or `also_superseded` (the alias) says
+    so, nothing is committed and the result is "superseded".
+    """
     if mode == "none":
         return LockCommitResult(mode, "skipped", None, detail="--lock-mode none")
+    if mode == "commit" and not branch:
+        raise ConfigError("no branch to commit dvc.lock to (detached HEAD); pass --branch or --lock-mode tag|none")
+    url = git.remote_url(git_root, remote)
+    if url is None and mode == "commit":
+        raise ConfigError(f"git remote '{remote}' is not configured; pass an existing one to --git-remote")
+    endpoint = f"git remote '{remote}' ({url})"
+    is_ancestor = ancestry(git_root, remote)
+
+    def superseded(tip: str | None) -> Supersession | None:
+        assert branch
+        found = branch_supersedes(
+            git_root,
+            built=built_commit,
+            branch=branch,
+            tip=tip,
+            lock_paths=paths,
+            pipeline_inputs=pipeline_inputs,
+            is_ancestor=is_ancestor,
+        )
+        return found or (also_superseded() if also_superseded else None)
+
+    def stop(verdict: Supersession, attempt: int) -> LockCommitResult:
+        return LockCommitResult(mode, "superseded", None, None, attempt, verdict.line, verdict.by)
+
+    if mode == "commit":
+        assert branch
+        verdict = superseded(fetch_branch_tip(git_root, remote, branch, endpoint))
+        if verdict:
+            return stop(verdict, 0)
     changed = git.changed_paths(git_root, paths)
     if not changed:
         return LockCommitResult(mode, "unchanged", built_commit, detail="the build reproduced the committed dvc.lock")
     assert identity is not None
-    url = git.remote_url(git_root, remote)
     if url is None:
         raise ConfigError(f"git remote '{remote}' is not configured; pass an existing one to --git-remote")
-    endpoint = f"git remote '{remote}' ({url})"
     env = _identity_env(identity)
     git.git(git_root, "add", "--", *changed)
     git.git(git_root, "commit", "-q", "-m", commit_message(built_commit), "--", *changed, env=env)
     if mode == "tag":
         return _push_lock_tag(git_root, remote, built_commit, endpoint)
-    if not branch:
-        raise ConfigError("no branch to commit dvc.lock to (detached HEAD); pass --branch or --lock-mode tag|none")
+    assert branch
     for attempt in range(1, max_attempts + 1):
         rejection = _push_branch(git_root, remote, branch, endpoint)
         if rejection is None:
             return LockCommitResult(mode, "committed", git.head_commit(git_root), None, attempt)
-        git.git(git_root, "fetch", "-q", remote, f"refs/heads/{branch}", retry=True, endpoint=endpoint)
-        tip = git.git(git_root, "rev-parse", "FETCH_HEAD").strip()
-        newer_pipeline = _touches(git.files_changed_between(git_root, built_commit, tip), pipeline_inputs)
-        if newer_pipeline:
+        tip = fetch_branch_tip(git_root, remote, branch, endpoint)
+        verdict = superseded(tip)
+        if verdict:
             git.git(git_root, "reset", "-q", "--hard", built_commit)
-            return LockCommitResult(
-                mode,
-                "superseded",
-                None,
-                None,
-                attempt,
-                f"{branch} moved past {built_commit[:12]} with pipeline changes ({', '.join(newer_pipeline[:5])}); "
-                "the newer commit's build owns dvc.lock",
-            )
-        # Only unrelated commits (or other builds' lock commits) landed: replay ours on top.
+            return stop(verdict, attempt)
+        # Only unrelated commits (or lock commits of this or older builds) landed: replay ours on top.
         try:
-            git.git(git_root, "rebase", "-q", "-X", "theirs", tip, env=env)
+            git.git(git_root, "rebase", "-q", "-X", "theirs", tip or built_commit, env=env)
         except CommandError as error:
             git.git(git_root, "rebase", "--abort")
             raise InfrastructureError(

@@ -47,11 +47,11 @@ class BuildResult:
     """Everything the report and the step outputs need about one main build."""
 
     passed: bool
-    verdict: str  # passed | gate-failed
+    verdict: str  # passed | gate-failed | superseded
     git: GitContext
     plan: RebuildPlan
     metrics: Metrics
-    run: TrackedRun
+    run: TrackedRun | None  # None: stopped before opening one (superseded)
     experiment: str
     provenance: dict[str, str]
     gate: GateResult
@@ -61,6 +61,7 @@ class BuildResult:
     alias: AliasMove | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     trend: Trend | None = None  # the gated metrics over the previous N builds of the branch
+    superseded_by: str | None = None  # the newer commit that owns the branch's dvc.lock or the alias
 
 
 @dataclass(frozen=True)

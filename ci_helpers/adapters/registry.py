@@ -322,6 +322,22 @@ def _version_commit(client, name: str, version: str) -> str | None:
     return (client.get_model_version(name, version).tags or {}).get(COMMIT_TAG)
 
 
+def alias_holder(tracking_uri: str, name: str, alias: str) -> tuple[str, str | None] | None:
+    """(version, the commit it was built from) of the version `alias` is on; None when the model
+    or the alias does not exist yet."""
+    from mlflow.exceptions import MlflowException
+
+    with mlflow_errors(tracking_uri):
+        client = _client(tracking_uri)
+        try:
+            holder = _alias_holder(client, name, alias)
+        except MlflowException as error:
+            if _names_nothing(error):
+                return None
+            raise
+        return (holder, _version_commit(client, name, holder)) if holder else None
+
+
 def _newest(commits: list[str], is_ancestor: Callable[[str, str], bool]) -> str | None:
     """The commit that every other one is an ancestor of, or None when the history diverges."""
     for candidate in commits:

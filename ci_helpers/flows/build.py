@@ -12,6 +12,7 @@ what was not; the helper-owned run never stays RUNNING.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from .. import model_source
 from ..adapters import dvc, git, github
 from ..adapters.registry import (
     RegisteredVersion,
+    alias_holder,
     move_alias_in_commit_order,
     register_version,
     run_model,
@@ -39,7 +41,7 @@ from ..cancellation import shielded
 from ..commit_order import ancestry
 from ..errors import Cancelled, ConfigError, InfrastructureError, ValidationFailed
 from ..failures import domain_error
-from ..gate import RegressionRule, Threshold, evaluate_gate, parse_gate_rules
+from ..gate import GateResult, RegressionRule, Threshold, evaluate_gate, parse_gate_rules
 from ..lock_commit import LOCK_MODES, GitIdentity, LockCommitResult, commit_lock_file, resolve_identity
 from ..metrics import read_metrics_files
 from ..project import Project, load_project, read_out_hashes
@@ -51,6 +53,7 @@ from ..report.build_failure import publish_build_failure
 from ..report.publish import publish_report
 from ..results import BuildResult
 from ..sanity_checks import check_rebuild_inputs_pushed
+from ..supersession import Supersession, alias_newer, branch_supersedes, fetch_branch_tip
 from ..trend import DEFAULT_TREND_BUILDS, Trend, read_trend
 
 
@@ -285,6 +288,7 @@ def _register(
     inputs: BuildInputs, result: BuildResult, model: ModelToRegister, lock_commit: str | None = None
 ) -> RegisteredVersion:
     assert inputs.model_name
+    assert result.run  # a build stopped before its run never registers
     with github.group(f"Register model '{inputs.model_name}'"):
         tags = {**result.provenance, **model.tags, "mlops.verdict": result.verdict, "mlops.run_id": result.run.run_id}
         if lock_commit:
@@ -309,12 +313,16 @@ def _lock_step(lock: LockCommitResult) -> str:
         return f"dvc.lock committed ({lock.commit[:12] if lock.commit else ''})"
     if lock.status == "tagged":
         return f"dvc.lock tagged {lock.tag}"
+    if lock.status == "superseded":
+        return f"superseded by {(lock.superseded_by or '')[:12]}: dvc.lock not committed"
     return f"dvc.lock {lock.status}"
 
 
 def run_master_build(options: MasterBuildOptions, progress: BuildProgress) -> BuildResult:
     inputs = check_build_inputs(options)
     check_endpoints(inputs, options)
+    if stopped := stop_if_superseded(inputs, options):
+        return stopped
     project, plan = inputs.project, inputs.plan
     context = GitContext(git.head_commit(project.root), inputs.branch, None)
     dev_hashes = _out_hashes(inputs, {out.path: out.md5 for out in project.outs if out.md5})
@@ -369,12 +377,19 @@ def run_master_build(options: MasterBuildOptions, progress: BuildProgress) -> Bu
             paths=_lock_commit_paths(inputs),
             identity=inputs.identity,
             mode=options.lock_mode,
-            pipeline_inputs=frozenset(project.git_path(path) for path in project.pipeline_inputs),
+            pipeline_inputs=_pipeline_inputs(project),
+            also_superseded=_alias_supersedes(inputs, options, context.commit) if registered else None,
         )
         sys.stderr.write(f"dvc.lock: {lock.status} {lock.detail}\n")
     result = replace(result, lock=lock)
     if lock.status != "skipped":
         progress.done("lock", _lock_step(lock))
+    if lock.status == "superseded":
+        # A newer build owns the lock or the alias (a race during this build): commit nothing, move nothing.
+        kept = f", alias '{inputs.alias}' not moved; v{registered.version} stays registered" if registered else ""
+        note = f"{lock.detail}; dvc.lock not committed{kept}"
+        progress.finish("FINISHED")
+        return replace(result, verdict="superseded", superseded_by=lock.superseded_by, notes=(*result.notes, note))
     if registered and lock.commit and lock.commit != context.commit:
         tag_version(inputs.tracking_uri, registered.name, registered.version, {"mlops.lock_commit": lock.commit})
     if registered:
@@ -391,6 +406,7 @@ def _move_alias(
     progress: BuildProgress,
 ) -> BuildResult:
     """The alias moves last, and only forward: never onto a version built from an older commit."""
+    is_ancestor = ancestry(inputs.project.git_root, options.git_remote)
     with github.group(f"Move alias '{inputs.alias}' to v{registered.version}"):
         move = move_alias_in_commit_order(
             inputs.tracking_uri,
@@ -399,15 +415,26 @@ def _move_alias(
             registered.version,
             result.git.commit,
             f"master-build of {result.git.commit[:12]}",
-            ancestry(inputs.project.git_root, options.git_remote),
+            is_ancestor,
         )
     if not move.moved:
-        note = (
-            f"superseded: the alias '{inputs.alias}' stays on v{move.version}, "
-            f"built from newer commit {(move.superseded_by or '')[:12]}"
+        by = move.superseded_by or ""
+        if by and not is_ancestor(result.git.commit, by):
+            raise ValidationFailed(
+                f"the alias '{inputs.alias}' is on v{move.version}, built from {by[:12]}, which is not in the history "
+                f"of {result.git.commit[:12]}: it and {inputs.branch or 'the branch'}'s dvc.lock now name different builds; "
+                f"point '{inputs.alias}' at the version to serve (v{registered.version} is this build's)"
+            )
+        lock = result.lock
+        # The newer build's own lock commit lands on top of ours (it replays over older builds' locks).
+        committed = (
+            f"dvc.lock committed ({lock.commit[:12]}), then "
+            if lock and lock.status == "committed" and lock.commit
+            else ""
         )
+        note = f"{committed}superseded by {by[:12]}: the alias '{inputs.alias}' stays on v{move.version}, built from it"
         progress.done("alias", note)
-        return replace(result, alias=None, notes=(*result.notes, note))
+        return replace(result, alias=None, verdict="superseded", superseded_by=by or None, notes=(*result.notes, note))
     progress.done("alias", f"alias '{inputs.alias}' → v{move.version}")
     if inputs.stage_transition:
         transition_stage(inputs.tracking_uri, registered.name, registered.version, inputs.stage_transition)
@@ -418,7 +445,7 @@ def _move_alias(
 def read_build_trend(result: BuildResult, builds: int) -> Trend | None:
     """The gated metrics over the previous builds of this branch (this one last), for the report:
     read after every write, it never raises and changes nothing."""
-    if builds <= 0:
+    if builds <= 0 or result.run is None:
         return None
     gated = [check.metric for check in result.gate.checks]
     branch = result.git.branch
@@ -483,3 +510,82 @@ def _publish_failure(progress: BuildProgress, error, report_path: Path | None) -
         publish_build_failure(progress, error, report_path)
     except Exception as failure:
         github.warning(f"could not write the failure report: {type(failure).__name__}: {failure}")
+
+
+def _pipeline_inputs(project: Project) -> frozenset[str]:
+    return frozenset(project.git_path(path) for path in project.pipeline_inputs)
+
+
+def _alias_supersedes(
+    inputs: BuildInputs, options: MasterBuildOptions, commit: str
+) -> Callable[[], Supersession | None]:
+    """Whether the alias is on a version built from a strict descendant of `commit`, asked anew each time."""
+    assert inputs.model_name
+    name, is_ancestor = inputs.model_name, ancestry(inputs.project.git_root, options.git_remote)
+
+    def check() -> Supersession | None:
+        holder = alias_holder(inputs.tracking_uri, name, inputs.alias)
+        return alias_newer(inputs.alias, holder, commit, is_ancestor)
+
+    return check
+
+
+def newer_build_owns(inputs: BuildInputs, options: MasterBuildOptions, commit: str) -> Supersession | None:
+    """The newer commit whose build already owns the branch's dvc.lock (commit mode) or the alias."""
+    git_root, remote = inputs.project.git_root, options.git_remote
+    found = None
+    if options.lock_mode == "commit" and inputs.branch:
+        endpoint = f"git remote '{remote}' ({git.remote_url(git_root, remote)})"
+        found = branch_supersedes(
+            git_root,
+            built=commit,
+            branch=inputs.branch,
+            tip=fetch_branch_tip(git_root, remote, inputs.branch, endpoint),
+            lock_paths=_lock_commit_paths(inputs),
+            pipeline_inputs=_pipeline_inputs(inputs.project),
+            is_ancestor=ancestry(git_root, remote),
+        )
+    if found is None and inputs.model_name:
+        try:
+            found = _alias_supersedes(inputs, options, commit)()
+        except InfrastructureError as error:
+            # Only a shortcut here: the lock commit asks again, and a registry that stays down
+            # fails the registration anyway (after the push, as a re-run finishes).
+            sys.stderr.write(
+                f"mlops: could not read alias '{inputs.alias}' now ({error}); asked again before the lock commit\n"
+            )
+    return found
+
+
+def stop_if_superseded(inputs: BuildInputs, options: MasterBuildOptions) -> BuildResult | None:
+    """A build of a commit older than what the branch's dvc.lock or the alias already reflect (a
+    "Re-run jobs" of an old build after a newer one landed, or a merge train's older commit) stops
+    here, before its MLflow run opens: nothing trained, pushed, registered, committed or moved. It
+    passes (exit 0) with verdict "superseded": there is nothing to fix, the newer build is the one."""
+    commit = git.head_commit(inputs.project.root)
+    with github.group(f"Is {commit[:12]} still the newest build of {inputs.branch or 'the alias'}?"):
+        verdict = newer_build_owns(inputs, options, commit)
+    if verdict is None:
+        return None
+    note = f"{verdict.line}; this build stopped before training: nothing built, pushed, registered, committed or moved"
+    sys.stderr.write(f"mlops: {note}\n")
+    lock = (
+        LockCommitResult(options.lock_mode, "superseded", None, detail=verdict.line, superseded_by=verdict.by)
+        if options.lock_mode != "none"
+        else None
+    )
+    return BuildResult(
+        True,
+        "superseded",
+        GitContext(commit, inputs.branch, None),
+        inputs.plan,
+        {},
+        None,
+        inputs.experiment,
+        {},
+        GateResult(True, ()),
+        inputs.baseline,
+        lock=lock,
+        notes=(note,),
+        superseded_by=verdict.by,
+    )

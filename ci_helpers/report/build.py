@@ -37,13 +37,16 @@ def build_report_dict(result: BuildResult) -> dict:
             "pulled": list(result.plan.pull_targets),
         },
         "provenance": result.provenance,
+        "superseded_by": result.superseded_by,
         "mlflow": {
             "tracking_uri": result.run.tracking_uri,
             "experiment": result.experiment,
             "experiment_id": result.run.experiment_id,
             "run_id": result.run.run_id,
             "run_url": run_link(result.run.tracking_uri, result.run.experiment_id, result.run.run_id).url,
-        },
+        }
+        if result.run
+        else None,
         "lock": {
             "mode": lock.mode,
             "status": lock.status,
@@ -51,6 +54,7 @@ def build_report_dict(result: BuildResult) -> dict:
             "tag": lock.tag,
             "attempts": lock.attempts,
             "detail": lock.detail,
+            "superseded_by": lock.superseded_by,
         }
         if lock
         else None,
@@ -62,7 +66,7 @@ def build_report_dict(result: BuildResult) -> dict:
             "reused": registered.reused,
             "url": model_version_link(result.run.tracking_uri, registered.name, registered.version).url,
         }
-        if registered
+        if registered and result.run
         else None,
         "alias": {"alias": alias.alias, "version": alias.version, "previous": alias.previous, "uri": alias.uri}
         if alias
@@ -76,11 +80,21 @@ def build_report_json(result: BuildResult) -> str:
     return json.dumps(build_report_dict(result), indent=2) + "\n"
 
 
+def _verdict_text(result: BuildResult) -> str:
+    if result.superseded_by:
+        return f"⏭️ superseded by `{result.superseded_by[:12]}`"
+    return "✅ passed" if result.passed else "❌ failed: metrics gate (no alias moved)"
+
+
 def render_build_markdown(result: BuildResult) -> Markdown:
     """The job summary: verdict, failed checks, what was rebuilt, the metrics table (gated metrics
     first), then the lock, model and alias; as blocks that the size limits cut between."""
-    verdict = "✅ passed" if result.passed else "❌ failed: metrics gate (no alias moved)"
-    title = f"## CI build of `{result.git.commit[:12]}` on {code(result.git.branch or 'detached')}: {verdict}"
+    title = (
+        f"## CI build of `{result.git.commit[:12]}` on {code(result.git.branch or 'detached')}: {_verdict_text(result)}"
+    )
+    if result.run is None:  # stopped before training: a newer build owns the lock or the alias
+        notes = tuple(f"- {text(note)}" for note in result.notes)
+        return Markdown([Block("the verdict", head=(title, "", *notes), essential=True)])
     blocks = [Block("the verdict", head=(title, ""), essential=True)]
     failing = failing_checks_block([failure_text(c, result.baseline) for c in result.gate.failures])
     if failing:
@@ -127,11 +141,12 @@ def build_outputs(result: BuildResult) -> dict[str, object]:
         "passed": result.passed,
         "verdict": result.verdict,
         "metrics": {k: number(v) for k, v in result.metrics.items()},
-        "run-id": result.run.run_id,
+        "run-id": result.run.run_id if result.run else "",
         "model-name": result.registered.name if result.registered else "",
         "model-version": result.registered.version if result.registered else "",
         "model-uri": result.registered.uri if result.registered else "",
         "alias-uri": result.alias.uri if result.alias else "",
         "lock-status": result.lock.status if result.lock else "",
         "lock-commit": (result.lock.tag or result.lock.commit or "") if result.lock else "",
+        "superseded-by": result.superseded_by or "",
     }

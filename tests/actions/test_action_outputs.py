@@ -91,6 +91,7 @@ def test_master_build_maps_every_output_the_command_writes(github_output):
         registered=VERSION,
         alias=MOVE,
         lock=LockCommitResult("commit", "committed", "c" * 40),
+        superseded_by=None,
     )
     publish_report("{}", "", build_outputs(result), [], None, "mlops-actions master-build")
     written = _written(github_output)

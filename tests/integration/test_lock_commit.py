@@ -155,3 +155,62 @@ def test_tag_mode_pushes_a_tag_and_leaves_the_branch_alone(tmp_path, origin_with
     assert result.tag == f"mlops/lock/{commits[-1][:12]}"
     assert sh(["git", "rev-parse", "main"], origin).stdout.strip() == commits[-1]
     assert sh(["git", "show", f"{result.tag}:dvc.lock"], origin).stdout == "built-from: tag-mode\n"
+
+
+def _commit_back(tmp_path: Path, origin: Path, built: str, name: str):
+    from ci_helpers.lock_commit import GitIdentity, commit_lock_file
+
+    workspace = tmp_path / name
+    sh(["git", "clone", "-q", str(origin), str(workspace)], tmp_path)
+    sh(["git", "checkout", "-q", "-B", "main", built], workspace)
+    (workspace / "dvc.lock").write_text(f"built-from: {built}\n")
+    return commit_lock_file(
+        workspace,
+        built_commit=built,
+        branch="main",
+        remote="origin",
+        paths=["dvc.lock"],
+        identity=GitIdentity("CI Bot", "ci@example.invalid"),
+        mode="commit",
+        pipeline_inputs={"dvc.yaml", "params.yaml", "train.py"},
+    )
+
+
+def test_a_newer_builds_lock_commit_supersedes_even_when_no_pipeline_input_changed(tmp_path, origin_with_three_commits):
+    from ci_helpers.lock_commit import commit_message
+
+    origin, commits = origin_with_three_commits
+    other = tmp_path / "other"
+    sh(["git", "clone", "-q", str(origin), str(other)], tmp_path)
+    docs = _commit(other, {"README.md": "docs\n"}, "docs only")
+    _commit(other, {"dvc.lock": f"built-from: {docs}\n"}, commit_message(docs))  # the docs commit's build landed
+    before = sh(["git", "rev-parse", "main"], origin).stdout.strip()
+
+    result = _commit_back(tmp_path, origin, commits[-1], "older")
+
+    assert result.status == "superseded"
+    assert result.superseded_by == docs
+    assert f"superseded by {docs[:12]}" in result.detail
+    assert result.commit is None
+    assert sh(["git", "rev-parse", "main"], origin).stdout.strip() == before
+    assert sh(["git", "show", "main:dvc.lock"], origin).stdout == f"built-from: {docs}\n"
+
+
+def test_older_builds_lock_commits_old_and_new_style_are_replayed_over(tmp_path, origin_with_three_commits):
+    from ci_helpers.lock_commit import commit_message
+
+    origin, commits = origin_with_three_commits
+    other = tmp_path / "other"
+    sh(["git", "clone", "-q", str(origin), str(other)], tmp_path)
+    # lock commits of older builds landed after the newest commit: one from before the trailer existed
+    legacy = f"Update dvc.lock from the CI build of {commits[0][:12]} [skip ci]"
+    _commit(other, {"dvc.lock": f"built-from: {commits[0]}\n"}, legacy)
+    _commit(other, {"dvc.lock": f"built-from: {commits[1]}\n"}, commit_message(commits[1]))
+
+    result = _commit_back(tmp_path, origin, commits[-1], "newest")
+
+    assert result.status == "committed", result.detail
+    assert sh(["git", "rev-parse", "main"], origin).stdout.strip() == result.commit
+    assert sh(["git", "show", "main:dvc.lock"], origin).stdout == f"built-from: {commits[-1]}\n"
+    message = sh(["git", "log", "-1", "--format=%B", "main"], origin).stdout
+    assert f"Mlops-Built-From: {commits[-1]}" in message
