@@ -42,16 +42,17 @@ def _merge_base_says(git_root: Path, old: str, new: str) -> bool:
         raise
 
 
-def _is_ancestor(git_root: Path, remote: str, endpoint: str, old: str, new: str) -> bool:
-    """Whether `old` is in `new`'s history; fetches `new`, and deepens a shallow checkout (where
-    git cannot see past the cut) before it answers no."""
+def _is_ancestor(git_root: Path, remote: str, endpoint: str, old: str, new: str, ref: str) -> bool:
+    """Whether `old` is in `new`'s history (`new`: the tip of `ref` on the remote). Fetches the ref
+    (servers need not serve an object by its id), and deepens a shallow checkout (where git cannot
+    see past the cut) before it answers no."""
     if not _has_commit(git_root, new):
-        git.git(git_root, "fetch", "-q", remote, new, retry=True, endpoint=endpoint)
+        git.git(git_root, "fetch", "-q", remote, ref, retry=True, endpoint=endpoint)
     if _merge_base_says(git_root, old, new):
         return True
     if git.git(git_root, "rev-parse", "--is-shallow-repository").strip() != "true":
         return False
-    git.git(git_root, "fetch", "-q", "--unshallow", remote, new, retry=True, endpoint=endpoint)
+    git.git(git_root, "fetch", "-q", "--unshallow", remote, ref, retry=True, endpoint=endpoint)
     return _merge_base_says(git_root, old, new)
 
 
@@ -68,7 +69,7 @@ def check_head_on_branch(git_root: Path, remote: str, branch: str) -> str:
             "was merged into to --branch (master-build never creates a branch)"
         )
     head, tip = git.head_commit(git_root), tips[branch]
-    if head != tip and not _is_ancestor(git_root, remote, endpoint, head, tip):
+    if head != tip and not _is_ancestor(git_root, remote, endpoint, head, tip, f"refs/heads/{branch}"):
         raise ConfigError(
             f"HEAD {head[:12]} is not on '{branch}' of {endpoint} (its tip is {tip[:12]}); build a commit of "
             f"'{branch}', or pass the branch that holds it to --branch"

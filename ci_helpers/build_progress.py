@@ -57,16 +57,17 @@ class BuildProgress:
         return [_NOT_DONE[step].format(alias=self.alias) for step in self.planned if step not in self.steps]
 
     def finish(self, status: str, failed: bool = False) -> None:
-        """End the helper-owned run once: FINISHED, or FAILED or KILLED (never left RUNNING). On the
-        failure path nothing here may replace the original error: a failure to end the run is a
-        warning, and the run's metrics are dropped before its status is."""
+        """End the helper-owned run once: FINISHED, or FAILED or KILLED (never left RUNNING). The
+        status is recorded only once the server took it, so a failure to end the run on the way
+        to FINISHED leaves it to the failure path. There nothing may replace the original error:
+        a failure to end the run is a warning, after a second, status-only attempt."""
         if self.run is None or self.run_status is not None:
             return
-        self.run_status = status
         verdict = "cancelled" if status == "KILLED" else "build-failed"
         tags = {**self.tags, "mlops.verdict": verdict} if failed else self.tags
         if not failed:
             finish_run(self.run, metrics=self.metrics, tags=tags, status=status)
+            self.run_status = status
             return
         try:
             finish_run(self.run, metrics=self.metrics, tags=tags, status=status)
@@ -74,8 +75,9 @@ class BuildProgress:
             try:
                 finish_run(self.run, tags={"mlops.verdict": verdict}, status=status)
             except Exception:
-                self.run_status = None
                 github.warning(f"could not end MLflow run {self.run.run_id} as {status}: {error}")
+                return
+        self.run_status = status
 
     def summary(self, rerun_finishes: bool = True) -> str:
         """'pushed; registered v7; dvc.lock not committed: re-run the build to finish'."""

@@ -55,7 +55,9 @@ def _on_signal(signum: int, frame) -> None:
         _state["received"] = signum
     from .adapters.runner import stop_children
 
-    stopped = tuple(stop_children(signum))  # every time: a child started since is stopped too
+    # every time: a child started since is stopped too. A short grace: GitHub sends SIGKILL 10 s
+    # after its first signal, and the run must still be ended and the record printed.
+    stopped = tuple(stop_children(signum, grace_seconds=3.0))
     if first and not _state["shield"]:
         raise SignalReceived(signum, stopped)
 

@@ -8,7 +8,7 @@ import errno
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .errors import RunnerResourceExhausted
@@ -70,9 +70,12 @@ def _fullest(candidates: Iterable[Path]) -> Path | None:
     return min(measured)[1] if measured else None
 
 
-def disk_full_error(error: BaseException, candidates: Iterable[Path] = ()) -> RunnerResourceExhausted | None:
+def disk_full_error(
+    error: BaseException, candidates: Callable[[], Iterable[Path]] = default_candidates
+) -> RunnerResourceExhausted | None:
     """The RunnerResourceExhausted for an error a full disk caused, else None. The path is the one
-    the error names, else the fullest of `candidates` (default: workspace, DVC cache, temp dir)."""
+    the error names, else the fullest of `candidates()` (asked only then: workspace, DVC cache,
+    temp dir)."""
     for item in _chain(error):
         if isinstance(item, RunnerResourceExhausted):
             return item
@@ -84,7 +87,7 @@ def disk_full_error(error: BaseException, candidates: Iterable[Path] = ()) -> Ru
             named = quoted[1] if quoted else None
         else:
             continue
-        path = Path(named) if named else _fullest(list(candidates) or default_candidates())
+        path = Path(named) if named else _fullest(candidates())
         return _exhausted(path)
     return None
 

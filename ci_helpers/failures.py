@@ -19,7 +19,10 @@ def domain_error(error: BaseException, repo: Path | None = None) -> CIHelpersErr
     CIHelpersError; None for anything else, which is a bug in ci-helpers."""
     if isinstance(error, SignalReceived):
         return cancelled(error)
-    full = disk_full_error(error, default_candidates(repo))
+    try:
+        full = disk_full_error(error, lambda: default_candidates(repo))
+    except Exception:  # telling a full disk must never replace the error it looks at
+        full = None
     if full is not None:
         return full
     return error if isinstance(error, CIHelpersError) else None

@@ -52,13 +52,10 @@ def built_from(message: str) -> str | None:
 
 
 def touches(paths: Iterable[str], inputs: Iterable[str]) -> list[str]:
-    """The paths among `paths` that are pipeline inputs, under one, or `.dvc` files."""
+    """The paths among `paths` that are pipeline inputs or under one (the project's own `.dvc`
+    files are among its inputs; another project's in the same repository are not)."""
     items = [raw.rstrip("/") for raw in inputs]
-    return [
-        path
-        for path in paths
-        if path.endswith(".dvc") or any(path == item or path.startswith(item + "/") for item in items)
-    ]
+    return [path for path in paths if any(path == item or path.startswith(item + "/") for item in items)]
 
 
 def newer_on_branch(
@@ -73,7 +70,8 @@ def newer_on_branch(
     locks, inputs = set(lock_paths), list(pipeline_inputs)
     for commit in commits:
         source = built_from(commit.message)
-        if source:
+        # a CI lock commit of another project of the repository (a monorepo) owns nothing here
+        if source and any(path in locks for path in commit.paths):
             if is_ancestor(source, built):
                 continue  # this build's own lock commit, or an older build's: replayed over
             return Supersession(source, f"{branch}'s dvc.lock comes from the CI build of {source[:12]}")
@@ -98,6 +96,22 @@ def alias_newer(
     if not commit or commit == built or not is_ancestor(built, commit):
         return None
     return Supersession(commit, f"the alias '{alias}' is on v{version}, built from {commit[:12]}")
+
+
+def alias_diverged(
+    alias: str, holder: tuple[str, str | None] | None, built: str, is_ancestor: Callable[[str, str], bool]
+) -> str | None:
+    """Why the alias cannot follow this build: its holder was built from a commit that is neither
+    in `built`'s history nor after it (another branch, a rewritten history). None otherwise."""
+    version, commit = holder or ("", None)
+    if not commit or commit == built or is_ancestor(commit, built) or is_ancestor(built, commit):
+        return None
+    return (
+        f"the alias '{alias}' is on v{version}, built from {commit[:12]}, which is neither in this commit's "
+        "history nor after it (another branch, or a rewritten history): moving it here would leave the alias "
+        "and the branch's dvc.lock naming different builds; point the alias at a version of this branch "
+        "(`ci-helpers rollback` or `register-model`), or pass another --alias"
+    )
 
 
 _RECORD, _FIELD = "\x1e", "\x1f"

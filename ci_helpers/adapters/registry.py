@@ -245,6 +245,11 @@ def version_with_tag(tracking_uri: str, name: str, key: str, value: str) -> Regi
             raise
 
 
+def version_tags(tracking_uri: str, name: str, version: str) -> dict[str, str]:
+    with mlflow_errors(tracking_uri):
+        return dict(_client(tracking_uri).get_model_version(name, version).tags or {})
+
+
 def tag_version(tracking_uri: str, name: str, version: str, tags: dict[str, str]) -> None:
     with mlflow_errors(tracking_uri):
         client = _client(tracking_uri)

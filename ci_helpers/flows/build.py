@@ -26,6 +26,8 @@ from ..adapters.registry import (
     run_model,
     tag_version,
     transition_stage,
+    version_tags,
+    version_with_tag,
 )
 from ..adapters.tracking import (
     TrackedRun,
@@ -37,9 +39,9 @@ from ..adapters.tracking import (
 from ..baseline import Baseline, read_baseline
 from ..branch_check import check_head_on_branch
 from ..build_progress import BuildProgress
-from ..cancellation import shielded
+from ..cancellation import SignalReceived, shielded
 from ..commit_order import ancestry
-from ..errors import Cancelled, ConfigError, InfrastructureError, ValidationFailed
+from ..errors import ConfigError, InfrastructureError, ValidationFailed
 from ..failures import domain_error
 from ..gate import GateResult, RegressionRule, Threshold, evaluate_gate, parse_gate_rules
 from ..lock_commit import LOCK_MODES, GitIdentity, LockCommitResult, commit_lock_file, resolve_identity
@@ -53,7 +55,7 @@ from ..report.build_failure import publish_build_failure
 from ..report.publish import publish_report
 from ..results import BuildResult
 from ..sanity_checks import check_rebuild_inputs_pushed
-from ..supersession import Supersession, alias_newer, branch_supersedes, fetch_branch_tip
+from ..supersession import Supersession, alias_diverged, alias_newer, branch_supersedes, fetch_branch_tip
 from ..trend import DEFAULT_TREND_BUILDS, Trend, read_trend
 
 
@@ -361,6 +363,8 @@ def run_master_build(options: MasterBuildOptions, progress: BuildProgress) -> Bu
         progress.finish("FAILED")
         return result
 
+    if model:
+        _refuse_a_different_model_for_a_registered_commit(inputs, context.commit, provenance)
     push_and_verify(inputs, built_hashes, options.push_run_cache)
     progress.done("push", f"pushed to '{inputs.remote}'")
     registered = None
@@ -368,6 +372,18 @@ def run_master_build(options: MasterBuildOptions, progress: BuildProgress) -> Bu
         registered = _register(inputs, result, model)
         result = replace(result, registered=registered)
         progress.done("register", f"registered v{registered.version}" + (" (reused)" if registered.reused else ""))
+    return _commit_lock_and_move_alias(inputs, options, result, registered, progress)
+
+
+def _commit_lock_and_move_alias(
+    inputs: BuildInputs,
+    options: MasterBuildOptions,
+    result: BuildResult,
+    registered: RegisteredVersion | None,
+    progress: BuildProgress,
+) -> BuildResult:
+    """The last writes: dvc.lock back to the branch, then the alias, unless a newer build owns them."""
+    project, context = inputs.project, result.git
     with github.group(f"Commit dvc.lock back ({options.lock_mode})"):
         lock = commit_lock_file(
             project.git_root,
@@ -394,8 +410,34 @@ def run_master_build(options: MasterBuildOptions, progress: BuildProgress) -> Bu
         tag_version(inputs.tracking_uri, registered.name, registered.version, {"mlops.lock_commit": lock.commit})
     if registered:
         result = _move_alias(inputs, options, result, registered, progress)
+    github.set_outputs(build_outputs(result))  # the last write is done: a deploy job can follow
     progress.finish("FINISHED")
     return result
+
+
+def _refuse_a_different_model_for_a_registered_commit(
+    inputs: BuildInputs, commit: str, provenance: dict[str, str]
+) -> None:
+    """A re-run of a commit whose version exists reuses that version: the dvc.lock it commits must
+    then record the same outputs, or the lock and the alias would name different models (training
+    that is not reproducible). Refused before the push."""
+    assert inputs.model_name
+    existing = version_with_tag(inputs.tracking_uri, inputs.model_name, "mlops.git_commit", commit)
+    if existing is None:
+        return
+    recorded = version_tags(inputs.tracking_uri, existing.name, existing.version)
+    differ = [
+        key.removeprefix("mlops.ci_md5.")
+        for key, md5 in provenance.items()
+        if key.startswith("mlops.ci_md5.") and recorded.get(key) not in (None, md5)
+    ]
+    if differ:
+        raise ValidationFailed(
+            f"v{existing.version} of '{existing.name}', registered by an earlier build of {commit[:12]}, holds "
+            f"other {', '.join(differ[:5])} than this rebuild made (the training is not reproducible): committing "
+            "this dvc.lock would leave it and the alias naming different models. Make the training deterministic "
+            f"(seeds), or delete v{existing.version} and re-run"
+        )
 
 
 def _move_alias(
@@ -471,23 +513,22 @@ def build_and_publish(options: MasterBuildOptions, report_path: Path | None) -> 
 
     On any failure (a domain error, a full disk, a signal) the helper-owned run ends FAILED or
     KILLED, and the report and the last line say which writes were done and which were not.
-    Nothing on that path can replace the original error. The step outputs are written before
-    the rest of the report, so a deploy job gets them whatever fails after the last write.
+    Nothing on that path can replace the original error. The step outputs are written right
+    after the last write, so a deploy job gets them whatever fails after it.
     """
     progress = BuildProgress()
     try:
         result = run_master_build(options, progress)
     except BaseException as raised:
-        error = domain_error(raised, options.repo)
         with shielded():
-            status = "KILLED" if isinstance(error, Cancelled) else "FAILED"
-            progress.finish(status, failed=True)
+            progress.finish("KILLED" if isinstance(raised, SignalReceived) else "FAILED", failed=True)
+            error = domain_error(raised, options.repo)
             if error is None:
                 raise  # a bug: exit 70, the run ended FAILED all the same
             _publish_failure(progress, error, report_path)
         raise progress.explained(error) from None
-    result = replace(result, trend=read_build_trend(result, options.trend_builds))
     try:
+        result = replace(result, trend=read_build_trend(result, options.trend_builds))
         publish_report(
             build_report_json(result),
             render_build_markdown(result),
@@ -496,7 +537,7 @@ def build_and_publish(options: MasterBuildOptions, report_path: Path | None) -> 
             report_path,
             "mlops-actions master-build",
         )
-    except BaseException as raised:
+    except BaseException as raised:  # after every write: a full disk, a signal
         error = domain_error(raised, options.repo)
         if error is None:
             raise
@@ -546,14 +587,20 @@ def newer_build_owns(inputs: BuildInputs, options: MasterBuildOptions, commit: s
             is_ancestor=ancestry(git_root, remote),
         )
     if found is None and inputs.model_name:
+        is_ancestor = ancestry(git_root, remote)
         try:
-            found = _alias_supersedes(inputs, options, commit)()
+            holder = alias_holder(inputs.tracking_uri, inputs.model_name, inputs.alias)
         except InfrastructureError as error:
             # Only a shortcut here: the lock commit asks again, and a registry that stays down
             # fails the registration anyway (after the push, as a re-run finishes).
             sys.stderr.write(
                 f"mlops: could not read alias '{inputs.alias}' now ({error}); asked again before the lock commit\n"
             )
+            return None
+        found = alias_newer(inputs.alias, holder, commit, is_ancestor)
+        diverged = alias_diverged(inputs.alias, holder, commit, is_ancestor) if found is None else None
+        if diverged:
+            raise ConfigError(diverged)
     return found
 
 

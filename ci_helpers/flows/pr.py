@@ -402,11 +402,15 @@ def validate_pull_request(options: PRValidationOptions, report_path: Path | None
             with github.group(f"Log to MLflow experiment '{result.experiment}'"):
                 run = track_result(options, inputs.project, result, report_json(result))
         except InfrastructureError as error:
-            # The verdict stands without MLflow: report it, then fail for the tracking server.
+            # The verdict stands without MLflow: report it (best effort: a failure to report
+            # never replaces this error), then fail for the tracking server.
             failed = replace(result, tracking_error=str(error))
-            publish(failed, report_path)
-            if options.comment:
-                comment_on_pr(failed, inputs.project, options.pr)
+            try:
+                publish(failed, report_path)
+                if options.comment:
+                    comment_on_pr(failed, inputs.project, options.pr)
+            except Exception as reporting:
+                github.warning(f"could not report the verdict: {type(reporting).__name__}: {reporting}")
             raise InfrastructureError(
                 f"{error}; the PR verdict ({result.verdict}) was reported but not logged to MLflow",
                 endpoint=error.endpoint,
