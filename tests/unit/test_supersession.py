@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ci_helpers.lock_commit import commit_message
-from ci_helpers.supersession import BranchCommit, alias_newer, built_from, newer_on_branch
+from ci_helpers.supersession import BranchCommit, alias_diverged, alias_newer, built_from, newer_on_branch
 
 # A linear history: a0 < a1 < c (built) < d1 < d2.
 ORDER = ["a0" * 20, "a1" * 20, "cc" * 20, "d1" * 20, "d2" * 20]
@@ -21,7 +21,8 @@ def lock_commit(sha: str, built: str) -> BranchCommit:
 
 
 def decide(*commits: BranchCommit):
-    return newer_on_branch(list(commits), C, "main", ["dvc.lock"], ["params.yaml", "src"], is_ancestor)
+    inputs = ["params.yaml", "src", "data/raw.csv.dvc"]  # the project's own .dvc files are among its inputs
+    return newer_on_branch(list(commits), C, "main", ["dvc.lock"], inputs, is_ancestor)
 
 
 def test_the_lock_commit_message_names_its_build_in_a_trailer_and_keeps_the_subject():
@@ -79,3 +80,24 @@ def test_the_alias_supersedes_only_from_a_strict_descendant():
     assert alias_newer("staging", ("7", A1), C, is_ancestor) is None
     assert alias_newer("staging", ("7", None), C, is_ancestor) is None
     assert alias_newer("staging", None, C, is_ancestor) is None
+
+
+def test_another_project_of_a_monorepo_supersedes_nothing():
+    """ml-b's CI lock commit built from a newer commit, and ml-b's own .dvc file, leave ml-a's build be."""
+    other_lock = BranchCommit("e1" * 20, commit_message(D1), ("ml-b/dvc.lock",))
+    other_data = BranchCommit("e2" * 20, "ml-b data", ("ml-b/data/raw.csv.dvc",))
+    assert decide(other_lock, other_data) is None
+
+
+def test_an_alias_on_another_branch_s_build_is_a_divergence_to_refuse():
+    side = "5e" * 20  # neither before nor after C
+
+    def ancestry(old: str, new: str) -> bool:
+        return side not in (old, new) and is_ancestor(old, new)
+
+    why = alias_diverged("staging", ("7", side), C, ancestry)
+    assert why is not None
+    assert why.startswith(f"the alias 'staging' is on v7, built from {side[:12]}, which is neither")
+    assert alias_diverged("staging", ("6", A1), C, ancestry) is None  # older: this build moves it
+    assert alias_diverged("staging", ("8", D1), C, ancestry) is None  # newer: superseded, not diverged
+    assert alias_diverged("staging", None, C, ancestry) is None
