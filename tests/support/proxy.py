@@ -70,12 +70,10 @@ class FlakyProxy:
         fail_paths: tuple[str, ...] = (),
         reject: Rejection | None = None,
         slow: tuple[str, str, float] | None = None,
-        reject_method: str | None = None,
     ) -> None:
         self.upstream = urlparse(upstream)
         self.fail_paths = fail_paths
         self.reject = reject  # may be changed while the proxy runs
-        self.reject_method = reject_method  # reject only this method's requests (None: all)
         # (method, path fragment, seconds): such requests wait before they are forwarded, so that a
         # test can signal a client in the middle of that step; may be changed while the proxy runs
         self.slow = slow
@@ -112,7 +110,7 @@ class FlakyProxy:
                         self.close_connection = True
                         return
                 rejection = proxy.reject
-                if rejection is not None and proxy.reject_method in (None, self.command):
+                if rejection is not None:
                     self._reject(rejection)
                     return
                 if any(fragment in self.path for fragment in proxy.fail_paths):
