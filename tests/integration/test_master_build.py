@@ -259,9 +259,10 @@ def test_mlflow_unreachable_during_registration_then_a_rerun_completes(project, 
     assert "MLflow tracking server" in result.output
     assert proxy.url in result.output
     assert proxy.failed_requests  # it really got as far as the registry
+    # the registry is first asked (before the push) whether this commit has a version already
     assert (
-        "Build state: pushed to 'storage'; model not registered, dvc.lock not committed, alias 'staging' not moved: "
-        "re-run the build to finish" in result.output
+        "Build state: nothing pushed, registered or committed; outputs not pushed, model not registered, "
+        "dvc.lock not committed, alias 'staging' not moved: re-run the build to finish" in result.output
     )
     # no pointer moved: origin's dvc.lock and the registry are as they were, the run ended FAILED
     assert project.head("dev-model") == before
