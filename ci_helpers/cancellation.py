@@ -93,6 +93,17 @@ def shielded() -> Iterator[None]:
         _state["shield"] = int(_state["shield"]) - 1  # type: ignore[call-overload]
 
 
+@contextmanager
+def deferred() -> Iterator[None]:
+    """A block a signal must not cut in two (a run created but not yet recorded): a signal that
+    arrives in it is raised right after it."""
+    before = _state["received"]
+    with shielded():
+        yield
+    if before is None and isinstance(_state["received"], int):
+        raise SignalReceived(_state["received"])
+
+
 def received_signal() -> int | None:
     """The signal that arrived during this command, if any (even one that a shield held back)."""
     value = _state["received"]

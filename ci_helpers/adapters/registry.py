@@ -218,7 +218,8 @@ def register_version(
                 )
         except BaseException:
             if created:
-                _drop_if_empty(client, name)
+                with contextlib.suppress(Exception):  # a cleanup failure never hides the cause
+                    _drop_if_empty(client, name)
             raise
         return RegisteredVersion(name, str(version.version), source, run_id, False)
 

@@ -39,7 +39,7 @@ from ..adapters.tracking import (
 from ..baseline import Baseline, read_baseline
 from ..branch_check import check_head_on_branch
 from ..build_progress import BuildProgress
-from ..cancellation import SignalReceived, shielded
+from ..cancellation import SignalReceived, deferred, shielded
 from ..commit_order import ancestry
 from ..errors import ConfigError, InfrastructureError, ValidationFailed
 from ..failures import domain_error
@@ -329,13 +329,14 @@ def run_master_build(options: MasterBuildOptions, progress: BuildProgress) -> Bu
     context = GitContext(git.head_commit(project.root), inputs.branch, None)
     dev_hashes = _out_hashes(inputs, {out.path: out.md5 for out in project.outs if out.md5})
     progress.plan(inputs.model_name is not None, options.lock_mode, inputs.alias, inputs.stage_transition)
-    run = open_run(
-        inputs.tracking_uri,
-        inputs.experiment,
-        f"ci-build-{context.commit[:8]}",
-        provenance_tags(context, dev_hashes, {}),
-    )
-    progress.run = run
+    with deferred():  # a signal between creating the run and recording it would leave it RUNNING
+        run = open_run(
+            inputs.tracking_uri,
+            inputs.experiment,
+            f"ci-build-{context.commit[:8]}",
+            provenance_tags(context, dev_hashes, {}),
+        )
+        progress.run = run
     rebuild(inputs, run)
     metrics = read_metrics_files(project.root, list(inputs.metrics_files)) if inputs.metrics_files else {}
     progress.metrics = metrics

@@ -16,6 +16,7 @@ between tasks as JSON (Airflow's XCom):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -219,8 +220,11 @@ def reproduce_pipeline(
     try:
         output = dvc.repro(root, targets, ["--force", "--downstream"] if targets else [], run_environment(run))
         metrics = read_metrics_files(root, list(project.metrics_files)) if project.metrics_files else {}
-    except BaseException:
-        finish_run(run, tags={"mlops.verdict": "build-failed"}, status="FAILED")
+    except BaseException as error:
+        # Best effort: ending the run never hides why it failed (Airflow's task kill is KILLED).
+        status = "FAILED" if isinstance(error, Exception) else "KILLED"
+        with contextlib.suppress(Exception):
+            finish_run(run, tags={"mlops.verdict": "build-failed"}, status=status)
         raise
     ran = tuple(_RAN.findall(output))
     fingerprint = outputs_fingerprint(load_project(root))

@@ -82,3 +82,26 @@ def test_a_cancelled_build_says_what_was_done_and_what_was_not():
         "cancelled by SIGTERM: done: pushed to 'storage'; not done: model not registered, dvc.lock not committed, "
         "alias 'staging' not moved: re-run the build to finish (MLflow run abc123 ended KILLED)"
     )
+
+
+def test_a_signal_inside_a_deferred_block_is_raised_right_after_it():
+    """`deferred`: a run created but not yet recorded is never cut in two by a signal."""
+    import os
+
+    import pytest
+
+    from ci_helpers.cancellation import cancellable, deferred
+
+    finished = []
+
+    def create_and_record() -> None:
+        with deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            finished.append("the whole block ran")
+        finished.append("never: the signal is raised here")
+
+    with cancellable(), pytest.raises(SignalReceived) as raised:
+        create_and_record()
+
+    assert finished == ["the whole block ran"]
+    assert raised.value.signum == signal.SIGTERM
