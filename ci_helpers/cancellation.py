@@ -81,6 +81,7 @@ def cancellable() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        allow_children()  # the command is over: the next one in this process (a test's) may start children
 
 
 @contextmanager
