@@ -24,14 +24,6 @@ def remote_branches(git_root: Path, remote: str, endpoint: str) -> dict[str, str
     return tips
 
 
-def _has_commit(git_root: Path, commit: str) -> bool:
-    try:
-        git.git(git_root, "cat-file", "-e", f"{commit}^{{commit}}")
-        return True
-    except CommandError:
-        return False
-
-
 def _merge_base_says(git_root: Path, old: str, new: str) -> bool:
     try:
         git.git(git_root, "merge-base", "--is-ancestor", old, new)
@@ -46,7 +38,7 @@ def _is_ancestor(git_root: Path, remote: str, endpoint: str, old: str, new: str,
     """Whether `old` is in `new`'s history (`new`: the tip of `ref` on the remote). Fetches the ref
     (servers need not serve an object by its id), and deepens a shallow checkout (where git cannot
     see past the cut) before it answers no."""
-    if not _has_commit(git_root, new):
+    if not git.has_commit(git_root, new):
         git.git(git_root, "fetch", "-q", remote, ref, retry=True, endpoint=endpoint)
     if _merge_base_says(git_root, old, new):
         return True

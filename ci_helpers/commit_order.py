@@ -14,14 +14,6 @@ from .adapters.runner import CommandError
 from .errors import InfrastructureError
 
 
-def _has_commit(root: Path, commit: str) -> bool:
-    try:
-        git.git(root, "cat-file", "-e", f"{commit}^{{commit}}")
-        return True
-    except CommandError:
-        return False
-
-
 def ancestry(root: Path, remote: str) -> Callable[[str, str], bool]:
     """is_ancestor(old, new): True when `old` is `new` or in its history."""
     answers: dict[tuple[str, str], bool] = {}
@@ -37,7 +29,7 @@ def ancestry(root: Path, remote: str) -> Callable[[str, str], bool]:
             git.git(root, "fetch", "-q", "--unshallow", remote, retry=True, endpoint=endpoint)
 
     def ensure(commit: str) -> None:
-        if _has_commit(root, commit):
+        if git.has_commit(root, commit):
             return
         try:
             git.git(root, "fetch", "-q", remote, commit, retry=True, endpoint=endpoint)

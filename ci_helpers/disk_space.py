@@ -8,9 +8,10 @@ import errno
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from .adapters.auth import exception_chain
 from .errors import RunnerResourceExhausted
 
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
@@ -22,15 +23,6 @@ _FULL_MARKERS = (
     "[errno 122]",
 )
 _QUOTED_PATH = re.compile(r"""['"](/[^'"\n]+)['"]""")
-
-
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 def _text_of(error: BaseException) -> str:
@@ -76,7 +68,7 @@ def disk_full_error(
     """The RunnerResourceExhausted for an error a full disk caused, else None. The path is the one
     the error names, else the fullest of `candidates()` (asked only then: workspace, DVC cache,
     temp dir)."""
-    for item in _chain(error):
+    for item in exception_chain(error):
         if isinstance(item, RunnerResourceExhausted):
             return item
         named: str | None = None

@@ -70,7 +70,8 @@ def rejection_reason(text: str) -> str | None:
     return None
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
+def exception_chain(error: BaseException) -> Iterator[BaseException]:
+    """`error`, then what it was raised from or during, each once."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -82,7 +83,7 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 def exception_rejection_reason(error: BaseException) -> str | None:
     """`rejection_reason` for an exception and those it was raised from: MLflow's error codes,
     botocore's error codes and HTTP statuses, requests' HTTP statuses, else the messages' text."""
-    for link in _chain(error):
+    for link in exception_chain(error):
         code = getattr(link, "error_code", None)
         if isinstance(code, str) and code in _MLFLOW_CODES:
             return _MLFLOW_CODES[code]

@@ -55,6 +55,15 @@ def require_git_repo(repo: Path) -> Path:
         ) from None
 
 
+def has_commit(repo: Path, commit: str) -> bool:
+    """Whether the checkout holds `commit` (a shallow one may not)."""
+    try:
+        git(repo, "cat-file", "-e", f"{commit}^{{commit}}")
+        return True
+    except CommandError:
+        return False
+
+
 def head_commit(repo: Path) -> str:
     return git(repo, "rev-parse", "HEAD").strip()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.project import set_train_params, sh, write_local_remote
+from tests.support.project import lock_out_md5, set_train_params, sh, write_local_remote
 from tests.support.run import github_env, read_outputs, read_report
 
 pytestmark = pytest.mark.integration
@@ -121,22 +121,12 @@ def _registry_state(uri: str, name: str) -> tuple:
     return client.get_registered_model(name).aliases, versions
 
 
-def _lock_md5(text: str, path: str) -> str:
-    import yaml
-
-    for stage in yaml.safe_load(text)["stages"].values():
-        for out in stage.get("outs", []):
-            if out["path"] == path:
-                return out["md5"]
-    raise KeyError(path)
-
-
 def _assert_one_truth(project, uri: str, name: str, newest: str) -> None:
     """Origin main's dvc.lock and the alias name the same CI build: the newest commit's."""
     holder = _client(uri).get_model_version_by_alias(name, "staging")
     assert holder.tags["mlops.git_commit"] == newest
     lock = sh(["git", "show", "main:dvc.lock"], project.origin).stdout
-    assert _lock_md5(lock, MODEL) == holder.tags[f"mlops.ci_md5.{MODEL}"]
+    assert lock_out_md5(lock, MODEL) == holder.tags[f"mlops.ci_md5.{MODEL}"]
     message = sh(["git", "log", "-1", "--format=%B", "main"], project.origin).stdout
     assert f"Mlops-Built-From: {newest}" in message
 

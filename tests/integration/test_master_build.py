@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.support.project import sh, write_local_remote
+from tests.support.project import lock_out_md5, sh, write_local_remote
 from tests.support.run import ci_helpers, github_env, read_outputs, read_report
 
 pytestmark = pytest.mark.integration
@@ -23,16 +23,6 @@ def _client(uri):
 
 def _versions(uri, name):
     return sorted(int(v.version) for v in _client(uri).search_model_versions(f"name = '{name}'"))
-
-
-def _lock_md5(text: str, path: str) -> str:
-    import yaml
-
-    for stage in yaml.safe_load(text)["stages"].values():
-        for out in stage.get("outs", []):
-            if out["path"] == path:
-                return out["md5"]
-    raise KeyError(path)
 
 
 def _master_build(cwd, name: str, tracking_uri: str, *args: str, env: dict | None = None):
@@ -52,7 +42,7 @@ def _master_build(cwd, name: str, tracking_uri: str, *args: str, env: dict | Non
 def test_main_build_rebuilds_pushes_commits_registers_and_is_idempotent(project, mlflow_server, tmp_path):
     name = f"housing-{uuid.uuid4().hex[:8]}"
     built = project.head("dev-model")
-    dev_md5 = _lock_md5(sh(["git", "show", f"{built}:dvc.lock"], project.origin).stdout, "models/model.pkl")
+    dev_md5 = lock_out_md5(sh(["git", "show", f"{built}:dvc.lock"], project.origin).stdout, "models/model.pkl")
     checkout = project.checkout("dev-model")
     gh = github_env(
         tmp_path / "gh",
@@ -97,7 +87,7 @@ def test_main_build_rebuilds_pushes_commits_registers_and_is_idempotent(project,
     message = sh(["git", "log", "-1", "--format=%s%n%an <%ae>", tip], project.origin).stdout
     assert "[skip ci]" in message
     assert "CI Bot <ci@example.invalid>" in message
-    assert _lock_md5(sh(["git", "show", f"{tip}:dvc.lock"], project.origin).stdout, "models/model.pkl") == ci_md5
+    assert lock_out_md5(sh(["git", "show", f"{tip}:dvc.lock"], project.origin).stdout, "models/model.pkl") == ci_md5
     # and the CI-built outputs are on the remote: a fresh clone of the tip is in sync
     fresh = project.checkout("dev-model", name="after-build")
     assert ci_helpers("check-remote", cwd=fresh).code == 0
@@ -286,7 +276,7 @@ def test_a_lock_whose_outs_exist_nowhere_is_never_committed(project, tmp_path):
     from tests.support.servers import s3_client
 
     before = project.head("pr-tampered")
-    raw_md5 = _lock_md5(sh(["git", "show", f"{before}:dvc.lock"], project.origin).stdout, "data/raw/housing.csv")
+    raw_md5 = lock_out_md5(sh(["git", "show", f"{before}:dvc.lock"], project.origin).stdout, "data/raw/housing.csv")
     s3_client(project.s3_endpoint).delete_object(
         Bucket=project.bucket, Key=f"dvc/files/md5/{raw_md5[:2]}/{raw_md5[2:]}"
     )

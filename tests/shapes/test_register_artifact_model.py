@@ -9,21 +9,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import yaml
 
+from tests.support.project import lock_out_md5
 from tests.support.run import ci_helpers, read_report
 
 pytestmark = pytest.mark.integration
 
 CI_IDENTITY = {"GIT_COMMITTER_NAME": "CI Bot", "GIT_COMMITTER_EMAIL": "ci@example.invalid"}
-
-
-def _lock_md5(lock_text: str, path: str) -> str:
-    for stage in yaml.safe_load(lock_text)["stages"].values():
-        for out in stage.get("outs", []) or []:
-            if out["path"] == path:
-                return out["md5"]
-    raise KeyError(path)
 
 
 def test_the_artifacts_model_is_logged_and_registered(shape_project, mlflow_server, tmp_path):
@@ -43,7 +35,7 @@ def test_the_artifacts_model_is_logged_and_registered(shape_project, mlflow_serv
     report = read_report(tmp_path / "b.json")
     client = MlflowClient(mlflow_server.url, registry_uri=mlflow_server.url)
     version = client.get_model_version(name, report["model"]["version"])
-    lock_md5 = _lock_md5(project.git("show", "main:dvc.lock"), "models/model.json")
+    lock_md5 = lock_out_md5(project.git("show", "main:dvc.lock"), "models/model.json")
     assert version.tags["mlops.model_path"] == "models/model.json"
     assert version.tags["mlops.model_format"] == "plain-artifacts"
     assert version.tags["mlops.model_md5"] == lock_md5  # the CI-built file, as the committed lock records it

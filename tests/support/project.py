@@ -34,6 +34,17 @@ def sh(
     return proc
 
 
+def lock_out_md5(lock_text: str, path: str) -> str:
+    """The md5 a dvc.lock's text records for the out at `path`."""
+    import yaml
+
+    for stage in yaml.safe_load(lock_text)["stages"].values():
+        for out in stage.get("outs", []) or []:
+            if out["path"] == path:
+                return out["md5"]
+    raise KeyError(path)
+
+
 def set_train_params(project: Path, **changes: object) -> None:
     path = project / "params.yaml"
     text = path.read_text()
