@@ -37,7 +37,10 @@ output() { sed -n "s/^$1=//p" <<< "$outputs"; }
 MLOPS_VENV="$(output venv)" MLOPS_KEY="$(output key)" MLOPS_PYTHON="$(output python)" MLOPS_EXTRAS="$(output extras)" \
   UV_CACHE_DIR="$($UV cache dir)" GITHUB_OUTPUT=/dev/null bash actions/setup/setup.sh
 
-# The tests' other real tools: gitlab-ci-local (runs the GitLab components, tests/gitlab) and
-# mermaid-cli on Debian's Chromium (renders the reports' Mermaid charts).
+# The tests' other real tools: gitlab-ci-local (runs the GitLab components, tests/gitlab),
+# mermaid-cli on Debian's Chromium (renders the reports' Mermaid charts), the DVC remote servers
+# (sshd, Azurite) and MLflow 2.22 in a venv of its own (tests/mlflow2).
 bash scripts/setup-gitlab-ci-local.sh
 bash scripts/setup-mermaid.sh
+bash scripts/setup-remote-servers.sh
+bash scripts/setup-mlflow2.sh
