@@ -43,6 +43,7 @@ def _ssh(base: Path) -> tuple[RemoteKind, Callable[[], None]]:
     from tests.support.remote_servers import start_sshd
 
     server = start_sshd(base / "sshd")
+    (base / "ssh-stores").mkdir()
     return ssh_kind(server, base / "ssh-stores"), server.stop
 
 
@@ -70,9 +71,9 @@ def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
 def bench_remote(name: str, base: Path, rounds: int) -> tuple[float, float]:
     kind, stop = REMOTES[name](base)
     try:
+        (base / "template").mkdir(parents=True)
         template = build_template(kind, base / "template")
         project = RemoteProject.copy_of(template, base / "project")
-        project.root.mkdir(exist_ok=True)
         env = {**kind.env, "CI_HELPERS_NO_TRACK": ""}
         timed([CI_HELPERS, "pr-validate", "--no-track"], project.checkout("pr-better"), env)  # warm-up
         ours, raw = [], []
