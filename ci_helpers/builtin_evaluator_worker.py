@@ -226,13 +226,14 @@ def _sklearn_flavor_kwargs(path: Path) -> tuple[Any, str, dict[str, object]]:
     sklearn = _require("sklearn")
     cloudpickle = _require("cloudpickle")
     estimator = _unpickle(path)
-    return mlflow, str(sklearn.__version__), {
+    kwargs: dict[str, object] = {
         "sk_model": estimator,
         # cloudpickle, as MLflow 2 did: MLflow 3's default (skops) refuses tree models on load
         "serialization_format": "cloudpickle",
         # explicit requirements skip ~6 s of inference, which would import the model's code again
         "pip_requirements": [f"scikit-learn=={sklearn.__version__}", f"cloudpickle=={cloudpickle.__version__}"],
     }
+    return mlflow, str(sklearn.__version__), kwargs
 
 
 def log_sklearn(path: Path, name: str, tags: dict[str, str]) -> dict[str, object]:

@@ -39,7 +39,7 @@ class ServerInfo:
     @property
     def label(self) -> str:
         if not self.remote:
-            return "a local MLflow store"
+            return "MLflow store"
         return f"MLflow {self.version} server" if self.version else "MLflow server (version not told)"
 
 

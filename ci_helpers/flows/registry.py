@@ -51,9 +51,9 @@ def register_model(
     if bool(run_id) == bool(model_uri):
         raise ConfigError("pass exactly one of --run-id or --model-uri")
     check_tracking_server(tracking_uri)
+    source_run: str | None = run_id
     if run_id:
         source, model_id = find_run_model(tracking_uri, run_id, model_artifact_path)
-        source_run = run_id
     else:
         assert model_uri
         source, model_id, source_run = check_model_uri(tracking_uri, model_uri)

@@ -33,7 +33,10 @@ def mlflow2_python() -> Path:
 def mlflow2_server(mlflow2_python, moto_endpoint, tmp_path_factory):
     """`mlflow server` of MLflow 2.22, once per session (per xdist worker)."""
     server = MlflowServer(
-        tmp_path_factory.mktemp("mlflow2-server"), moto_endpoint, MLFLOW_BUCKET, mlflow=str(mlflow2_python.parent / "mlflow")
+        tmp_path_factory.mktemp("mlflow2-server"),
+        moto_endpoint,
+        MLFLOW_BUCKET,
+        mlflow=str(mlflow2_python.parent / "mlflow"),
     )
     server.wait_ready()
     yield server
@@ -68,7 +71,9 @@ def mlflow2_template(mlflow2_python, moto_endpoint, tmp_path_factory) -> Path:
     """main and pr-better of the example project on MLflow 2, pushed to a bare origin and the bucket."""
     base = tmp_path_factory.mktemp("mlflow2-template")
     example = base / "example"
-    shutil.copytree(support_project.EXAMPLE, example, ignore=shutil.ignore_patterns("mlflow.db", "mlruns", "__pycache__"))
+    shutil.copytree(
+        support_project.EXAMPLE, example, ignore=shutil.ignore_patterns("mlflow.db", "mlruns", "__pycache__")
+    )
     on_mlflow2(example, mlflow2_python)
     s3_client(moto_endpoint).create_bucket(Bucket=TEMPLATE_BUCKET)
     # build_template builds from support_project.EXAMPLE: here, from the MLflow 2 variant of it

@@ -54,7 +54,9 @@ def _flavors_of(uri: str, model_uri: str, tmp_path, monkeypatch) -> str:
     return ",".join(sorted(mlmodel["flavors"]))
 
 
-def test_a_build_registers_the_mlflow2_model_and_a_rerun_reuses_it(mlflow2_project, mlflow2_server, tmp_path, monkeypatch):
+def test_a_build_registers_the_mlflow2_model_and_a_rerun_reuses_it(
+    mlflow2_project, mlflow2_server, tmp_path, monkeypatch
+):
     project, url = mlflow2_project, mlflow2_server.url
     name = f"housing2-{uuid.uuid4().hex[:8]}"
     built = project.head("main")
@@ -99,7 +101,9 @@ def test_a_build_registers_the_mlflow2_model_and_a_rerun_reuses_it(mlflow2_proje
     assert client.get_model_version_by_alias(name, "staging").version == version.version
 
 
-def test_a_model_only_dvc_yaml_artifacts_names_is_logged_and_registered(mlflow2_project, mlflow2_server, tmp_path, monkeypatch):
+def test_a_model_only_dvc_yaml_artifacts_names_is_logged_and_registered(
+    mlflow2_project, mlflow2_server, tmp_path, monkeypatch
+):
     """The training logs no model; the pickle dvc.yaml declares (type: model) is saved as the
     sklearn flavor by the project's Python and uploaded into the run: no logged model on 2.x."""
     project, url = mlflow2_project, mlflow2_server.url

@@ -41,9 +41,13 @@ def test_a_server_that_answers_404_is_not_unreachable(error):
     [
         MlflowException(REFUSED),
         ConnectionRefusedError(111, "Connection refused"),
-        MlflowException("API request to http://h/api failed with exception ReadTimeout: Read timed out. (read timeout=20)"),
+        MlflowException(
+            "API request to http://h/api failed with exception ReadTimeout: Read timed out. (read timeout=20)"
+        ),
         MlflowException("API request to endpoint /api/2.0/mlflow/runs/create failed with error code 503 != 200"),
-        MlflowException("API request to http://h/api failed with exception ResponseError('too many 502 error responses')"),
+        MlflowException(
+            "API request to http://h/api failed with exception ResponseError('too many 502 error responses')"
+        ),
     ],
     ids=["refused", "refused-os", "read-timeout", "503", "5xx-after-retries"],
 )
