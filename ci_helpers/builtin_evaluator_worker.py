@@ -36,6 +36,7 @@ import json
 import math
 import pickle
 from pathlib import Path
+from typing import Any
 
 TASKS = ("regression", "classification")
 
@@ -217,9 +218,9 @@ def _unpickle(path: Path):
     return joblib.load(path)
 
 
-def log_sklearn(path: Path, name: str, tags: dict[str, str]) -> dict[str, object]:
-    """Log the pickled estimator as MLflow's sklearn flavor into the run $MLFLOW_RUN_ID names (on
-    $MLFLOW_TRACKING_URI), with this Python's scikit-learn: the one the model was built with."""
+def _sklearn_flavor_kwargs(path: Path) -> tuple[Any, str, dict[str, object]]:
+    """(mlflow, scikit-learn's version, the save/log_model arguments both ways of writing the
+    flavor share)."""
     mlflow = _require("mlflow")
     _require("mlflow.sklearn")
     sklearn = _require("sklearn")
@@ -232,6 +233,13 @@ def log_sklearn(path: Path, name: str, tags: dict[str, str]) -> dict[str, object
         # explicit requirements skip ~6 s of inference, which would import the model's code again
         "pip_requirements": [f"scikit-learn=={sklearn.__version__}", f"cloudpickle=={cloudpickle.__version__}"],
     }
+    return mlflow, str(sklearn.__version__), kwargs
+
+
+def log_sklearn(path: Path, name: str, tags: dict[str, str]) -> dict[str, object]:
+    """Log the pickled estimator as MLflow's sklearn flavor into the run $MLFLOW_RUN_ID names (on
+    $MLFLOW_TRACKING_URI), with this Python's scikit-learn: the one the model was built with."""
+    mlflow, sklearn_version, kwargs = _sklearn_flavor_kwargs(path)
     if int(str(mlflow.__version__).split(".", 1)[0]) >= 3:
         kwargs.update(name=name, tags=tags)
     else:
@@ -239,7 +247,15 @@ def log_sklearn(path: Path, name: str, tags: dict[str, str]) -> dict[str, object
     with mlflow.start_run(run_id=os.environ["MLFLOW_RUN_ID"], log_system_metrics=False):
         info = mlflow.sklearn.log_model(**kwargs)
     model_id = getattr(info, "model_id", None)
-    return {"model_id": str(model_id) if model_id else None, "sklearn_version": str(sklearn.__version__)}
+    return {"model_id": str(model_id) if model_id else None, "sklearn_version": sklearn_version}
+
+
+def save_sklearn(path: Path, target: Path) -> dict[str, object]:
+    """Write the pickled estimator as an MLflow sklearn model directory at `target`, talking to no
+    server: for a server without logged models (MLflow 2.x), which an MLflow 3 log_model needs."""
+    mlflow, sklearn_version, kwargs = _sklearn_flavor_kwargs(path)
+    mlflow.sklearn.save_model(path=str(target), **kwargs)
+    return {"saved": str(target), "sklearn_version": sklearn_version}
 
 
 # -- entry point ----------------------------------------------------------------------------
@@ -259,6 +275,9 @@ def _parser() -> argparse.ArgumentParser:
     log.add_argument("--model", required=True, type=Path)
     log.add_argument("--name", required=True, help="the logged model's name (artifact path in MLflow 2)")
     log.add_argument("--tags", default="{}", help="a JSON object of the logged model's tags")
+    save = commands.add_parser("save-sklearn", help="save a pickled estimator as an MLflow sklearn model directory")
+    save.add_argument("--model", required=True, type=Path)
+    save.add_argument("--to", required=True, type=Path)
     return parser
 
 
@@ -269,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
             result: dict[str, object] = {"metrics": evaluate(args.model, args.test_data, args.target, args.task)}
         elif args.command == "log-sklearn":
             result = log_sklearn(args.model, args.name, json.loads(args.tags))
+        elif args.command == "save-sklearn":
+            result = save_sklearn(args.model, args.to)
         else:
             try:
                 result = inspect_pickle(args.model)

@@ -6,7 +6,8 @@ else the dvc.yaml `artifacts:` entry named by `--model-artifact`, else the singl
 artifact. The file or directory is logged into the helper-owned run, then registered:
 
 - a pickle/joblib that loads as a scikit-learn estimator is logged as the `sklearn` flavor (an
-  MLflow 3 logged model linked to the run), so `mlflow.pyfunc.load_model` works on the version.
+  MLflow 3 logged model linked to the run; on an MLflow 2.x server, which has no logged models,
+  an MLflow model folder under `model/` in the run), so `mlflow.pyfunc.load_model` works on the version.
   Both the check and the logging run in the project's Python (the one its stages use, or
   $CI_HELPERS_EVAL_PYTHON: see evaluation.evaluator_python), through builtin_evaluator_worker.py
   with the run handed over as a training script gets it ($MLFLOW_RUN_ID...): that Python built the
@@ -30,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .adapters.mlflow_server import supports_logged_models
 from .adapters.redact import redact
 from .adapters.tracking import (
     TrackedRun,
@@ -227,6 +229,8 @@ def _log_sklearn(run: TrackedRun, python: str, path: Path, tags: Mapping[str, st
 
     from .evaluation import run_worker
 
+    if not supports_logged_models(run.tracking_uri):
+        return _save_and_log_sklearn(run, python, path), None
     client = _client(run.tracking_uri)
     before = client.get_run(run.run_id).info
     args = ["log-sklearn", "--model", str(path), "--name", MODEL_ARTIFACT_PATH, "--tags", json.dumps(dict(tags))]
@@ -240,6 +244,22 @@ def _log_sklearn(run: TrackedRun, python: str, path: Path, tags: Mapping[str, st
     if model_id:
         return f"models:/{model_id}", str(model_id)
     return f"{before.artifact_uri.rstrip('/')}/{MODEL_ARTIFACT_PATH}", None
+
+
+def _save_and_log_sklearn(run: TrackedRun, python: str, path: Path) -> str:
+    """For a server without logged models (MLflow 2.x), where an MLflow 3 `log_model` fails: the
+    project's Python writes the sklearn flavor to a folder, which is uploaded under `model/` in
+    the run, as an MLflow 2 `log_model(artifact_path="model")` lays it out."""
+    import tempfile
+
+    from .evaluation import run_worker
+
+    with tempfile.TemporaryDirectory() as folder:
+        saved = Path(folder) / MODEL_ARTIFACT_PATH
+        answer = run_worker(python, ["save-sklearn", "--model", str(path), "--to", str(saved)], what=_WHAT)
+        if answer.get("error"):
+            raise RuntimeError(str(answer.get("message")))
+        return _log_plain(run, saved)
 
 
 def _mlmodel_flavor(path: Path) -> str | None:

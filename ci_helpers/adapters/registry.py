@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..errors import ConfigError
+from .mlflow_server import require_logged_models, supports_logged_models
 from .tracking import (
     COMMIT_TAG,
     _client,
@@ -64,25 +65,37 @@ class AliasMove:
 
 def run_model(tracking_uri: str, run_id: str, artifact_path: str = "model") -> tuple[str, str | None] | None:
     """(source, model_id) of the model a run logged: its MLflow 3 logged model, else `<artifact_path>`
-    under the run's artifacts (MLflow 2 scripts); None when the run logged no model."""
+    under the run's artifacts (MLflow 2 scripts, `log_model(artifact_path=...)`); None when the run
+    logged no model. On an MLflow 2.x server only the run's artifacts are asked (it has no logged
+    models), by their own URI: MLflow 3's `runs:/` listing would search logged models."""
     with mlflow_errors(tracking_uri):
         client = _client(tracking_uri)
         run = _get_run(client, run_id)
-        try:
-            logged = list(
-                client.search_logged_models(
-                    experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+        if supports_logged_models(tracking_uri):
+            try:
+                logged = list(
+                    client.search_logged_models(
+                        experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+                    )
                 )
-            )
-        except Exception:  # older servers have no logged models
-            logged = []
-        if logged:
-            newest = max(logged, key=lambda model: model.creation_timestamp or 0)
-            return f"models:/{newest.model_id}", newest.model_id
-        names = {item.path for item in client.list_artifacts(run_id, artifact_path)}
-        if f"{artifact_path}/MLmodel" in names:
-            return f"{run.info.artifact_uri.rstrip('/')}/{artifact_path}", None
+            except Exception:  # a server that says no version may still lack them
+                logged = []
+            if logged:
+                newest = max(logged, key=lambda model: model.creation_timestamp or 0)
+                return f"models:/{newest.model_id}", newest.model_id
+        source = f"{run.info.artifact_uri.rstrip('/')}/{artifact_path}"
+        if _holds_mlmodel(tracking_uri, source):
+            return source, None
     return None
+
+
+def _holds_mlmodel(tracking_uri: str, artifact_uri: str) -> bool:
+    """An `MLmodel` file lies directly under `artifact_uri` (a run's artifact folder)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    with process_default_tracking_uri(tracking_uri):  # mlflow-artifacts:/ resolves against the default
+        listed = get_artifact_repository(artifact_uri).list_artifacts()
+    return any(item.path.rsplit("/", 1)[-1] == "MLmodel" and not item.is_dir for item in listed)
 
 
 def _names_nothing(error) -> bool:
@@ -131,8 +144,10 @@ _URI_SCHEMES = (
 )
 
 
-def check_model_uri(tracking_uri: str, uri: str) -> tuple[str, str | None]:
-    """(source, model_id) for --model-uri, refused unless what it names exists."""
+def check_model_uri(tracking_uri: str, uri: str) -> tuple[str, str | None, str | None]:
+    """(source, model_id, run_id) for --model-uri, refused unless what it names exists. On an
+    MLflow 2.x server a `runs:/<id>/<path>` is registered as MLflow 2 does: the run's own artifact
+    URI, with the run; a logged model (models:/m-...) is refused there, before any write."""
     from mlflow.exceptions import MlflowException
 
     if not uri.startswith(_URI_SCHEMES) or uri.rstrip("/").endswith((":", ":/")):
@@ -142,12 +157,15 @@ def check_model_uri(tracking_uri: str, uri: str) -> tuple[str, str | None]:
     with mlflow_errors(tracking_uri):
         client = _client(tracking_uri)
         if uri.startswith("models:/m-"):
+            require_logged_models(
+                tracking_uri, f"--model-uri {uri}", "pass runs:/<run_id>/<path> or the model's storage URI instead"
+            )
             model_id = uri.removeprefix("models:/").split("/")[0]
             try:
                 client.get_logged_model(model_id)
             except MlflowException:
                 raise ConfigError(f"--model-uri {uri}: no logged model '{model_id}' on this tracking server") from None
-            return uri, model_id
+            return uri, model_id, None
         if uri.startswith("models:/"):
             raise ConfigError(
                 f"--model-uri {uri}: already a registry URI; pass the logged model (models:/m-<id>) or its run"
@@ -156,8 +174,11 @@ def check_model_uri(tracking_uri: str, uri: str) -> tuple[str, str | None]:
             run_id = uri.removeprefix("runs:/").split("/")[0]
             if not run_id:
                 raise ConfigError(f"invalid --model-uri '{uri}': runs:/ needs a run id, e.g. runs:/<run_id>/model")
-            _get_run(client, run_id)
-    return uri, None
+            run = _get_run(client, run_id)
+            if not supports_logged_models(tracking_uri):
+                path = uri.removeprefix("runs:/").partition("/")[2].strip("/")
+                return f"{run.info.artifact_uri.rstrip('/')}/{path}".rstrip("/"), None, run_id
+    return uri, None, None
 
 
 def _versions(client, name: str) -> list:
@@ -212,6 +233,8 @@ def register_version(
         try:
             if reuse_key and (existing := _version_with_tag(client, name, *reuse_key)):
                 return existing
+            if model_id and not supports_logged_models(tracking_uri):
+                model_id = None  # an MLflow 2.x server has no logged models to link
             with process_default_tracking_uri(tracking_uri):
                 version = client.create_model_version(
                     name, source, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=120

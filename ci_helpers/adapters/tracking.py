@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,15 +25,23 @@ _BOUNDED_HTTP_RETRIES = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
+# Only a failure to get an answer (or a 5xx, still failing after MLflow's retries) is "unreachable":
+# a server that answers 404 is up, it just lacks that API (an MLflow 2.x server and logged models).
 _UNREACHABLE_MARKERS = (
     "max retries exceeded",
     "connection refused",
+    "connection reset",
+    "connection aborted",
     "failed to establish a new connection",
     "connectionerror",
     "read timed out",
+    "connect timeout",
+    "connecttimeout",
     "name or service not known",
-    "api request to",
+    "temporary failure in name resolution",
 )
+_SERVER_FAILING = re.compile(r"error code 5\d\d\b|too many 5\d\d error responses")
+_NOT_FOUND = re.compile(r"error code 404\b|<title>404 not found</title>")
 
 
 @dataclass(frozen=True)
@@ -77,9 +86,36 @@ def process_default_tracking_uri(tracking_uri: str) -> Iterator[None]:
             os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
+def answered_not_found(error: BaseException) -> bool:
+    """The server answered, with 404 / ENDPOINT_NOT_FOUND: it is up but lacks that API."""
+    if str(getattr(error, "error_code", "")) == "ENDPOINT_NOT_FOUND":
+        return True
+    return bool(_NOT_FOUND.search(str(error).lower()))
+
+
 def is_unreachable(error: BaseException) -> bool:
+    """No answer (refused, reset, timed out, unknown host), or 5xx after MLflow's retries; never a
+    server that answered 404."""
+    if answered_not_found(error):
+        return False
     text = f"{type(error).__name__} {error}".lower()
-    return any(marker in text for marker in _UNREACHABLE_MARKERS)
+    return any(marker in text for marker in _UNREACHABLE_MARKERS) or bool(_SERVER_FAILING.search(text))
+
+
+def missing_api_error(tracking_uri: str, error: BaseException) -> ConfigError:
+    """A server that answers 404 to an MLflow REST call: which server, what it lacks, what to do."""
+    from .mlflow_server import server_info
+
+    match = re.search(r"endpoint (\S+)", str(error))
+    endpoint = match.group(1) if match else "an MLflow REST API"
+    try:
+        label = server_info(tracking_uri).label
+    except Exception:  # telling the version must never replace this error
+        label = "MLflow server"
+    return ConfigError(
+        f"the {label} at {redact(tracking_uri)} has no {endpoint} (HTTP 404): it is older than this call needs; "
+        "upgrade the server, or check that the tracking URI is the server's root"
+    )
 
 
 def unreachable_error(tracking_uri: str, error: BaseException) -> InfrastructureError:
@@ -134,6 +170,8 @@ def mlflow_errors(tracking_uri: str) -> Iterator[None]:
             raise mlflow_rejected(tracking_uri, reason) from None
         if is_unreachable(error):
             raise unreachable_error(tracking_uri, error) from None
+        if answered_not_found(error):
+            raise missing_api_error(tracking_uri, error) from None
         raise
 
 
@@ -203,6 +241,9 @@ def check_tracking_server(tracking_uri: str) -> None:
         if not parsed.hostname:
             raise ConfigError(f"MLflow tracking URI {shown} names no host; {_URI_FIX}")
         _check_server_answers(uri)
+        from .mlflow_server import server_info
+
+        server_info(uri)  # once per command: which calls this server takes (MLflow 2.x: no logged models)
 
 
 def _sqlite_rest(uri: str) -> str:

@@ -51,12 +51,13 @@ def register_model(
     if bool(run_id) == bool(model_uri):
         raise ConfigError("pass exactly one of --run-id or --model-uri")
     check_tracking_server(tracking_uri)
+    source_run: str | None = run_id
     if run_id:
         source, model_id = find_run_model(tracking_uri, run_id, model_artifact_path)
     else:
         assert model_uri
-        source, model_id = check_model_uri(tracking_uri, model_uri)
-    registered = register_version(tracking_uri, name, source, run_id, parsed, model_id=model_id)
+        source, model_id, source_run = check_model_uri(tracking_uri, model_uri)
+    registered = register_version(tracking_uri, name, source, source_run, parsed, model_id=model_id)
     move = (
         set_alias(tracking_uri, name, alias, registered.version, parsed.get("mlops.git_commit"), "register-model")
         if alias

@@ -80,10 +80,12 @@ def copy_bucket(endpoint_from: str, source: str, endpoint_to: str, target: str) 
 
 
 class MlflowServer:
-    """`mlflow server` with a sqlite backend and proxied artifacts on the moto bucket."""
+    """`mlflow server` with a sqlite backend and proxied artifacts on the moto bucket; `mlflow` is
+    the executable to start (another venv's, for another MLflow version), else the one on PATH."""
 
-    def __init__(self, workdir: Path, s3_endpoint: str, bucket: str) -> None:
+    def __init__(self, workdir: Path, s3_endpoint: str, bucket: str, mlflow: str | None = None) -> None:
         self.workdir, self.s3_endpoint, self.bucket = workdir, s3_endpoint, bucket
+        self.mlflow = mlflow or shutil.which("mlflow") or "mlflow"
         self.log = workdir / "mlflow-server.log"
         self._launch()
 
@@ -101,7 +103,7 @@ class MlflowServer:
         }
         self.process = subprocess.Popen(
             [
-                shutil.which("mlflow") or "mlflow",
+                self.mlflow,
                 "server",
                 "--host",
                 "127.0.0.1",
