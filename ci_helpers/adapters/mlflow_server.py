@@ -82,3 +82,18 @@ def require_logged_models(tracking_uri: str, what: str, instead: str) -> None:
             f"{what} needs MLflow 3's logged models, which the {info.label} at {redact(tracking_uri)} "
             f"does not have; {instead}"
         )
+
+
+def script_newer_than_server(stage_output: str, tracking_uri: str) -> str | None:
+    """Why a stage failed, when its MLflow 3 client asked a 2.x server for logged models (an MLflow 3
+    `log_model(name=...)`): the stage's own traceback only says "404". None otherwise."""
+    if "logged-models" not in stage_output and "logged_models" not in stage_output:
+        return None
+    info = server_info(tracking_uri)
+    if info.logged_models:
+        return None
+    return (
+        f"the stage logs with MLflow 3 (log_model(name=...)) to the {info.label}, which has no logged models: "
+        "log with the server's major version (MLflow 2: `log_model(artifact_path=...)`, with `mlflow<3` in the "
+        "stage's Python) or upgrade the server to MLflow 3"
+    )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import model_source
 from ..adapters import dvc, git, github
+from ..adapters.mlflow_server import script_newer_than_server
 from ..adapters.registry import (
     RegisteredVersion,
     alias_holder,
@@ -38,10 +39,10 @@ from ..adapters.tracking import (
 )
 from ..baseline import Baseline, read_baseline
 from ..branch_check import check_head_on_branch
-from ..build_progress import BuildProgress
+from ..build_progress import BuildProgress, reworded
 from ..cancellation import SignalReceived, deferred, shielded
 from ..commit_order import ancestry
-from ..errors import ConfigError, InfrastructureError, ValidationFailed
+from ..errors import ConfigError, InfrastructureError, StageFailed, ValidationFailed
 from ..failures import domain_error
 from ..gate import GateResult, RegressionRule, Threshold, evaluate_gate, parse_gate_rules
 from ..lock_commit import LOCK_MODES, GitIdentity, LockCommitResult, commit_lock_file, resolve_identity
@@ -210,13 +211,20 @@ def rebuild(inputs: BuildInputs, run: TrackedRun) -> None:
         if targets:
             dvc.pull(repo, targets, inputs.remote, inputs.endpoint)
     env = run_environment(run)
-    if plan.upstream:
-        with github.group(f"Reuse or rebuild upstream stages: {', '.join(plan.upstream)}"):
-            # Unchanged upstream stages are skipped although their own inputs are not pulled
-            # (--allow-missing); a changed one runs and pulls what it lacks (--pull).
-            dvc.repro(repo, list(plan.upstream), ["--pull", "--allow-missing"], env)
-    with github.group(f"Force-rebuild {', '.join(plan.forced)} and downstream: {', '.join(plan.downstream) or 'none'}"):
-        dvc.repro(repo, list(plan.forced), ["--force", "--downstream"], env)
+    try:
+        if plan.upstream:
+            with github.group(f"Reuse or rebuild upstream stages: {', '.join(plan.upstream)}"):
+                # Unchanged upstream stages are skipped although their own inputs are not pulled
+                # (--allow-missing); a changed one runs and pulls what it lacks (--pull).
+                dvc.repro(repo, list(plan.upstream), ["--pull", "--allow-missing"], env)
+        forced = f"Force-rebuild {', '.join(plan.forced)} and downstream: {', '.join(plan.downstream) or 'none'}"
+        with github.group(forced):
+            dvc.repro(repo, list(plan.forced), ["--force", "--downstream"], env)
+    except StageFailed as error:
+        why = script_newer_than_server(str(error), run.tracking_uri)
+        if why is None:
+            raise
+        raise reworded(error, f"{why}: {error}") from None
 
 
 def push_and_verify(inputs: BuildInputs, built_hashes: dict[str, str], push_run_cache: bool) -> None:

@@ -7,6 +7,7 @@ only dvc.yaml's `artifacts:` names is logged and registered too. Real dvc, git, 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -128,3 +129,32 @@ def test_a_model_only_dvc_yaml_artifacts_names_is_logged_and_registered(
     assert run.info.status == "FINISHED"
     assert client.get_model_version_by_alias(name, "staging").version == version.version
     assert _flavors_of(url, f"models:/{name}@staging", tmp_path / "dl", monkeypatch) == "python_function,sklearn"
+
+
+def test_a_training_script_on_mlflow3_is_told_it_cannot_log_to_a_2x_server(mlflow2_project, mlflow2_server, tmp_path):
+    """The stage's MLflow 3 `log_model(name=...)` meets the 2.22 server's 404 on logged models: the
+    build fails as the stage failing (exit 4), and its one line says why and what to do, not just "404"."""
+    import sys
+
+    project, url = mlflow2_project, mlflow2_server.url
+    dev = project.dev
+    dvc_yaml = dev / "dvc.yaml"
+    lines = dvc_yaml.read_text().splitlines(keepends=True)
+    train = next(i for i, line in enumerate(lines) if "src/train.py" in line)
+    lines[train] = re.sub(r"cmd: \S+ ", f"cmd: {sys.executable} ", lines[train])  # the MLflow 3 Python
+    dvc_yaml.write_text("".join(lines))
+    script = dev / "src" / "train.py"
+    script.write_text(script.read_text().replace('artifact_path="model",', 'name="model",'))
+    sh(["git", "commit", "-qam", "train on MLflow 3"], dev)
+    sh(["git", "push", "-q", "origin", "main"], dev)
+    name = f"housing2-m3-{uuid.uuid4().hex[:8]}"
+
+    result = _master_build(project.checkout("main"), name, url, tmp_path / "build.json")
+
+    assert result.code == 4, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("error:") and "MLflow 3" in line)
+    assert "MLflow 2.22" in line
+    assert "artifact_path=" in line
+    assert "stage 'train'" in line
+    assert "unreachable" not in result.output
+    assert not _client(url).search_model_versions(f"name = '{name}'")
