@@ -13,11 +13,15 @@ key="${MLOPS_KEY:?MLOPS_KEY is required (the key output of key.py)}"
 python="${MLOPS_PYTHON:?MLOPS_PYTHON is required (the python output of key.py)}"
 extras="${MLOPS_EXTRAS:-s3}"
 stamp="${venv}/.mlops-actions-key"  # written last: a venv without it is a build that did not finish
+# DVC's plugin for each remote type picked (dvc[ssh] brings dvc_ssh...): a venv without one cannot
+# reach that remote, whatever else it holds.
+plugins=""
+for name in ${extras//,/ }; do plugins+="\"dvc_${name}\", "; done
 # A venv runs ci_helpers if these load: compiled extensions (they break when the interpreter under
 # the venv changed) and the main dependencies, found without importing them (that takes seconds).
 check='import yaml, pydantic_core, _ruamel_yaml
 from importlib.util import find_spec
-names = ("click", "dvc", "mlflow", "sqlalchemy", "alembic", "stamina", "github_action_utils")
+names = ("click", "dvc", "mlflow", "sqlalchemy", "alembic", "stamina", "github_action_utils", '"${plugins}"')
 missing = [name for name in names if find_spec(name) is None]
 if missing:
     raise SystemExit("missing: " + ", ".join(missing))'

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path, PurePosixPath
 
 from ..errors import ConfigError, InfrastructureError, StageFailed
-from .auth import exception_rejection_reason, remote_rejected
+from .auth import exception_chain, exception_rejection_reason, rejection_reason, remote_rejected
 from .redact import redact
 from .runner import TAIL_LINES, CommandError, is_transient_text, retry_attempts, retry_wait_seconds, run
 
@@ -86,10 +86,26 @@ def resolve_remote(repo: Path, remote: str | None) -> str:
     return chosen
 
 
+_S3_SCHEMES = ("s3", "s3a")
+# The remote types whose credentials are settings of the remote (`dvc remote modify --local`), and
+# the line that says which to set when the server refuses them.
+_SSH_SCHEMES = ("ssh",)
+_USER_PASSWORD_SCHEMES = ("webdav", "webdavs", "http", "https")
+# asyncssh (DVC's SSH remote) words a refused login so; auth's patterns know git's ssh words only
+_SSH_REJECTION = re.compile(r"Permission denied for user (?P<user>\S+) on host")
+
+
+def _scheme(url: str) -> str:
+    return url.partition("://")[0].lower() if "://" in url else ""
+
+
 def _remote_location(repo: Path, remote: str) -> tuple[str, str | None]:
-    """The remote's URL and its S3 endpoint URL (from its config, else the AWS variables), if any."""
+    """The remote's URL and, for an S3 remote only, its endpoint URL (its config, else the AWS
+    variables: they mean nothing to an SSH, WebDAV, Azure... remote, whose URL names its server)."""
     section = _remote_sections(_project_config(repo)).get(remote)
     url = section.get("url", "?") if section is not None else remotes(repo).get(remote, "?")
+    if _scheme(url) not in _S3_SCHEMES:
+        return url, None
     endpoint = (
         (section.get("endpointurl") if section is not None else None)
         or os.environ.get("AWS_ENDPOINT_URL_S3")
@@ -104,13 +120,70 @@ def remote_endpoint(repo: Path, remote: str) -> str:
     return f"DVC remote '{remote}' ({url}" + (f" at {endpoint})" if endpoint else ")")
 
 
+def _remote_setting(repo: Path, remote: str, key: str) -> str | None:
+    section = _remote_sections(_project_config(repo)).get(remote)
+    return section.get(key) if section is not None else None
+
+
+def _ssh_user(repo: Path, remote: str, url: str) -> str | None:
+    """The user an SSH remote logs in as: the `user` setting, else the URL's (never its password)."""
+    from urllib.parse import urlsplit
+
+    try:
+        from_url = urlsplit(url).username
+    except ValueError:
+        from_url = None
+    return _remote_setting(repo, remote, "user") or from_url
+
+
 def _rejected(repo: Path, remote: str, endpoint: str):
-    """The ConfigError (exit 2) for `remote` rejecting the credentials, given the rejection's reason."""
+    """The ConfigError (exit 2) for `remote` rejecting the credentials, given the rejection's reason:
+    for an SSH or WebDAV remote it names the settings to fix, with the remote's name."""
     try:
         url, endpoint_url = _remote_location(repo, remote)
     except CommandError:
         url, endpoint_url = "?", None
-    return lambda reason: remote_rejected(endpoint, url, endpoint_url, reason)
+    scheme = _scheme(url)
+
+    def rejected(reason: str) -> ConfigError:
+        if scheme in _SSH_SCHEMES:
+            user = _ssh_user(repo, remote, url)
+            as_user = f"user {user}" if user else "no user set: the local login name is used"
+            fix = (
+                f"give it a key that the server accepts for that user: `dvc remote modify --local {remote} keyfile PATH` "
+                f"(or load the key into `ssh-agent`), and check the login ({as_user}; "
+                f"`dvc remote modify --local {remote} user NAME`)"
+            )
+        elif scheme in _USER_PASSWORD_SCHEMES:
+            fix = (
+                f"set the user and password the server accepts: `dvc remote modify --local {remote} user NAME` and "
+                f"`dvc remote modify --local {remote} password ...` (from a secret)"
+            )
+        else:
+            return remote_rejected(endpoint, url, endpoint_url, reason)
+        return ConfigError(redact(f"{endpoint} rejected the credentials ({reason}); {fix}"))
+
+    return rejected
+
+
+def _rejection_reason(text: str) -> str | None:
+    """auth's reading of a failure's text, plus the SSH remote's own words for a refused login."""
+    reason = rejection_reason(text)
+    if reason:
+        return reason
+    return "SSH: permission denied" if _SSH_REJECTION.search(text) else None
+
+
+def _exception_rejection_reason(error: BaseException) -> str | None:
+    reason = exception_rejection_reason(error)
+    if reason:
+        return reason
+    for link in exception_chain(error):
+        if type(link).__name__ == "PermissionDenied" and type(link).__module__.startswith("asyncssh"):
+            return "SSH: permission denied"
+        if _SSH_REJECTION.search(str(link)):
+            return "SSH: permission denied"
+    return None
 
 
 def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: str) -> None:
@@ -126,6 +199,9 @@ def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: 
             rejected=_rejected(repo, remote, endpoint),
         )
     except CommandError as error:
+        reason = _rejection_reason(error.output)
+        if reason:  # words auth's patterns do not know (SSH's refused login)
+            raise _rejected(repo, remote, endpoint)(reason) from None
         # Not transient, not a rejection: name the remote and DVC's own words (a full disk among
         # them is recognised from those words at the command's edge).
         tail = " | ".join(line.strip() for line in error.output.strip().splitlines()[-3:] if line.strip())
@@ -260,9 +336,12 @@ def _on_remote(repo: Path, remote: str, endpoint: str, what: str, call):
     rejected = _rejected(repo, remote, endpoint)
 
     def retryable(error: Exception) -> bool:
-        if isinstance(error, (ConfigError, DvcConfigError)) or exception_rejection_reason(error):
+        if isinstance(error, (ConfigError, DvcConfigError)) or _exception_rejection_reason(error):
             return False
-        return is_transient_text(f"{type(error).__name__} {error}")
+        # a refused or timed-out connection (asyncssh's "Connect call failed" has no transient words)
+        return isinstance(error, (ConnectionError, TimeoutError)) or is_transient_text(
+            f"{type(error).__name__} {error}"
+        )
 
     stamina.instrumentation.set_on_retry_hooks([])
     wait, attempts = retry_wait_seconds(), retry_attempts()
@@ -283,7 +362,7 @@ def _on_remote(repo: Path, remote: str, endpoint: str, what: str, call):
             )
         ) from None
     except Exception as error:
-        reason = exception_rejection_reason(error)
+        reason = _exception_rejection_reason(error)
         if reason:
             raise rejected(reason) from None
         raise InfrastructureError(
