@@ -25,8 +25,25 @@ _REJECTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bAccessDenied\b|\bAccess Denied\b", "AccessDenied"),
         (r"\bAllAccessDisabled\b", "AllAccessDisabled"),
         (r"Unable to locate credentials|\bNoCredentialsError\b", "no credentials found"),
-        # git
+        # Azure Blob (Azure answers AuthenticationFailed, Azurite AuthorizationFailure, both with this sentence)
+        (r"\bAuthenticationFailed\b", "AuthenticationFailed"),
+        (r"\bAuthorizationFailure\b", "AuthorizationFailure"),
+        (r"\bAuthorizationPermissionMismatch\b", "AuthorizationPermissionMismatch"),
+        (r"\bInvalidAuthenticationInfo\b", "InvalidAuthenticationInfo"),
+        (r"Server failed to authenticate the request", "AuthenticationFailed"),
+        # dvc-azure, before any request: no account or connection string, or one it cannot parse
+        (r"Authentication to Azure Blob Storage (?:requires|via)", "no usable Azure credentials"),
+        (r"Connection string is either blank or malformed", "malformed connection string"),
+        # Google Cloud Storage (google-auth, client side: the key file cannot be used)
+        (r"\bDefaultCredentialsError\b", "unusable key file"),
+        (r"\bRefreshError\b.*\binvalid_grant\b", "invalid_grant"),
+        (r"Service account info was not in the expected format", "unusable key file"),
+        # SSH: OpenSSH's client, then asyncssh's (DVC's SSH remote)
         (r"Permission denied \(publickey", "Permission denied (publickey)"),
+        (r"Permission denied for user \S+ on host", "Permission denied"),
+        # WebDAV (webdav4's HTTPError)
+        (r"\breceived (?P<code>401|403) \(", "HTTP {code}"),
+        # git
         (r"could not read (?:Username|Password) for", "no credentials for the remote (the server asked for them)"),
         (r"Authentication failed for", "Authentication failed"),
         (r"HTTP Basic: Access denied", "Authentication failed"),
@@ -80,27 +97,51 @@ def exception_chain(error: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def exception_rejection_reason(error: BaseException) -> str | None:
-    """`rejection_reason` for an exception and those it was raised from: MLflow's error codes,
-    botocore's error codes and HTTP statuses, requests' HTTP statuses, else the messages' text."""
-    for link in exception_chain(error):
-        code = getattr(link, "error_code", None)
-        if isinstance(code, str) and code in _MLFLOW_CODES:
-            return _MLFLOW_CODES[code]
-        response = getattr(link, "response", None)
-        if isinstance(response, dict):  # botocore ClientError
-            s3_code = str((response.get("Error") or {}).get("Code") or "")
-            if s3_code in _S3_CODES:
-                return s3_code
-            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-            if status in (401, 403):
-                return f"HTTP {status}"
-        status = getattr(response, "status_code", None)  # requests.HTTPError
+# Where Google's client libraries load a key file: whatever fails in there (a missing or malformed
+# file, a file of the wrong kind: JSONDecodeError, KeyError 'refresh_token'...) is the credentials
+# setting, not the server, and retrying cannot fix it.
+_GCS_CREDENTIAL_CODE = re.compile(r"[/\\](?:gcsfs[/\\]credentials\.py|google[/\\](?:auth|oauth2)[/\\])")
+
+
+def _raised_loading_gcs_credentials(error: BaseException) -> bool:
+    traceback = error.__traceback__
+    while traceback is not None:
+        if _GCS_CREDENTIAL_CODE.search(traceback.tb_frame.f_code.co_filename):
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+def _coded_reason(link: BaseException) -> str | None:
+    """The rejection an exception's error code says: MLflow's error codes, botocore's codes and statuses."""
+    code = getattr(link, "error_code", None)
+    if isinstance(code, str) and code in _MLFLOW_CODES:
+        return _MLFLOW_CODES[code]
+    response = getattr(link, "response", None)
+    if isinstance(response, dict):  # botocore ClientError
+        s3_code = str((response.get("Error") or {}).get("Code") or "")
+        if s3_code in _S3_CODES:
+            return s3_code
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
         if status in (401, 403):
             return f"HTTP {status}"
-        reason = rejection_reason(f"{type(link).__name__}: {link}")
+    return None
+
+
+def exception_rejection_reason(error: BaseException) -> str | None:
+    """`rejection_reason` for an exception and those it was raised from: MLflow's error codes,
+    botocore's error codes and HTTP statuses, a failure while loading Google credentials, the
+    messages' text (Azure's error codes among them), else the HTTP status of requests', httpx's or
+    azure-core's response."""
+    for link in exception_chain(error):
+        if _raised_loading_gcs_credentials(link):
+            return "the key file cannot be used"
+        reason = _coded_reason(link) or rejection_reason(f"{type(link).__name__}: {link}")
         if reason:
             return reason
+        status = getattr(getattr(link, "response", None), "status_code", None)
+        if status in (401, 403):
+            return f"HTTP {status}"
     return None
 
 
@@ -119,9 +160,19 @@ def remote_rejected(where: str, url: str, endpoint_url: str | None, reason: str)
         target = endpoint_url or f"bucket {url.partition('://')[2].partition('/')[0]}"
         fix = f"set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for {target}"
     elif scheme in ("gs", "gcs"):
-        fix = "set GOOGLE_APPLICATION_CREDENTIALS (or the remote's `credentialpath`) to a key allowed on that bucket"
+        fix = (
+            "set GOOGLE_APPLICATION_CREDENTIALS (or `dvc remote modify --local NAME credentialpath`) "
+            "to a service-account key file allowed on that bucket"
+        )
     elif scheme in ("azure", "az"):
-        fix = "set AZURE_STORAGE_CONNECTION_STRING (or the remote's credentials) for that container"
+        fix = (
+            "set AZURE_STORAGE_CONNECTION_STRING (or `dvc remote modify --local NAME connection_string`) "
+            "to one whose AccountKey or SAS is valid for that container"
+        )
+    elif scheme in ("ssh",):
+        fix = "set the remote's `keyfile` (or `user` and `password`) with `dvc remote modify --local NAME`, for a key the server authorizes"
+    elif scheme in ("webdav", "webdavs"):
+        fix = "set the remote's `user` and `password` (or `token`) with `dvc remote modify --local NAME`"
     else:
         fix = "set the remote's credentials (`dvc remote modify --local NAME user/password`, or its usual variables)"
     return ConfigError(redact(f"{where} rejected the credentials ({reason}); {fix}"))

@@ -16,6 +16,21 @@ SECRET_ENV_VARS = (
     "CI_JOB_TOKEN",
     "CI_HELPERS_GITLAB_TOKEN",
     "GITLAB_TOKEN",
+    "AZURE_STORAGE_KEY",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_CLIENT_SECRET",
+    "AZURE_CLIENT_SECRET",
+)
+# Variables whose value holds secrets among harmless parts (an Azure connection string names its
+# endpoint, which an error must show): only the secret fields' values are secret.
+SECRET_FIELD_ENV_VARS = ("AZURE_STORAGE_CONNECTION_STRING",)
+# The secret fields of a connection string (Azure's `AccountKey=...;`), of a SAS token or URL query
+# (`sig=...`), and of an `az://`/`gs://` style config echoed as key=value or key: value.
+_SECRET_FIELDS = re.compile(
+    r"(?P<key>\b(?:AccountKey|SharedAccessSignature|SharedAccessKey|sig|client_secret|account_key|sas_token|"
+    r"private_key|private_key_id|refresh_token|access_token)[\"']?\s*[=:]\s*[\"']?)(?P<value>[^;&\s\"',]+)",
+    re.IGNORECASE,
 )
 # The lookbehind makes a scheme start only where a run of scheme characters starts: without it, a
 # long run with no "://" is rescanned from each of its characters (quadratic: minutes for 2 MB).
@@ -26,7 +41,17 @@ MASK = "***"
 def secret_values() -> list[str]:
     """The secrets this process knows of, longest first so that no part leaks."""
     values = [os.environ.get(name, "") for name in SECRET_ENV_VARS]
+    for name in SECRET_FIELD_ENV_VARS:
+        values += [match["value"] for match in _SECRET_FIELDS.finditer(os.environ.get(name, ""))]
     return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+def _redact_fields(text: str) -> str:
+    """The values of secret fields masked (`AccountKey=***;`), scanned only when one may be there."""
+    lowered = text.lower()
+    if not any(word in lowered for word in ("accountkey", "sharedaccess", "sig", "secret", "key", "token")):
+        return text
+    return _SECRET_FIELDS.sub(lambda m: m.group("key") + MASK, text)
 
 
 def _redact_userinfo(text: str) -> str:
@@ -43,8 +68,8 @@ def _redact_userinfo(text: str) -> str:
 
 
 def redact(text: str) -> str:
-    """Remove credentials in URLs and the values of known secret variables."""
-    text = _redact_userinfo(text)
+    """Remove credentials in URLs and connection strings, and the values of known secret variables."""
+    text = _redact_fields(_redact_userinfo(text))
     for value in secret_values():
         text = text.replace(value, MASK)
     return text
