@@ -1,6 +1,6 @@
 """Benchmark: pr-validate on each DVC remote type this machine can serve, beside the raw DVC work.
 
-For each remote type in REMOTES (a registry: add "azure", "gs"... by name, with a function that
+For each remote type in REMOTES (a registry: add a type by name, with a function that
 starts its server and returns its tests.remotes.contract.RemoteKind), the example housing project
 is built and pushed to a fresh store once (tests/remotes/contract.py's template). Each round, from
 fresh clones of pr-better (empty DVC caches), alternating which side goes first:
@@ -55,8 +55,30 @@ def _webdav(base: Path) -> tuple[RemoteKind, Callable[[], None]]:
     return webdav_kind(server), server.stop
 
 
+def _azure(base: Path) -> tuple[RemoteKind, Callable[[], None]]:
+    from tests.remotes.cloud_kinds import azure_kind
+    from tests.support.cloud_emulators import start_azurite
+
+    server = start_azurite(base / "azurite")
+    return azure_kind(server), server.stop
+
+
+def _gs(base: Path) -> tuple[RemoteKind, Callable[[], None]]:
+    from tests.remotes.cloud_kinds import gcs_kind
+    from tests.support.cloud_emulators import start_gcs_emulator
+
+    server = start_gcs_emulator(base / "gcs")
+    (base / "gcs-keys").mkdir()
+    return gcs_kind(server, base / "gcs-keys"), server.stop
+
+
 # remote type -> start its server under a folder: (its RemoteKind, stop)
-REMOTES: dict[str, Callable[[Path], tuple[RemoteKind, Callable[[], None]]]] = {"ssh": _ssh, "webdav": _webdav}
+REMOTES: dict[str, Callable[[Path], tuple[RemoteKind, Callable[[], None]]]] = {
+    "ssh": _ssh,
+    "webdav": _webdav,
+    "azure": _azure,
+    "gs": _gs,
+}
 
 
 def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
@@ -84,7 +106,10 @@ def bench_remote(name: str, base: Path, rounds: int) -> tuple[float, float]:
 
             def plain() -> None:
                 clone = project.checkout("pr-better")
-                raw.append(timed([DVC, "status", "-c"], clone, env) + timed([DVC, "pull", *TARGETS], clone, env))
+                raw_env = {**env, **kind.raw_dvc_env}
+                raw.append(
+                    timed([DVC, "status", "-c"], clone, raw_env) + timed([DVC, "pull", *TARGETS], clone, raw_env)
+                )
 
             for side in (ci, plain) if index % 2 == 0 else (plain, ci):
                 side()

@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .adapters import dvc as dvc_adapter
 from .adapters import git
 from .errors import ConfigError
 
@@ -394,6 +395,7 @@ def load_project(repo: Path) -> Project:
     """
     root = require_project_root(repo)
     git_root = Path(git.git(root, "rev-parse", "--show-toplevel").strip()).resolve()
+    dvc_adapter.prepare_remote_clients(root)
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
     from dvc.repo.metrics.show import _collect_top_level_metrics

@@ -153,28 +153,36 @@ def mlflow_rejected(tracking_uri: str, reason: str) -> ConfigError:
     )
 
 
-def remote_rejected(where: str, url: str, endpoint_url: str | None, reason: str) -> ConfigError:
-    """A DVC remote (`where` describes it, `url` is its URL) refused the credentials: what to set."""
+def remote_rejected(
+    where: str, url: str, endpoint_url: str | None, reason: str, remote: str = "NAME", user: str | None = None
+) -> ConfigError:
+    """A DVC remote (`where` describes it, `url` is its URL, `remote` its name, `user` the login of an
+    SSH or WebDAV one) refused the credentials: what to set."""
     scheme = url.partition("://")[0].lower() if "://" in url else ""
+    modify = f"dvc remote modify --local {remote}"
     if scheme in ("s3", "s3a"):
         target = endpoint_url or f"bucket {url.partition('://')[2].partition('/')[0]}"
         fix = f"set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for {target}"
     elif scheme in ("gs", "gcs"):
         fix = (
-            "set GOOGLE_APPLICATION_CREDENTIALS (or `dvc remote modify --local NAME credentialpath`) "
+            f"set GOOGLE_APPLICATION_CREDENTIALS (or `{modify} credentialpath PATH`) "
             "to a service-account key file allowed on that bucket"
         )
     elif scheme in ("azure", "az"):
         fix = (
-            "set AZURE_STORAGE_CONNECTION_STRING (or `dvc remote modify --local NAME connection_string`) "
+            f"set AZURE_STORAGE_CONNECTION_STRING (or `{modify} connection_string ...`) "
             "to one whose AccountKey or SAS is valid for that container"
         )
-    elif scheme in ("ssh",):
-        fix = "set the remote's `keyfile` (or `user` and `password`) with `dvc remote modify --local NAME`, for a key the server authorizes"
-    elif scheme in ("webdav", "webdavs"):
-        fix = "set the remote's `user` and `password` (or `token`) with `dvc remote modify --local NAME`"
+    elif scheme == "ssh":
+        login = f"user {user}" if user else "no user set: the local login name is used"
+        fix = (
+            f"give it a key the server accepts for that user: `{modify} keyfile PATH` (or load the key into "
+            f"`ssh-agent`), and check the login ({login}; `{modify} user NAME`)"
+        )
+    elif scheme in ("webdav", "webdavs", "http", "https"):
+        fix = f"set the user and password the server accepts: `{modify} user NAME` and `{modify} password ...` (from a secret)"
     else:
-        fix = "set the remote's credentials (`dvc remote modify --local NAME user/password`, or its usual variables)"
+        fix = f"set the remote's credentials (`{modify} user/password`, or its usual variables)"
     return ConfigError(redact(f"{where} rejected the credentials ({reason}); {fix}"))
 
 

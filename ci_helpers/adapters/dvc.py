@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import logging
 import os
 import re
 import sys
 from pathlib import Path, PurePosixPath
 
 from ..errors import ConfigError, InfrastructureError, StageFailed
-from .auth import exception_chain, exception_rejection_reason, rejection_reason, remote_rejected
+from .auth import exception_rejection_reason, remote_rejected
 from .redact import redact
+from .remote_types import RemoteSettings, check_connects, probe_address
 from .runner import TAIL_LINES, CommandError, is_transient_text, retry_attempts, retry_wait_seconds, run
 
 
@@ -86,110 +88,52 @@ def resolve_remote(repo: Path, remote: str | None) -> str:
     return chosen
 
 
-_S3_SCHEMES = ("s3", "s3a")
-# The remote types whose credentials are settings of the remote (`dvc remote modify --local`), and
-# the line that says which to set when the server refuses them.
-_SSH_SCHEMES = ("ssh",)
-_USER_PASSWORD_SCHEMES = ("webdav", "webdavs", "http", "https")
-# asyncssh (DVC's SSH remote) words a refused login so; auth's patterns know git's ssh words only
-_SSH_REJECTION = re.compile(r"Permission denied for user (?P<user>\S+) on host")
-
-
-def _scheme(url: str) -> str:
-    return url.partition("://")[0].lower() if "://" in url else ""
+def remote_settings(repo: Path, remote: str) -> RemoteSettings:
+    """The remote's URL and settings (project config and config.local merged)."""
+    section = _remote_sections(_project_config(repo)).get(remote)
+    if section is None:
+        return RemoteSettings(remote, remotes(repo).get(remote, "?"))
+    return RemoteSettings(remote, section.get("url", "?"), dict(section.items()))
 
 
 def _remote_location(repo: Path, remote: str) -> tuple[str, str | None]:
-    """The remote's URL and, for an S3 remote only, its endpoint URL (its config, else the AWS
-    variables: they mean nothing to an SSH, WebDAV, Azure... remote, whose URL names its server)."""
-    section = _remote_sections(_project_config(repo)).get(remote)
-    url = section.get("url", "?") if section is not None else remotes(repo).get(remote, "?")
-    if _scheme(url) not in _S3_SCHEMES:
-        return url, None
-    endpoint = (
-        (section.get("endpointurl") if section is not None else None)
-        or os.environ.get("AWS_ENDPOINT_URL_S3")
-        or os.environ.get("AWS_ENDPOINT_URL")
-    )
-    return url, endpoint
+    """The remote's URL and the server it talks to when the URL does not name it (an S3, Azure or
+    GCS endpoint; the AWS variables mean nothing to an SSH, WebDAV, Azure... remote)."""
+    settings = remote_settings(repo, remote)
+    return settings.url, settings.service_endpoint()
 
 
 def remote_endpoint(repo: Path, remote: str) -> str:
-    """A human description of where a remote lives: its URL, plus the S3 endpoint when set."""
+    """A human description of where a remote lives: its URL, plus its service endpoint when set."""
     url, endpoint = _remote_location(repo, remote)
     return f"DVC remote '{remote}' ({url}" + (f" at {endpoint})" if endpoint else ")")
 
 
-def _remote_setting(repo: Path, remote: str, key: str) -> str | None:
-    section = _remote_sections(_project_config(repo)).get(remote)
-    return section.get(key) if section is not None else None
-
-
-def _ssh_user(repo: Path, remote: str, url: str) -> str | None:
-    """The user an SSH remote logs in as: the `user` setting, else the URL's (never its password)."""
-    from urllib.parse import urlsplit
-
-    try:
-        from_url = urlsplit(url).username
-    except ValueError:
-        from_url = None
-    return _remote_setting(repo, remote, "user") or from_url
-
-
 def _rejected(repo: Path, remote: str, endpoint: str):
-    """The ConfigError (exit 2) for `remote` rejecting the credentials, given the rejection's reason:
-    for an SSH or WebDAV remote it names the settings to fix, with the remote's name."""
+    """The ConfigError (exit 2) for `remote` rejecting the credentials, given the rejection's reason."""
     try:
-        url, endpoint_url = _remote_location(repo, remote)
+        settings = remote_settings(repo, remote)
     except CommandError:
-        url, endpoint_url = "?", None
-    scheme = _scheme(url)
-
-    def rejected(reason: str) -> ConfigError:
-        if scheme in _SSH_SCHEMES:
-            user = _ssh_user(repo, remote, url)
-            as_user = f"user {user}" if user else "no user set: the local login name is used"
-            fix = (
-                f"give it a key that the server accepts for that user: `dvc remote modify --local {remote} keyfile PATH` "
-                f"(or load the key into `ssh-agent`), and check the login ({as_user}; "
-                f"`dvc remote modify --local {remote} user NAME`)"
-            )
-        elif scheme in _USER_PASSWORD_SCHEMES:
-            fix = (
-                f"set the user and password the server accepts: `dvc remote modify --local {remote} user NAME` and "
-                f"`dvc remote modify --local {remote} password ...` (from a secret)"
-            )
-        else:
-            return remote_rejected(endpoint, url, endpoint_url, reason)
-        return ConfigError(redact(f"{endpoint} rejected the credentials ({reason}); {fix}"))
-
-    return rejected
+        settings = RemoteSettings(remote, "?")
+    return lambda reason: remote_rejected(
+        endpoint, settings.url, settings.service_endpoint(), reason, remote=remote, user=settings.login_user()
+    )
 
 
-def _rejection_reason(text: str) -> str | None:
-    """auth's reading of a failure's text, plus the SSH remote's own words for a refused login."""
-    reason = rejection_reason(text)
-    if reason:
-        return reason
-    return "SSH: permission denied" if _SSH_REJECTION.search(text) else None
-
-
-def _exception_rejection_reason(error: BaseException) -> str | None:
-    reason = exception_rejection_reason(error)
-    if reason:
-        return reason
-    for link in exception_chain(error):
-        if type(link).__name__ == "PermissionDenied" and type(link).__module__.startswith("asyncssh"):
-            return "SSH: permission denied"
-        if _SSH_REJECTION.search(str(link)):
-            return "SSH: permission denied"
-    return None
+def prepare_remote_clients(repo: Path) -> None:
+    """Set, for this process and the `dvc` commands it starts, the variables the client libraries of
+    the project's remotes need (remote_types; never one the user set). Before DVC loads them: gcsfs
+    reads its own when it is imported."""
+    for name in _remote_sections(_project_config(repo)):
+        for variable, value in remote_settings(repo, name).client_environment().items():
+            os.environ.setdefault(variable, value)
 
 
 def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: str) -> None:
     """`dvc pull|push ARGS`, showing DVC's own progress: transient failures retried (then exit 3),
     a remote that rejects the credentials (AccessDenied, 403) exit 2 at once."""
     try:
+        prepare_remote_clients(repo)
         run(
             [dvc_executable(), command, *args],
             cwd=repo,
@@ -199,9 +143,6 @@ def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: 
             rejected=_rejected(repo, remote, endpoint),
         )
     except CommandError as error:
-        reason = _rejection_reason(error.output)
-        if reason:  # words auth's patterns do not know (SSH's refused login)
-            raise _rejected(repo, remote, endpoint)(reason) from None
         # Not transient, not a rejection: name the remote and DVC's own words (a full disk among
         # them is recognised from those words at the command's edge).
         tail = " | ".join(line.strip() for line in error.output.strip().splitlines()[-3:] if line.strip())
@@ -326,6 +267,24 @@ def check_remote_answers(repo: Path, remote: str, endpoint: str) -> None:
     _on_remote(repo, remote, endpoint, "reach", look)
 
 
+@contextlib.contextmanager
+def _quiet_client_loggers():
+    """Storage libraries that log each failed request with its traceback (gcsfs) say nothing: the
+    failure is reported once, in one line, by the caller."""
+    loggers = [logging.getLogger(name) for name in _CHATTY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+_CHATTY_LOGGERS = ("gcsfs", "azure", "asyncssh", "webdav4")
+
+
 def _on_remote(repo: Path, remote: str, endpoint: str, what: str, call):
     """`call()` (in-process DVC work on the remote) with bounded retries of transient failures.
     A rejection of the credentials raises ConfigError at once; anything else InfrastructureError."""
@@ -334,9 +293,27 @@ def _on_remote(repo: Path, remote: str, endpoint: str, what: str, call):
     from dvc.config import ConfigError as DvcConfigError
 
     rejected = _rejected(repo, remote, endpoint)
+    try:
+        settings = remote_settings(repo, remote)
+    except CommandError:
+        settings = RemoteSettings(remote, "?")
+    unusable = settings.unusable_key_file()
+    if unusable:
+        raise ConfigError(
+            redact(
+                f"{endpoint} cannot be used: {unusable}; set GOOGLE_APPLICATION_CREDENTIALS or "
+                f"`dvc remote modify --local {remote} credentialpath PATH` to a service-account JSON key file"
+            )
+        )
+    address = probe_address(settings)
+
+    def connected_call():
+        if address:  # the Azure and GCS SDKs retry a refused connection for a minute a request
+            check_connects(address)
+        return call()
 
     def retryable(error: Exception) -> bool:
-        if isinstance(error, (ConfigError, DvcConfigError)) or _exception_rejection_reason(error):
+        if isinstance(error, (ConfigError, DvcConfigError)) or exception_rejection_reason(error):
             return False
         # a refused or timed-out connection (asyncssh's "Connect call failed" has no transient words)
         return isinstance(error, (ConnectionError, TimeoutError)) or is_transient_text(
@@ -346,13 +323,17 @@ def _on_remote(repo: Path, remote: str, endpoint: str, what: str, call):
     stamina.instrumentation.set_on_retry_hooks([])
     wait, attempts = retry_wait_seconds(), retry_attempts()
     try:
-        for attempt in stamina.retry_context(
-            on=retryable, attempts=attempts, wait_initial=wait, wait_max=8 * wait + 0.1, wait_jitter=wait / 4
-        ):
-            with attempt:
-                if attempt.num > 1:
-                    sys.stderr.write(f"retrying the check of {redact(endpoint)} (attempt {attempt.num}/{attempts})\n")
-                return call()
+        prepare_remote_clients(repo)
+        with _quiet_client_loggers():
+            for attempt in stamina.retry_context(
+                on=retryable, attempts=attempts, wait_initial=wait, wait_max=8 * wait + 0.1, wait_jitter=wait / 4
+            ):
+                with attempt:
+                    if attempt.num > 1:
+                        sys.stderr.write(
+                            f"retrying the check of {redact(endpoint)} (attempt {attempt.num}/{attempts})\n"
+                        )
+                    return connected_call()
     except ConfigError:
         raise
     except DvcConfigError as error:  # an unknown remote, a config DVC refuses
@@ -362,7 +343,7 @@ def _on_remote(repo: Path, remote: str, endpoint: str, what: str, call):
             )
         ) from None
     except Exception as error:
-        reason = _exception_rejection_reason(error)
+        reason = exception_rejection_reason(error)
         if reason:
             raise rejected(reason) from None
         raise InfrastructureError(

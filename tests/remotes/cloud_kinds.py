@@ -98,5 +98,5 @@ def gcs_kind(server: GcsEmulator, keys: Path) -> RemoteKind:
         copy_store=server.copy_bucket,
         server_down=lambda: stopped(server),
         endpoint_words=(f"127.0.0.1:{server.port}",),
-        env=dict(GCSFS_PLAIN),
+        raw_dvc_env=dict(GCSFS_PLAIN),  # ci-helpers sets it for an endpointurl (remote_types)
     )

@@ -57,6 +57,8 @@ class RemoteKind:
     server_down: Callable[[], AbstractContextManager[None]]  # the server refuses connections inside it
     endpoint_words: tuple[str, ...]  # the "unreachable" message names these (host:port)
     env: dict[str, str] = field(default_factory=dict)  # variables every command gets (tokens...)
+    # variables the set-up's raw `dvc` commands need and ci-helpers sets for itself (so its runs do not get them)
+    raw_dvc_env: dict[str, str] = field(default_factory=dict)
 
 
 def configure(kind: RemoteKind, project: Path, store: str, settings: dict[str, str] | None = None) -> None:
@@ -95,7 +97,7 @@ def new_store(prefix: str) -> str:
 def build_template(kind: RemoteKind, base: Path) -> RemoteTemplate:
     template = RemoteTemplate(kind, base, new_store("template"))
     origin, dev = template.origin, template.dev
-    env = {**kind.env, "MLFLOW_TRACKING_URI": f"sqlite:///{base / 'train-mlflow.db'}"}
+    env = {**kind.env, **kind.raw_dvc_env, "MLFLOW_TRACKING_URI": f"sqlite:///{base / 'train-mlflow.db'}"}
     sh(["git", "init", "-q", "--bare", "-b", "main", str(origin)], base)
     shutil.copytree(EXAMPLE, dev, ignore=shutil.ignore_patterns("mlflow.db", "mlruns", "__pycache__"))
     sh(["git", "init", "-q", "-b", "main"], dev)

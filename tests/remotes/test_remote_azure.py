@@ -4,7 +4,6 @@ the connection string set with `dvc remote modify --local` as CI writes it from 
 from __future__ import annotations
 
 import functools
-import subprocess
 
 import pytest
 
@@ -16,14 +15,10 @@ from tests.support.run import ci_helpers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# With the fix, a down server is reported in seconds; without it the Azure SDK's own retries
-# (15 s, 18 s, 24 s for each request) hold a check for over 4 minutes (measured: 264 s).
+# A down server is reported in seconds (ci-helpers probes the BlobEndpoint with a bounded TCP
+# connect first); without that the Azure SDK's own retries (15 s, 18 s, 24 s for each request) hold
+# a check for over 4 minutes (measured: 264 s). The timeout makes that a failure.
 DOWN_TIMEOUT = 25
-NEEDS_PROBE = (
-    "needs dvc.py to probe an Azure remote's BlobEndpoint (from its connection_string) with a bounded "
-    "TCP connect before DVC's in-process work: the Azure SDK retries a refused connection for ~60 s a "
-    "request, so a down server takes over 4 minutes to be reported"
-)
 
 
 @pytest.fixture(scope="session")
@@ -39,12 +34,10 @@ def kind(azurite) -> RemoteKind:
 
 
 class TestAzureRemote(RemoteContract):
-    @pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired, reason=NEEDS_PROBE)
     def test_a_server_that_is_down_is_exit_3_naming_the_endpoint_and_no_secret(self, remote_project, monkeypatch):
         monkeypatch.setattr(contract, "ci_helpers", functools.partial(ci_helpers, timeout=DOWN_TIMEOUT))
         super().test_a_server_that_is_down_is_exit_3_naming_the_endpoint_and_no_secret(remote_project)
 
-    @pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired, reason=NEEDS_PROBE)
     def test_the_planted_secret_is_printed_nowhere(self, remote_project, tmp_path, monkeypatch):
         monkeypatch.setattr(contract, "ci_helpers", functools.partial(ci_helpers, timeout=DOWN_TIMEOUT))
         super().test_the_planted_secret_is_printed_nowhere(remote_project, tmp_path)
