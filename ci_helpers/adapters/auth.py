@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from ..errors import ConfigError
 from .redact import redact
+from .remote_types import AZURE_SCHEMES, GS_SCHEMES, S3_SCHEMES, scheme_of
 
 # (pattern, reason): the first that matches names the rejection. Specific codes before generic words.
 _REJECTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -97,13 +98,23 @@ def exception_chain(error: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-# Where Google's client libraries load a key file: whatever fails in there (a missing or malformed
-# file, a file of the wrong kind: JSONDecodeError, KeyError 'refresh_token'...) is the credentials
-# setting, not the server, and retrying cannot fix it.
-_GCS_CREDENTIAL_CODE = re.compile(r"[/\\](?:gcsfs[/\\]credentials\.py|google[/\\](?:auth|oauth2)[/\\])")
+# Where Google's client libraries load a key file: what fails in there (a missing or malformed file,
+# a file of the wrong kind: JSONDecodeError, KeyError 'refresh_token'...) is the credentials setting,
+# not the server, and retrying cannot fix it. Not their transport (token refreshes, the metadata
+# server): a refused or timed-out request there is an outage.
+_GCS_CREDENTIAL_CODE = re.compile(
+    r"[/\\](?:gcsfs[/\\]credentials\.py|google[/\\]auth[/\\](?:_default|_service_account_info)\.py|"
+    r"google[/\\](?:oauth2|auth)[/\\](?:service_account|credentials|_credentials_base)\.py)"
+)
+# What a key file that cannot be used raises (JSONDecodeError is a ValueError); never a transport
+# error or a refused refresh, which say nothing about the file.
+_KEY_FILE_ERRORS = (KeyError, ValueError, TypeError, FileNotFoundError, IsADirectoryError)
+_KEY_FILE_ERROR_NAMES = ("DefaultCredentialsError", "MalformedError")
 
 
 def _raised_loading_gcs_credentials(error: BaseException) -> bool:
+    if not (isinstance(error, _KEY_FILE_ERRORS) or type(error).__name__ in _KEY_FILE_ERROR_NAMES):
+        return False
     traceback = error.__traceback__
     while traceback is not None:
         if _GCS_CREDENTIAL_CODE.search(traceback.tb_frame.f_code.co_filename):
@@ -158,17 +169,17 @@ def remote_rejected(
 ) -> ConfigError:
     """A DVC remote (`where` describes it, `url` is its URL, `remote` its name, `user` the login of an
     SSH or WebDAV one) refused the credentials: what to set."""
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    scheme = scheme_of(url)
     modify = f"dvc remote modify --local {remote}"
-    if scheme in ("s3", "s3a"):
+    if scheme in S3_SCHEMES:
         target = endpoint_url or f"bucket {url.partition('://')[2].partition('/')[0]}"
         fix = f"set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for {target}"
-    elif scheme in ("gs", "gcs"):
+    elif scheme in GS_SCHEMES:
         fix = (
             f"set GOOGLE_APPLICATION_CREDENTIALS (or `{modify} credentialpath PATH`) "
             "to a service-account key file allowed on that bucket"
         )
-    elif scheme in ("azure", "az"):
+    elif scheme in AZURE_SCHEMES:
         fix = (
             f"set AZURE_STORAGE_CONNECTION_STRING (or `{modify} connection_string ...`) "
             "to one whose AccountKey or SAS is valid for that container"

@@ -120,23 +120,44 @@ def _rejected(repo: Path, remote: str, endpoint: str):
     )
 
 
-def prepare_remote_clients(repo: Path) -> None:
-    """Set, for this process and the `dvc` commands it starts, the variables the client libraries of
-    the project's remotes need (remote_types; never one the user set). Before DVC loads them: gcsfs
-    reads its own when it is imported."""
-    for name in _remote_sections(_project_config(repo)):
-        for variable, value in remote_settings(repo, name).client_environment().items():
-            os.environ.setdefault(variable, value)
+def remote_client_environment(repo: Path) -> dict[str, str]:
+    """The variables the client libraries of the project's remotes need (remote_types), for the `dvc`
+    commands this process starts; never one the user set."""
+    try:
+        names = list(_remote_sections(_project_config(repo)))
+    except configparser.Error:  # DVC reports a broken config in its own words
+        return {}
+    needed: dict[str, str] = {}
+    for name in names:
+        needed |= remote_settings(repo, name).client_environment()
+    return needed
+
+
+@contextlib.contextmanager
+def remote_clients(repo: Path):
+    """In-process DVC work with remote_client_environment set, put back afterwards (gcsfs reads its
+    variable when it is imported, which may be the first work on the remote)."""
+    needed = remote_client_environment(repo)
+    saved = {name: os.environ.get(name) for name in needed}
+    os.environ.update(needed)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: str) -> None:
     """`dvc pull|push ARGS`, showing DVC's own progress: transient failures retried (then exit 3),
     a remote that rejects the credentials (AccessDenied, 403) exit 2 at once."""
     try:
-        prepare_remote_clients(repo)
         run(
             [dvc_executable(), command, *args],
             cwd=repo,
+            env=remote_client_environment(repo),
             stream=True,
             retry=True,
             endpoint=endpoint,
@@ -183,6 +204,7 @@ def repro(
     files and tokens."""
     try:
         unset = UNTRUSTED_UNSET if untrusted else ()
+        env = {**remote_client_environment(repo), **(env or {})}
         return run([dvc_executable(), "repro", *flags, *targets], cwd=repo, env=env, stream=True, unset=unset).stdout
     except CommandError as error:
         raise stage_failed(error) from None
@@ -323,8 +345,7 @@ def _on_remote(repo: Path, remote: str, endpoint: str, what: str, call):
     stamina.instrumentation.set_on_retry_hooks([])
     wait, attempts = retry_wait_seconds(), retry_attempts()
     try:
-        prepare_remote_clients(repo)
-        with _quiet_client_loggers():
+        with remote_clients(repo), _quiet_client_loggers():
             for attempt in stamina.retry_context(
                 on=retryable, attempts=attempts, wait_initial=wait, wait_max=8 * wait + 0.1, wait_jitter=wait / 4
             ):

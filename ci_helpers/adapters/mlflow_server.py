@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from .auth import mlflow_rejected
 from .redact import redact
 
-_VERSION_TEXT = re.compile(r"\d+\.\d+(?:\.\d+)?(?:[.+\-]?\w+)*")
+_VERSION_TEXT = re.compile(r"\d+\.\d+(?:\.\d+)?(?:[.+\-]?[\w.+\-]*)?")
 _ASKED: dict[str, ServerInfo] = {}
 
 
@@ -43,10 +43,12 @@ class ServerInfo:
         return f"MLflow {self.version} server" if self.version else "MLflow server (version not told)"
 
 
-def server_info(tracking_uri: str) -> ServerInfo:
-    """Ask the server once (cached for the process); a local store needs no asking."""
+def server_info(tracking_uri: str, fresh: bool = False) -> ServerInfo:
+    """Ask the server once (remembered until asked `fresh`: each command's preflight does, so a
+    long-lived process, an Airflow worker, sees a server upgraded meanwhile); a local store needs no
+    asking."""
     uri = tracking_uri.strip()
-    if uri not in _ASKED:
+    if fresh or uri not in _ASKED:
         remote = uri.lower().startswith(("http://", "https://"))
         _ASKED[uri] = ServerInfo(_ask_version(uri) if remote else None, remote)
     return _ASKED[uri]

@@ -36,6 +36,9 @@ _SECRET_FIELDS = re.compile(
 # long run with no "://" is rescanned from each of its characters (quadratic: minutes for 2 MB).
 _URL_USERINFO = re.compile(r"(?<![a-zA-Z0-9+.-])(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 MASK = "***"
+# A private key pasted whole (a service-account JSON where a path was expected, a PEM in a message):
+# its lines may be real newlines or JSON's escaped "\n".
+_PEM_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", re.DOTALL)
 
 
 def secret_values() -> list[str]:
@@ -43,6 +46,9 @@ def secret_values() -> list[str]:
     values = [os.environ.get(name, "") for name in SECRET_ENV_VARS]
     for name in SECRET_FIELD_ENV_VARS:
         values += [match["value"] for match in _SECRET_FIELDS.finditer(os.environ.get(name, ""))]
+    credentials = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS", "")
+    if credentials.lstrip().startswith("{"):  # the key's JSON itself, where a path was expected
+        values.append(credentials)
     return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
 
 
@@ -69,6 +75,8 @@ def _redact_userinfo(text: str) -> str:
 
 def redact(text: str) -> str:
     """Remove credentials in URLs and connection strings, and the values of known secret variables."""
+    if "PRIVATE KEY-----" in text:  # before the fields: `"private_key": "-----BEGIN` would hide its start
+        text = _PEM_BLOCK.sub(MASK, text)
     text = _redact_fields(_redact_userinfo(text))
     for value in secret_values():
         text = text.replace(value, MASK)

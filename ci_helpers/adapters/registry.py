@@ -177,7 +177,13 @@ def check_model_uri(tracking_uri: str, uri: str) -> tuple[str, str | None, str |
             run = _get_run(client, run_id)
             if not supports_logged_models(tracking_uri):
                 path = uri.removeprefix("runs:/").partition("/")[2].strip("/")
-                return f"{run.info.artifact_uri.rstrip('/')}/{path}".rstrip("/"), None, run_id
+                source = f"{run.info.artifact_uri.rstrip('/')}/{path}".rstrip("/")
+                if not _holds_mlmodel(tracking_uri, source):
+                    raise ConfigError(
+                        f"--model-uri {uri}: run {run_id} has no model at '{path or '(its root)'}' (no MLmodel "
+                        "there); pass the artifact path its training logged the model under, e.g. runs:/<run_id>/model"
+                    )
+                return source, None, run_id
     return uri, None, None
 
 

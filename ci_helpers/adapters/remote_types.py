@@ -17,7 +17,7 @@ GS_SCHEMES = ("gs", "gcs")
 PROBE_SECONDS = 3.0
 # gcsfs (2025 and newer) asks a gRPC control plane for each bucket's layout; a server other than
 # Google's (an emulator, a gateway) has none, and each ask waits 60 s before gcsfs falls back.
-_GCS_ELSEWHERE = {"GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false", "NO_GCE_CHECK": "true"}
+_GCS_ELSEWHERE = {"GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
 
 
 def scheme_of(url: str) -> str:
@@ -60,7 +60,7 @@ class RemoteSettings:
 
     def client_environment(self, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         """Variables the remote's client library needs here, unless the user set them: a GCS remote on
-        another server than Google's skips gcsfs's gRPC layout lookup and the GCE metadata probe."""
+        another server than Google's skips gcsfs's gRPC layout lookup."""
         if self.scheme in GS_SCHEMES and self.service_endpoint(environ):
             return {name: value for name, value in _GCS_ELSEWHERE.items() if name not in environ}
         return {}
@@ -83,8 +83,11 @@ class RemoteSettings:
         path = self.settings.get("credentialpath") or environ.get("GOOGLE_APPLICATION_CREDENTIALS")
         if not path:
             return None
+        if path.lstrip().startswith("{"):
+            return f"{setting} holds what looks like the key's JSON itself, not the path of a file holding it"
         if not os.path.isfile(path):
-            return f"{setting} names no file: {path}"
+            shown = path if len(path) <= 200 and not any(c.isspace() for c in path) else "(a value that is no path)"
+            return f"{setting} names no file: {shown}"
         try:
             import google.auth
 

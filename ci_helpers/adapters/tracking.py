@@ -243,7 +243,7 @@ def check_tracking_server(tracking_uri: str) -> None:
         _check_server_answers(uri)
         from .mlflow_server import server_info
 
-        server_info(uri)  # once per command: which calls this server takes (MLflow 2.x: no logged models)
+        server_info(uri, fresh=True)  # once per command: which calls it takes (MLflow 2.x: no logged models)
 
 
 def _sqlite_rest(uri: str) -> str:

@@ -221,7 +221,10 @@ def rebuild(inputs: BuildInputs, run: TrackedRun) -> None:
         with github.group(forced):
             dvc.repro(repo, list(plan.forced), ["--force", "--downstream"], env)
     except StageFailed as error:
-        why = script_newer_than_server(str(error), run.tracking_uri)
+        try:
+            why = script_newer_than_server(str(error), run.tracking_uri)
+        except Exception:  # asking the server failed: the stage's failure is still the one to report
+            why = None
         if why is None:
             raise
         raise reworded(error, f"{why}: {error}") from None

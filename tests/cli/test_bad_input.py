@@ -77,6 +77,14 @@ def test_unknown_stage(mini_repo):
     assert_bad_input(result, "unknown DVC stage 'evalute'", "evaluate")
 
 
+def test_a_dvc_config_that_does_not_parse(mini_repo):
+    """A section written twice: DVC's own words, exit 2, before anything is read off a remote."""
+    config = mini_repo / ".dvc" / "config"
+    config.write_text(config.read_text() + "[core]\n    autostage = true\n")
+    result = invoke("pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate")
+    assert_bad_input(result, "DVC cannot read the project", "Duplicate section")
+
+
 def test_unknown_remote(mini_repo):
     result = invoke("pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate", "--remote", "nope")
     assert_bad_input(result, "DVC remote 'nope' is not configured", "store")

@@ -128,3 +128,12 @@ def test_register_promote_and_rollback_on_mlflow_2(mlflow2_python, mlflow2_serve
     assert "runs:/<run_id>/<path>" in line
     assert "unreachable" not in logged.output
     assert sorted(v.version for v in client.search_model_versions(f"name = '{name}'")) == versions
+
+    # a runs:/ URI whose path holds no model: refused before any write
+    mistyped = ci_helpers("register-model", *common, "--model-uri", f"runs:/{second_run}/modle", cwd=tmp_path)
+
+    assert mistyped.code == 2, mistyped.output
+    line = mistyped.stderr.strip().splitlines()[-1]
+    assert "no model at 'modle'" in line
+    assert "runs:/<run_id>/model" in line
+    assert sorted(v.version for v in client.search_model_versions(f"name = '{name}'")) == versions

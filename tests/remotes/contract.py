@@ -259,7 +259,12 @@ class RemoteContract:
     # --- master-build --------------------------------------------------------------------------
 
     def test_master_build_pushes_the_ci_model_onto_the_server(self, remote_project, tmp_path):
+        """A merge that changed the training params: the model CI rebuilds is on no remote yet, and
+        lies on the server after the build."""
         checkout = remote_project.checkout("main")
+        set_train_params(checkout, n_estimators=75)
+        sh(["git", "commit", "-qam", "main: retrain with n_estimators=75"], checkout)
+        sh(["git", "push", "-q", "origin", "main"], checkout)
         before = remote_project.kind.stored_objects(remote_project.store)
         gh = github_env(tmp_path / "gh", GITHUB_REF="refs/heads/main")
 
@@ -279,6 +284,7 @@ class RemoteContract:
         pushed = sh(["git", "show", f"{remote_project.head('main')}:dvc.lock"], remote_project.origin).stdout
         model_md5 = lock_out_md5(pushed, "models/model.pkl")
         after = remote_project.kind.stored_objects(remote_project.store)
+        assert model_md5 not in before  # a model no one pushed: only this build can have put it there
         assert model_md5 in after
         assert lock_out_md5(pushed, "data/features/test.csv") in after
         assert before <= after

@@ -165,3 +165,64 @@ def test_the_key_in_the_connection_string_variable_is_redacted_wherever_it_shows
 )
 def test_ordinary_words_are_not_redacted(text):
     assert redact(text) == text
+
+
+def _raised_in(filename: str, statement: str) -> BaseException:
+    """The exception `statement` raises when run as code of `filename` (a library's module path)."""
+    try:
+        exec(compile(statement, filename, "exec"), {})
+    except BaseException as error:
+        return error
+    raise AssertionError("nothing raised")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "raise ConnectionError('Connection refused')",
+        "raise TimeoutError('timed out')",
+        "class TransportError(Exception): pass\nraise TransportError('Failed to retrieve http://metadata/')",
+        "class RefreshError(Exception): pass\nraise RefreshError('500 Internal Server Error')",
+    ],
+)
+@pytest.mark.parametrize(
+    "module", ["google/auth/transport/requests.py", "google/oauth2/service_account.py", "gcsfs/credentials.py"]
+)
+def test_an_outage_inside_googles_libraries_is_not_a_key_problem(statement, module):
+    """A token refresh that cannot reach Google (refused, timed out, 5xx) is an outage to retry, not
+    exit 2, whichever of Google's modules it passed through."""
+    error = _raised_in(f"/venv/site-packages/{module}", statement)
+    assert exception_rejection_reason(error) is None
+
+
+def test_a_malformed_key_raised_where_google_loads_it_is_a_key_problem():
+    error = _raised_in("/venv/site-packages/google/oauth2/service_account.py", "raise KeyError('client_email')")
+    assert exception_rejection_reason(error)
+
+
+PEM = (
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC BKcwggSjAgEAAoIBAQC7\n"
+    "k3Fq9 planted body\n-----END PRIVATE KEY-----\n"
+)
+
+
+@pytest.mark.parametrize("shown", [PEM, json.dumps({"private_key": PEM}), PEM.replace("\n", "\\n")])
+def test_a_private_key_pasted_whole_is_redacted(shown):
+    text = redact(f"error: GOOGLE_APPLICATION_CREDENTIALS was {shown} (not a path)")
+    assert "MIIEv" not in text
+    assert "planted body" not in text
+    assert "not a path" in text
+
+
+def test_a_key_json_in_google_application_credentials_is_never_shown(monkeypatch):
+    """The common CI slip: the secret's JSON in the variable that wants its file's path."""
+    from ci_helpers.adapters.remote_types import RemoteSettings
+
+    key = json.dumps({"type": "service_account", "private_key_id": "abc123planted", "private_key": PEM})
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", key)
+    why = RemoteSettings("storage", "gs://bucket/p").unusable_key_file()
+    assert why is not None
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in why
+    assert "abc123planted" not in why
+    assert "MIIEv" not in why
+    assert "abc123planted" not in redact(f"echo of the variable: {key}")
