@@ -395,13 +395,14 @@ def load_project(repo: Path) -> Project:
     """
     root = require_project_root(repo)
     git_root = Path(git.git(root, "rev-parse", "--show-toplevel").strip()).resolve()
+    dvc_adapter.use_remote_clients(root)  # before DVC meets a remote
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
     from dvc.repo.metrics.show import _collect_top_level_metrics
     from dvc.repo.params.show import _collect_top_level_params
 
     try:
-        with dvc_adapter.remote_clients(root), Repo(str(root), uninitialized=False) as dvc_repo:
+        with Repo(str(root), uninitialized=False) as dvc_repo:
             index = dvc_repo.index
             lock_cache: dict[str, set[str]] = {}
             stages = [_stage(stage, root, lock_cache) for stage in index.stages]

@@ -133,31 +133,22 @@ def remote_client_environment(repo: Path) -> dict[str, str]:
     return needed
 
 
-@contextlib.contextmanager
-def remote_clients(repo: Path):
-    """In-process DVC work with remote_client_environment set, put back afterwards (gcsfs reads its
-    variable when it is imported, which may be the first work on the remote)."""
-    needed = remote_client_environment(repo)
-    saved = {name: os.environ.get(name) for name in needed}
-    os.environ.update(needed)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def use_remote_clients(repo: Path) -> None:
+    """Set remote_client_environment for the rest of this process and the commands it starts. For
+    the whole process: gcsfs reads its variable once, when it is imported, and DVC imports it from
+    wherever it first meets the remote (the project's index, a metrics read, a push check)."""
+    for name, value in remote_client_environment(repo).items():
+        os.environ.setdefault(name, value)
 
 
 def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: str) -> None:
     """`dvc pull|push ARGS`, showing DVC's own progress: transient failures retried (then exit 3),
     a remote that rejects the credentials (AccessDenied, 403) exit 2 at once."""
     try:
+        use_remote_clients(repo)
         run(
             [dvc_executable(), command, *args],
             cwd=repo,
-            env=remote_client_environment(repo),
             stream=True,
             retry=True,
             endpoint=endpoint,
@@ -204,7 +195,7 @@ def repro(
     files and tokens."""
     try:
         unset = UNTRUSTED_UNSET if untrusted else ()
-        env = {**remote_client_environment(repo), **(env or {})}
+        use_remote_clients(repo)
         return run([dvc_executable(), "repro", *flags, *targets], cwd=repo, env=env, stream=True, unset=unset).stdout
     except CommandError as error:
         raise stage_failed(error) from None
@@ -345,7 +336,8 @@ def _on_remote(repo: Path, remote: str, endpoint: str, what: str, call):
     stamina.instrumentation.set_on_retry_hooks([])
     wait, attempts = retry_wait_seconds(), retry_attempts()
     try:
-        with remote_clients(repo), _quiet_client_loggers():
+        use_remote_clients(repo)
+        with _quiet_client_loggers():
             for attempt in stamina.retry_context(
                 on=retryable, attempts=attempts, wait_initial=wait, wait_max=8 * wait + 0.1, wait_jitter=wait / 4
             ):
