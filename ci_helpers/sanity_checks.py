@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from .adapters import dvc, git
+from .adapters import git
 from .errors import ValidationFailed
 from .project import Project, read_pipeline_status
+from .push_check import PushBase, verify_pushed
 
 
 @dataclass(frozen=True)
@@ -16,25 +17,31 @@ class SanityCheck:
     passed: bool
     problems: tuple[str, ...]
     fix: str
+    detail: str = ""  # what the check trusted and asked, for the log and the report
 
     @property
     def message(self) -> str:
+        detail = f" ({self.detail})" if self.detail else ""
         if self.passed:
-            return f"{self.name}: ok"
-        return f"{self.name}: {'; '.join(self.problems)}. Fix: {self.fix}"
+            return f"{self.name}: ok{detail}"
+        return f"{self.name}: {'; '.join(self.problems)}{detail}. Fix: {self.fix}"
 
 
-def check_pushed(project: Project, remote: str, endpoint: str) -> SanityCheck:
+def check_pushed(
+    project: Project, remote: str, endpoint: str, base: PushBase | None = None, deep: bool = False
+) -> SanityCheck:
     """Every cached out recorded in the lock files and .dvc files is on the remote; a directory
-    out only when its manifest and every file it lists are. Asked of DVC's object database in one
-    batch, in-process (`dvc status --cloud` would stop at a directory's manifest)."""
+    out only when its manifest and every file it lists are (`dvc status --cloud` stops at the
+    manifest). What `base` records is trusted unless `deep` (see push_check)."""
     recorded = {out.path: out.md5 for out in project.outs if out.cached and out.md5}
-    unpushed = dvc.missing_on_remote(project.root, remote, endpoint, recorded) if recorded else []
+    checked = verify_pushed(project.root, remote, endpoint, recorded, base, deep) if recorded else None
+    unpushed = checked.missing if checked else ()
     return SanityCheck(
         "pushed",
         not unpushed,
         tuple(f"{path} is not on remote '{remote}'" for path in sorted(unpushed)),
         f"run `dvc push -r {remote}` on the PR branch and push again",
+        checked.detail if checked else "nothing DVC caches is recorded",
     )
 
 
@@ -110,14 +117,23 @@ def _record_file(project: Project, out_path: str) -> str:
     return str(PurePosixPath(stage.dvcfile).with_suffix(".lock"))
 
 
-def check_rebuild_inputs_pushed(project: Project, inputs: tuple[str, ...], remote: str, endpoint: str) -> None:
+def check_rebuild_inputs_pushed(
+    project: Project,
+    inputs: tuple[str, ...],
+    remote: str,
+    endpoint: str,
+    base: PushBase | None = None,
+    deep: bool = False,
+) -> str:
     """Preflight of master-build, before its MLflow run opens: every cached out that holds an
-    input the rebuild pulls is wholly on the remote. ValidationFailed (exit 1) names the paths and
-    the commit that recorded them: the most common mistake is a merge without `dvc push`."""
+    input the rebuild pulls is wholly on the remote (what `base` records trusted unless `deep`).
+    ValidationFailed (exit 1) names the paths and the commit that recorded them: the most common
+    mistake is a merge without `dvc push`. Returns what was trusted and asked, for the log."""
     covering = {out.path: out.md5 for path in inputs if (out := project.out_covering(path)) and out.cached and out.md5}
-    missing = dvc.missing_on_remote(project.root, remote, endpoint, covering) if covering else []
+    checked = verify_pushed(project.root, remote, endpoint, covering, base, deep) if covering else None
+    missing = checked.missing if checked else ()
     if not missing:
-        return
+        return checked.detail if checked else ""
     recorded_by = []
     for path in missing:
         record = project.git_path(_record_file(project, path))

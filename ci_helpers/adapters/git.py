@@ -146,6 +146,14 @@ def read_file_at(repo: Path, commit: str, path: str) -> str | None:
         return None
 
 
+def first_parent(repo: Path) -> str | None:
+    """HEAD's first parent, or None when the checkout lacks it (a shallow clone, a root commit)."""
+    try:
+        return git(repo, "rev-parse", "--verify", "--quiet", "HEAD^1^{commit}").strip() or None
+    except CommandError:
+        return None
+
+
 def changed_paths(git_root: Path, paths: list[str]) -> list[str]:
     """Which of `paths` (relative to the git root) differ from HEAD, modified or new."""
     existing = [p for p in paths if (git_root / p).exists()]

@@ -1,0 +1,142 @@
+"""What a DVC remote holds, asked of DVC's object database in-process, at a cost that follows the
+question, never the remote: `oids_exist` lists the WHOLE remote once it is asked about thousands
+of objects; here an object is asked about on its own (in parallel, DVC's `jobs`), or, when that
+takes fewer requests, only the 2-character hash prefixes that hold the objects asked about are
+listed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .dvc import _on_remote
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A directory out's `.dir` manifest: the object ids of the files it lists."""
+
+    oid: str
+    files: frozenset[str]
+    read_from_remote: bool  # then the remote holds the manifest: reading it proved it
+
+
+@dataclass(frozen=True)
+class Presence:
+    """Which of the objects asked about the remote holds, and what asking cost."""
+
+    present: frozenset[str]
+    asked: int
+    exists_calls: int  # one request each
+    prefixes_listed: int  # one listing each (a page per 1,000 objects under the prefix)
+
+
+def _can_list_prefixes(fs) -> bool:
+    """Object stores (S3, GCS, Azure) list a key prefix in pages; other remotes (local, SSH,
+    WebDAV, HTTP) would walk folders, so they are asked object by object."""
+    from dvc_objects.fs.base import ObjectFileSystem
+
+    return isinstance(fs, ObjectFileSystem) and bool(getattr(fs, "CAN_TRAVERSE", False))
+
+
+def _listed(odb, prefixes: list[str], jobs: int) -> set[str]:
+    """The object ids under these 2-character prefixes (each listed on its own, never the root)."""
+    paths = [odb.fs.join(odb.path, prefix) for prefix in prefixes]
+    found = set()
+    for path in odb.fs.find(paths, prefix=True, batch_size=jobs):
+        with contextlib.suppress(ValueError):  # not an object's path
+            found.add(odb.path_to_oid(path))
+    return found
+
+
+def _existing(odb, oids: set[str], jobs: int) -> set[str]:
+    return set(odb.list_oids_exists(sorted(oids), jobs=jobs)) if oids else set()
+
+
+def present_objects(odb, oids: Collection[str]) -> Presence:
+    """Which of `oids` `odb` holds, in as few requests as the question allows.
+
+    Per-object existence calls when the objects asked about are no more than the prefixes they
+    fall in (or the remote cannot list a prefix). Otherwise the prefix holding most of them is
+    listed first: its size (pages of 1,000) prices listing each other needed prefix against one
+    call per remaining object, and the cheaper is taken.
+    """
+    wanted = set(oids)
+    jobs = odb.fs.jobs
+    by_prefix: dict[str, set[str]] = {}
+    for oid in wanted:
+        by_prefix.setdefault(oid[:2], set()).add(oid)
+    if len(wanted) <= len(by_prefix) or not _can_list_prefixes(odb.fs):
+        return Presence(frozenset(_existing(odb, wanted, jobs)), len(wanted), len(wanted), 0)
+    probe = max(by_prefix, key=lambda prefix: (len(by_prefix[prefix]), prefix))
+    listed = _listed(odb, [probe], jobs)
+    found = by_prefix[probe] & listed
+    rest = wanted - by_prefix[probe]
+    others = sorted(set(by_prefix) - {probe})
+    pages = max(1, math.ceil(len(listed) / odb.fs.LIST_OBJECT_PAGE_SIZE))
+    if others and len(others) * pages < len(rest):
+        found |= rest & _listed(odb, others, jobs)
+        return Presence(frozenset(found), len(wanted), 0, 1 + len(others))
+    found |= _existing(odb, rest, jobs)
+    return Presence(frozenset(found), len(wanted), len(rest), 1)
+
+
+def _load_manifest(source, oid: str) -> frozenset[str]:
+    from dvc_data.hashfile.hash_info import HashInfo
+    from dvc_data.hashfile.tree import Tree
+
+    tree = Tree.load(source, HashInfo("md5", oid))
+    return frozenset(entry.value for _, _, entry in tree if entry is not None and entry.value)
+
+
+class RemoteObjects:
+    """One DVC remote's object database (and the local cache, for manifests), opened once; every
+    call on the remote retried through dvc._on_remote (exit 3 when it stays down, exit 2 at once
+    when the remote rejects the credentials)."""
+
+    def __init__(self, repo: Path, remote: str, endpoint: str, dvc_repo) -> None:
+        self._repo, self._remote, self._endpoint = repo, remote, endpoint
+        self._local = dvc_repo.cache.local
+        self._odb = _on_remote(
+            repo, remote, endpoint, "open", lambda: dvc_repo.cloud.get_remote_odb(remote, "status")
+        )
+
+    def manifest(self, oid: str) -> Manifest | None:
+        """The `.dir` manifest `oid`, from the local cache, else the remote; None when neither has it
+        (or it is not a manifest)."""
+        from dvc_objects.errors import ObjectFormatError
+
+        with contextlib.suppress(FileNotFoundError, ObjectFormatError):
+            return Manifest(oid, _load_manifest(self._local, oid), False)
+
+        def from_remote() -> Manifest | None:
+            try:
+                return Manifest(oid, _load_manifest(self._odb, oid), True)
+            except (FileNotFoundError, ObjectFormatError):
+                return None
+
+        return _on_remote(self._repo, self._remote, self._endpoint, "read a manifest from", from_remote)
+
+    def present(self, oids: Collection[str]) -> Presence:
+        """Which of `oids` the remote holds (see present_objects)."""
+        if not oids:
+            return Presence(frozenset(), 0, 0, 0)
+        return _on_remote(
+            self._repo, self._remote, self._endpoint, "check what is on", lambda: present_objects(self._odb, oids)
+        )
+
+
+@contextlib.contextmanager
+def remote_objects(repo: Path, remote: str, endpoint: str) -> Iterator[RemoteObjects]:
+    """The remote's objects for the span of one check (one DVC repo, one filesystem client)."""
+    from dvc.repo import Repo
+
+    dvc_repo = _on_remote(repo, remote, endpoint, "open", lambda: Repo(str(repo)))
+    try:
+        yield RemoteObjects(repo, remote, endpoint, dvc_repo)
+    finally:
+        dvc_repo.close()
