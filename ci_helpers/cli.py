@@ -154,6 +154,16 @@ allow_missing_baseline_option = click.option(
     help="Let a --max-regression rule pass when the baseline has no value for its metric (a project's "
     "first PR). Without it, a missing baseline fails the gate.",
 )
+deep_check_option = click.option(
+    "--deep",
+    "deep_check",
+    is_flag=True,
+    envvar="CI_HELPERS_DEEP_CHECK",
+    show_envvar=True,
+    help="Push check: ask the remote about every file of every directory out, trusting nothing the "
+    "baseline recorded (a scheduled audit; it lists only the hash prefixes it needs, never the whole "
+    "remote). Without it, a directory whose hash is the baseline's was verified there and is trusted.",
+)
 tracking_uri_option = click.option(
     "--tracking-uri",
     envvar=["CI_HELPERS_TRACKING_URI", "MLFLOW_TRACKING_URI"],
@@ -375,6 +385,7 @@ def pr_options(params: dict):
         comment=bool(params.get("comment")),
         trend_builds=params.get("trend_builds", 10),
         build_experiment=params.get("build_experiment"),
+        deep_check=bool(params.get("deep_check")),
     )
 
 
@@ -448,6 +459,7 @@ def gate_options(command):
     "$CI_HELPERS_NO_TRACK=true, the older spelling, still turns it off.",
 )
 @trend_builds_option
+@deep_check_option
 @click.option(
     "--build-experiment",
     envvar="CI_HELPERS_BUILD_EXPERIMENT",
@@ -486,12 +498,27 @@ def pr_validate_command(**params) -> None:
 @cli.command("check-remote")
 @repo_option
 @remote_option
+@deep_check_option
+@click.option(
+    "--baseline-ref",
+    envvar="CI_HELPERS_BASELINE_REF",
+    show_envvar=True,
+    help="Git ref whose recorded outs were verified there (pr-validate's baseline): a directory out "
+    "with the same hash is trusted, a changed one is asked about for its new files only. Default: "
+    "none, every file is asked about.",
+)
 @handles_errors
 def check_remote_command(**params) -> None:
-    """Fail (exit 1) when outputs recorded in dvc.lock or .dvc files are missing from the remote."""
+    """Fail (exit 1) when outputs recorded in dvc.lock or .dvc files are missing from the remote.
+
+    A directory out counts as pushed only when its manifest and every file it lists are on the
+    remote (`dvc status --cloud` stops at the manifest).
+    """
     from .flows.pr import validate_remote_pushed
 
-    check = validate_remote_pushed(Path(params["repo"]), params.get("remote"))
+    check = validate_remote_pushed(
+        Path(params["repo"]), params.get("remote"), bool(params.get("deep_check")), params.get("baseline_ref")
+    )
     click.echo(check.message)
     sys.exit(0 if check.passed else 1)
 

@@ -101,9 +101,7 @@ class RemoteObjects:
     def __init__(self, repo: Path, remote: str, endpoint: str, dvc_repo) -> None:
         self._repo, self._remote, self._endpoint = repo, remote, endpoint
         self._local = dvc_repo.cache.local
-        self._odb = _on_remote(
-            repo, remote, endpoint, "open", lambda: dvc_repo.cloud.get_remote_odb(remote, "status")
-        )
+        self._odb = _on_remote(repo, remote, endpoint, "open", lambda: dvc_repo.cloud.get_remote_odb(remote, "status"))
 
     def manifest(self, oid: str) -> Manifest | None:
         """The `.dir` manifest `oid`, from the local cache, else the remote; None when neither has it

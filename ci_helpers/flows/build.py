@@ -49,6 +49,7 @@ from ..lock_commit import LOCK_MODES, GitIdentity, LockCommitResult, commit_lock
 from ..metrics import read_metrics_files
 from ..project import Project, load_project, read_out_hashes
 from ..provenance import GitContext, build_branch, project_name, provenance_tags
+from ..push_check import first_parent_base, verify_pushed
 from ..rebuild_plan import RebuildPlan, plan_rebuild
 from ..registry_names import validate_alias, validate_model_name, validate_stage
 from ..report.build import build_failures, build_outputs, build_report_json, render_build_markdown
@@ -200,7 +201,11 @@ def check_endpoints(inputs: BuildInputs, options: MasterBuildOptions) -> None:
             git.check_push_allowed(git_root, options.git_remote, None)
     if inputs.plan.pull_targets:
         with github.group(f"Preflight: the rebuild's inputs are on '{inputs.remote}'"):
-            check_rebuild_inputs_pushed(inputs.project, inputs.plan.pull_targets, inputs.remote, inputs.endpoint)
+            base = first_parent_base(inputs.project)
+            checked = check_rebuild_inputs_pushed(
+                inputs.project, inputs.plan.pull_targets, inputs.remote, inputs.endpoint, base
+            )
+            sys.stderr.write(f"on '{inputs.remote}': {checked}\n")
 
 
 def rebuild(inputs: BuildInputs, run: TrackedRun) -> None:
@@ -243,7 +248,11 @@ def push_and_verify(inputs: BuildInputs, built_hashes: dict[str, str], push_run_
     with github.group(f"Verify that every out in the new lock is on '{inputs.remote}'"):
         cached = {out.path for out in inputs.project.outs if out.cached}
         recorded = {path: md5 for path, md5 in built_hashes.items() if path in cached}
-        missing = dvc.missing_on_remote(inputs.repo, inputs.remote, inputs.endpoint, recorded)
+        checked = verify_pushed(
+            inputs.repo, inputs.remote, inputs.endpoint, recorded, first_parent_base(inputs.project)
+        )
+        sys.stderr.write(f"on '{inputs.remote}': {checked.detail}\n")
+        missing = list(checked.missing)
     if missing:
         rebuilt = [path for path in missing if path in plan.rebuilt_cached_outputs]
         listed = ", ".join(missing[:10])

@@ -21,6 +21,7 @@ from ..metrics import Metrics, read_metrics_files, spell
 from ..plots import read_plots
 from ..project import Project, load_project, read_params
 from ..provenance import base_ref_from_env, ci_run_url, pr_git_context, pr_number_from_env, project_name
+from ..push_check import read_push_base
 from ..report.escape import one_line
 from ..report.pr import failure_messages, render_markdown, report_json, step_outputs
 from ..report.publish import publish_report
@@ -53,6 +54,7 @@ class PRValidationOptions:
     comment: bool = False
     trend_builds: int = DEFAULT_TREND_BUILDS  # main builds the report's trend reads back; 0: off
     build_experiment: str | None = None  # where master-build logs; default: the project's name
+    deep_check: bool = False  # the push check asks about every object, trusting no base
 
 
 @dataclass(frozen=True)
@@ -264,7 +266,9 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
     experiment = options.experiment or _default_experiment(repo)
 
     with github.group(f"Check that DVC outputs are on remote '{inputs.remote}'"):
-        pushed = check_pushed(inputs.project, inputs.remote, inputs.endpoint)
+        base = read_push_base(inputs.project, options.baseline_ref, baseline_commit) if baseline_commit else None
+        pushed = check_pushed(inputs.project, inputs.remote, inputs.endpoint, base, options.deep_check)
+        sys.stderr.write(f"push check: {pushed.detail}\n")
     with github.group("Check that dvc.lock is up to date"):
         fresh = check_lock_fresh(inputs.project)
     sanity = (pushed, fresh)
@@ -433,11 +437,17 @@ def comment_on_pr(result: PRValidationResult, project: Project, pr: int | None) 
 # -- building blocks -------------------------------------------------------------------------
 
 
-def validate_remote_pushed(repo: Path, remote: str | None) -> SanityCheck:
-    """`check-remote`: every out recorded in the lock files and .dvc files is on the remote."""
+def validate_remote_pushed(
+    repo: Path, remote: str | None, deep: bool = False, baseline_ref: str | None = None
+) -> SanityCheck:
+    """`check-remote`: every out recorded in the lock files and .dvc files is on the remote; what
+    `baseline_ref` records is trusted (as pr-validate trusts its baseline) unless `deep`."""
     project = load_project(repo)
     name = dvc.resolve_remote(project.root, remote)
-    return check_pushed(project, name, dvc.remote_endpoint(project.root, name))
+    base = None
+    if baseline_ref and not deep:
+        base = read_push_base(project, baseline_ref, git.resolve_ref(project.root, baseline_ref))
+    return check_pushed(project, name, dvc.remote_endpoint(project.root, name), base, deep)
 
 
 def validate_lock_fresh(repo: Path) -> SanityCheck:
