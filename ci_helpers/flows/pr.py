@@ -444,9 +444,7 @@ def validate_remote_pushed(
     `baseline_ref` records is trusted (as pr-validate trusts its baseline) unless `deep`."""
     project = load_project(repo)
     name = dvc.resolve_remote(project.root, remote)
-    base = None
-    if baseline_ref and not deep:
-        base = read_push_base(project, baseline_ref, git.resolve_ref(project.root, baseline_ref))
+    base = read_push_base(project, baseline_ref, git.resolve_ref(project.root, baseline_ref)) if baseline_ref else None
     return check_pushed(project, name, dvc.remote_endpoint(project.root, name), base, deep)
 
 
