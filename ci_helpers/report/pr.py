@@ -45,7 +45,8 @@ def report_dict(result: PRValidationResult) -> dict:
         "params_diff": result.params_diff,
         "checks": [check_json(check) for check in result.gate.checks] if result.gate else [],
         "sanity": [
-            {"name": s.name, "passed": s.passed, "problems": list(s.problems), "fix": s.fix} for s in result.sanity
+            {"name": s.name, "passed": s.passed, "problems": list(s.problems), "fix": s.fix, "detail": s.detail}
+            for s in result.sanity
         ],
         "evaluation": {
             "method": evaluation.method,
@@ -99,7 +100,12 @@ def render_markdown(result: PRValidationResult) -> Markdown:
                     f"the {check.name} problems",
                     head=(f"**{check.name}**: failed", ""),
                     items=tuple(f"- {text(problem)}" for problem in check.problems),
-                    tail=("", f"Fix: {text(check.fix)}", ""),
+                    tail=(
+                        "",
+                        f"Fix: {text(check.fix)}",
+                        *([f"Checked: {text(check.detail)}"] if check.detail else []),
+                        "",
+                    ),
                     essential=True,
                 )
             )
@@ -130,6 +136,10 @@ def render_markdown(result: PRValidationResult) -> Markdown:
         blocks.append(
             Block("the params diff", head=("", *params_diff_lines(result.params_diff, result.baseline.ref, "this PR")))
         )
+    checked = [check for check in result.sanity if check.passed and check.detail]
+    if checked:
+        lines = tuple(f"{text(check.name.capitalize())} check: {text(check.detail)}" for check in checked)
+        blocks.append(Block("the checks' details", head=("", *lines)))
     plots = plots_section(result.plots, result.plots_warning)
     if plots:
         blocks.append(Block("the plots", head=("", *plots)))
