@@ -266,7 +266,8 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
     experiment = options.experiment or _default_experiment(repo)
 
     with github.group(f"Check that DVC outputs are on remote '{inputs.remote}'"):
-        base = read_push_base(inputs.project, options.baseline_ref, baseline_commit) if baseline_commit else None
+        ref = options.baseline_ref
+        base = read_push_base(inputs.project, ref, baseline_commit) if ref and baseline_commit else None
         pushed = check_pushed(inputs.project, inputs.remote, inputs.endpoint, base, options.deep_check)
         sys.stderr.write(f"push check: {pushed.detail}\n")
     with github.group("Check that dvc.lock is up to date"):

@@ -94,3 +94,22 @@ def test_missing_cached_baseline_says_it_was_not_pushed():
     assert "eval/m.json at `main` (dddddddd) is neither in the DVC cache nor on the remote" in text
     assert "dvc push" in text
     assert "--allow-missing-baseline" in text
+
+
+def test_the_push_checks_detail_is_in_the_summary_the_json_and_the_message():
+    from dataclasses import replace
+
+    detail = "data/train: unchanged since `main`, verified there; 1 object asked (1 existence call)"
+    passed = replace(_result(0.92), sanity=(SanityCheck("pushed", True, (), "x", detail),))
+    failed = replace(
+        passed,
+        passed=False,
+        verdict="not-pushed",
+        sanity=(SanityCheck("pushed", False, ("model is not on remote 'storage'",), "run `dvc push`", detail),),
+    )
+
+    assert "Pushed check: data/train: unchanged since \\`main\\`, verified there" in render_markdown(passed)
+    assert json.loads(report_json(passed))["sanity"][0]["detail"] == detail
+    assert "Checked: data/train: unchanged since" in render_markdown(failed)
+    assert failure_messages(failed) == [f"pushed: model is not on remote 'storage' ({detail}). Fix: run `dvc push`"]
+    assert SanityCheck("pushed", True, (), "x", detail).message == f"pushed: ok ({detail})"
