@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .adapters import dvc as dvc_adapter
-from .adapters import git
+from .adapters import git, shared_repo
 from .errors import ConfigError
 
 OUT_KINDS = ("out", "metrics", "plots")
@@ -77,6 +77,9 @@ class Project:
     top_level_plots: tuple[str, ...]
     artifacts: dict[str, str] = field(default_factory=dict)  # name -> path
     artifact_types: dict[str, str] = field(default_factory=dict)  # name -> dvc.yaml `type:` ('' if none)
+    # The open DVC repo the model was read from, lent to the status and params reads while the
+    # workspace is unchanged (adapters/shared_repo.py); closed when the Project is dropped.
+    _dvc: shared_repo.RepoHandle | None = field(default=None, compare=False, repr=False)
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -241,14 +244,19 @@ def _normalize_stage_name(name: str) -> str:
 
 def require_project_root(repo: Path) -> Path:
     """The absolute project root, once it is known to be inside a git work tree with DVC initialised."""
-    git.require_git_repo(repo)
+    return _project_roots(repo)[0]
+
+
+def _project_roots(repo: Path) -> tuple[Path, Path]:
+    """(project root, git root), both absolute; ConfigError outside a git work tree or DVC project."""
+    git_root = git.require_git_repo(repo).resolve()
     root = repo.resolve()
     if not (root / ".dvc").is_dir():
         raise ConfigError(
             f"{repo} is not a DVC project (no .dvc/ folder); run `dvc init` (`dvc init --subdir` in a monorepo) "
             "or pass the project root to --repo"
         )
-    return root
+    return root, git_root
 
 
 def one_line(error: BaseException) -> str:
@@ -391,38 +399,47 @@ def _artifacts(index: Any, root: Path) -> tuple[dict[str, str], dict[str, str]]:
 def load_project(repo: Path) -> Project:
     """Read the DVC project at `repo` once, through `dvc.repo.Repo` and its index.
 
-    ConfigError (exit 2) with DVC's own message on one line when DVC rejects the project.
+    The Repo stays open with the Project (its reads of the status and params borrow it) until the
+    Project is dropped. A second load of an unchanged workspace reuses it. ConfigError (exit 2) with
+    DVC's own message on one line when DVC rejects the project.
     """
-    root = require_project_root(repo)
-    git_root = Path(git.git(root, "rev-parse", "--show-toplevel").strip()).resolve()
+    root, git_root = _project_roots(repo)
     dvc_adapter.use_remote_clients(root)  # before DVC meets a remote
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo
     from dvc.repo.metrics.show import _collect_top_level_metrics
     from dvc.repo.params.show import _collect_top_level_params
 
+    handle = shared_repo.current_handle(root)
     try:
-        with Repo(str(root), uninitialized=False) as dvc_repo:
-            index = dvc_repo.index
-            lock_cache: dict[str, set[str]] = {}
-            stages = [_stage(stage, root, lock_cache) for stage in index.stages]
-            edges = [
-                (_address(upstream, root), _address(downstream, root)) for downstream, upstream in index.graph.edges
-            ]
-            metrics = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_metrics(dvc_repo)))
-            params = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_params(dvc_repo)))
-            plots, (artifacts, artifact_types) = _top_level_plots(index, root), _artifacts(index, root)
+        if handle is None:
+            handle = shared_repo.RepoHandle(root)
+            handle.track(shared_repo.index_sources(handle.repo))
+        dvc_repo = handle.repo
+        index = dvc_repo.index
+        lock_cache: dict[str, set[str]] = {}
+        stages = [_stage(stage, root, lock_cache) for stage in index.stages]
+        edges = [(_address(upstream, root), _address(downstream, root)) for downstream, upstream in index.graph.edges]
+        metrics = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_metrics(dvc_repo)))
+        params = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_params(dvc_repo)))
+        plots, (artifacts, artifact_types) = _top_level_plots(index, root), _artifacts(index, root)
     except DvcException as error:
+        if handle is not None:
+            handle.close()
         raise ConfigError(
             f"DVC cannot read the project in {root}: {one_line(error)}; fix it, then check with `dvc stage list --all`"
         ) from None
+    except BaseException:
+        if handle is not None:
+            handle.close()
+        raise
     return Project(
-        root, git_root, _ordered(stages, edges), tuple(edges), metrics, params, plots, artifacts, artifact_types
+        root, git_root, _ordered(stages, edges), tuple(edges), metrics, params, plots, artifacts, artifact_types, handle
     )
 
 
 def read_out_hashes(project: Project) -> dict[str, str]:
-    """The md5 of every out as the lock files record them now (after a `dvc repro`)."""
+    """The md5 of every out as the lock files record them now (after a `dvc repro`: the repro made
+    `project`'s DVC index stale, so this is a new read)."""
     fresh = load_project(project.root)
     return {out.path: out.md5 for out in fresh.outs if out.md5}
 
@@ -431,12 +448,11 @@ def read_params(project: Project) -> dict[str, object]:
     """The project's params as `dvc params show` reads them, flattened with dots; keys of files
     other than params.yaml are prefixed with the file's path."""
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo
 
     from .adapters.tracking import flatten_params
 
     try:
-        with Repo(str(project.root)) as dvc_repo:
+        with shared_repo.borrowed(project.root, project._dvc) as dvc_repo:
             shown = dvc_repo.params.show()
     except DvcException as error:
         raise ConfigError(f"DVC cannot read the project's params: {one_line(error)}; fix the params file") from None
@@ -451,11 +467,10 @@ def read_pipeline_status(project: Project) -> dict[str, list]:
     """What `dvc status` reports, in-process: stage name (as the model spells it) -> its changes
     against the lock (changed deps, outs, command); stages that are up to date are left out."""
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo
 
     status: dict[str, list] = {}
     try:
-        with Repo(str(project.root)) as dvc_repo, dvc_repo.lock:
+        with shared_repo.borrowed(project.root, project._dvc) as dvc_repo, dvc_repo.lock:
             for stage in dvc_repo.index.stages:
                 for changes in stage.status().values():  # keyed by DVC's cwd-relative address
                     status[_address(stage, project.root)] = _project_relative(changes, project.root)

@@ -16,6 +16,7 @@ from .auth import exception_rejection_reason, remote_rejected
 from .redact import redact
 from .remote_types import RemoteSettings, check_connects, probe_address
 from .runner import TAIL_LINES, CommandError, is_transient_text, retry_attempts, retry_wait_seconds, run
+from .shared_repo import borrowed, workspace_changed
 
 
 def dvc_executable() -> str:
@@ -166,7 +167,10 @@ def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: 
 
 def pull(repo: Path, targets: list[str], remote: str, endpoint: str) -> None:
     """Pull just `targets` from `remote`, showing DVC's own progress."""
-    _transfer(repo, "pull", ["--remote", remote, *targets], remote, endpoint)
+    try:
+        _transfer(repo, "pull", ["--remote", remote, *targets], remote, endpoint)
+    finally:
+        workspace_changed(repo)  # even a failed pull may have checked files out
 
 
 # The runner's files through which a step changes the steps after it, and the tokens that act on
@@ -192,7 +196,14 @@ def repro(
 ) -> str:
     """`dvc repro FLAGS TARGETS`, showing the stages' own output, which it returns; StageFailed
     (exit 4) when it fails. untrusted=True (a PR's code): the stages run without the runner's step
-    files and tokens."""
+    files and tokens. Any DVC index read before it is stale after it (workspace_changed)."""
+    try:
+        return _repro(repo, targets, flags, env, untrusted)
+    finally:
+        workspace_changed(repo)  # dvc.lock and outputs rewritten, even by a stage that failed half-way
+
+
+def _repro(repo: Path, targets: list[str], flags: list[str], env: dict[str, str] | None, untrusted: bool) -> str:
     try:
         unset = UNTRUSTED_UNSET if untrusted else ()
         use_remote_clients(repo)
@@ -389,10 +400,9 @@ def metrics_at_revision(repo: Path, rev: str, files: list[str]) -> tuple[dict[st
     (DVC's cache, else the remote): (the parsed content of those DVC could read, those DVC tracks
     at `rev` but could not read: their data is neither in the cache nor on the remote)."""
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo
 
     try:
-        with Repo(str(repo)) as dvc_repo:
+        with borrowed(repo) as dvc_repo:
             # absolute targets: DVC resolves relative ones against the cwd, not the project
             shown = dvc_repo.metrics.show(targets=[str(repo / name) for name in files], revs=[rev])
             data = (shown.get(rev) or {}).get("data") or {}
@@ -425,10 +435,9 @@ def params_diff(repo: Path, rev: str) -> ParamsDiff:
     at `rev` raises ConfigError naming it.
     """
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo
 
     try:
-        with Repo(str(repo)) as dvc_repo:
+        with borrowed(repo) as dvc_repo:
             shown = dvc_repo.params.diff(a_rev=rev, b_rev="workspace")
     except DvcException as error:
         raise ConfigError(
