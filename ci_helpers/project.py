@@ -13,6 +13,7 @@ Paths in the model are relative to the project root (the folder holding `.dvc/`)
 from __future__ import annotations
 
 import difflib
+import heapq
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -356,20 +357,28 @@ def _stage(stage: Any, root: Path, lock_cache: dict[str, set[str]]) -> Stage:
 
 
 def _ordered(stages: list[Stage], edges: list[tuple[str, str]]) -> tuple[Stage, ...]:
-    """Upstream before downstream; DVC's file order among stages that do not depend on each other."""
+    """Upstream before downstream; DVC's file order among stages that do not depend on each other
+    (`.dvc` files first)."""
     position = {stage.name: (not stage.is_data_source, i) for i, stage in enumerate(stages)}
-    parents: dict[str, set[str]] = {stage.name: set() for stage in stages}
-    for upstream, downstream in edges:
-        parents[downstream].add(upstream)
-    done: set[str] = set()
+    by_name = {stage.name: stage for stage in stages}
+    waiting = {stage.name: 0 for stage in stages}
+    children: dict[str, list[str]] = {stage.name: [] for stage in stages}
+    for upstream, downstream in set(edges):
+        waiting[downstream] += 1
+        children[upstream].append(downstream)
+    ready = [(position[name], name) for name, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
     ordered: list[Stage] = []
+    done: set[str] = set()
     while len(ordered) < len(stages):
-        ready = [s for s in stages if s.name not in done and parents[s.name] <= done]
-        if not ready:  # DVC rejects cycles; be safe anyway
-            ready = [s for s in stages if s.name not in done]
-        nxt = min(ready, key=lambda s: position[s.name])
-        ordered.append(nxt)
-        done.add(nxt.name)
+        # an empty heap means a cycle: DVC rejects them; be safe anyway
+        name = heapq.heappop(ready)[1] if ready else min(set(waiting) - done, key=position.__getitem__)
+        done.add(name)
+        ordered.append(by_name[name])
+        for child in children[name]:
+            waiting[child] -= 1
+            if waiting[child] == 0 and child not in done:
+                heapq.heappush(ready, (position[child], child))
     return tuple(ordered)
 
 
@@ -399,39 +408,45 @@ def _artifacts(index: Any, root: Path) -> tuple[dict[str, str], dict[str, str]]:
 def load_project(repo: Path) -> Project:
     """Read the DVC project at `repo` once, through `dvc.repo.Repo` and its index.
 
-    The Repo stays open with the Project (its reads of the status and params borrow it) until the
-    Project is dropped. A second load of an unchanged workspace reuses it. ConfigError (exit 2) with
-    DVC's own message on one line when DVC rejects the project.
+    The Repo stays open with the Project (its status and params reads borrow it) until the Project
+    is dropped; a second load of an unchanged workspace reuses it. ConfigError (exit 2) with DVC's
+    own message on one line when DVC rejects the project.
     """
     root, git_root = _project_roots(repo)
     dvc_adapter.use_remote_clients(root)  # before DVC meets a remote
     from dvc.exceptions import DvcException
+
+    reused = shared_repo.current_handle(root)
+    handle = reused
+    try:
+        with shared_repo.files_read_once():
+            if handle is None:
+                handle = shared_repo.RepoHandle(root)
+                handle.track(shared_repo.index_sources(handle.repo))  # builds the index
+            return _read_project(root, git_root, handle)
+    except BaseException as error:
+        if handle is not None and handle is not reused:
+            handle.close()
+        if isinstance(error, DvcException):
+            raise ConfigError(
+                f"DVC cannot read the project in {root}: {one_line(error)}; "
+                "fix it, then check with `dvc stage list --all`"
+            ) from None
+        raise
+
+
+def _read_project(root: Path, git_root: Path, handle: shared_repo.RepoHandle) -> Project:
     from dvc.repo.metrics.show import _collect_top_level_metrics
     from dvc.repo.params.show import _collect_top_level_params
 
-    handle = shared_repo.current_handle(root)
-    try:
-        if handle is None:
-            handle = shared_repo.RepoHandle(root)
-            handle.track(shared_repo.index_sources(handle.repo))
-        dvc_repo = handle.repo
-        index = dvc_repo.index
-        lock_cache: dict[str, set[str]] = {}
-        stages = [_stage(stage, root, lock_cache) for stage in index.stages]
-        edges = [(_address(upstream, root), _address(downstream, root)) for downstream, upstream in index.graph.edges]
-        metrics = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_metrics(dvc_repo)))
-        params = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_params(dvc_repo)))
-        plots, (artifacts, artifact_types) = _top_level_plots(index, root), _artifacts(index, root)
-    except DvcException as error:
-        if handle is not None:
-            handle.close()
-        raise ConfigError(
-            f"DVC cannot read the project in {root}: {one_line(error)}; fix it, then check with `dvc stage list --all`"
-        ) from None
-    except BaseException:
-        if handle is not None:
-            handle.close()
-        raise
+    dvc_repo = handle.repo
+    index = dvc_repo.index
+    lock_cache: dict[str, set[str]] = {}
+    stages = [_stage(stage, root, lock_cache) for stage in index.stages]
+    edges = [(_address(upstream, root), _address(downstream, root)) for downstream, upstream in index.graph.edges]
+    metrics = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_metrics(dvc_repo)))
+    params = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_params(dvc_repo)))
+    plots, (artifacts, artifact_types) = _top_level_plots(index, root), _artifacts(index, root)
     return Project(
         root, git_root, _ordered(stages, edges), tuple(edges), metrics, params, plots, artifacts, artifact_types, handle
     )
@@ -470,7 +485,11 @@ def read_pipeline_status(project: Project) -> dict[str, list]:
 
     status: dict[str, list] = {}
     try:
-        with shared_repo.borrowed(project.root, project._dvc) as dvc_repo, dvc_repo.lock:
+        with (
+            shared_repo.borrowed(project.root, project._dvc) as dvc_repo,
+            dvc_repo.lock,
+            shared_repo.files_read_once(),
+        ):
             for stage in dvc_repo.index.stages:
                 for changes in stage.status().values():  # keyed by DVC's cwd-relative address
                     status[_address(stage, project.root)] = _project_relative(changes, project.root)

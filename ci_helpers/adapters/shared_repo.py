@@ -165,39 +165,55 @@ def _git_dir(work_tree: Path) -> Path | None:
     return None
 
 
-# -- params files read once per status ----------------------------------------------------------
+# -- files parsed once per read ---------------------------------------------------------------
 
-_memo = threading.local()  # .cache while a status is computed in this thread
+_memo = threading.local()  # .cache while a read is in progress in this thread
+_install_lock = threading.Lock()
 
 
-def _install_params_memo() -> None:
-    """DVC parses a params file once per stage that depends on it: 500 parses of the same
-    params.yaml for a 500-item foreach, the bulk of `dvc status`'s time. Inside `params_read_once`
-    a workspace file is parsed once per (path, size, mtime, inode); everywhere else DVC is untouched."""
+def _cached(path: str, fs: Any, parse: Any) -> Any:
+    """`parse()` of a workspace file, once per read in this thread and per (size, mtime, inode)."""
+    cache = getattr(_memo, "cache", None)
+    if cache is None or getattr(fs, "protocol", None) != "local":
+        return parse()
+    key = (str(path), _stamp([path]))
+    if key not in cache:
+        cache[key] = parse()
+    return cache[key]
+
+
+def _install_memos() -> None:
+    """DVC parses a params file once per stage that depends on it (500 parses of the same
+    params.yaml for a 500-item foreach: the bulk of `dvc status`'s time), and a dvc.lock once for
+    its index and again for each other reader. Outside `files_read_once` DVC is untouched."""
+    from dvc import dvcfile
     from dvc.dependency import param
 
-    original = param.load_path
-    if getattr(original, "ci_helpers_memo", False):
-        return
+    with _install_lock:
+        if getattr(param.load_path, "ci_helpers_memo", False):
+            return
+        load_path, lockfile_load = param.load_path, dvcfile.Lockfile.load
 
-    def load_path(fs_path, fs, **kwargs):
-        cache = getattr(_memo, "cache", None)
-        if cache is None or kwargs or getattr(fs, "protocol", None) != "local":
-            return original(fs_path, fs, **kwargs)
-        key = (fs_path, _stamp([fs_path]))
-        if key not in cache:
-            cache[key] = original(fs_path, fs)
-        return cache[key]
+        def params_load_path(fs_path: str, fs: Any, **kwargs: Any) -> Any:
+            if kwargs:
+                return load_path(fs_path, fs, **kwargs)
+            return _cached(fs_path, fs, lambda: load_path(fs_path, fs))
 
-    load_path.ci_helpers_memo = True  # type: ignore[attr-defined]
-    param.load_path = load_path
+        def lock_load(self: Any, **kwargs: Any) -> Any:
+            if kwargs:
+                return lockfile_load(self, **kwargs)
+            return _cached(self.path, self.repo.fs, lambda: lockfile_load(self))
+
+        params_load_path.ci_helpers_memo = True  # type: ignore[attr-defined]
+        dvcfile.Lockfile.load = lock_load
+        param.load_path = params_load_path
 
 
 @contextlib.contextmanager
-def params_read_once() -> Iterator[None]:
-    """Within this block (one status in this thread), each params file is parsed once; callers
-    only read what DVC returns."""
-    _install_params_memo()
+def files_read_once() -> Iterator[None]:
+    """Within this block (one read in this thread), each params file and dvc.lock is parsed once;
+    the callers (DVC's status and loaders, the model) only read what the parse returns."""
+    _install_memos()
     outer = getattr(_memo, "cache", None)
     _memo.cache = {} if outer is None else outer
     try:
