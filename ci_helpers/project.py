@@ -408,24 +408,23 @@ def _artifacts(index: Any, root: Path) -> tuple[dict[str, str], dict[str, str]]:
 def load_project(repo: Path) -> Project:
     """Read the DVC project at `repo` once, through `dvc.repo.Repo` and its index.
 
-    The Repo stays open with the Project (its status and params reads borrow it) until the Project
-    is dropped; a second load of an unchanged workspace reuses it. ConfigError (exit 2) with DVC's
-    own message on one line when DVC rejects the project.
+    Always a new read (a `dvc add` run by anyone since the last one is seen). The Repo stays open
+    with the Project, and its status and params reads borrow it while the workspace is unchanged,
+    until the Project is dropped. ConfigError (exit 2) with DVC's own message on one line when DVC
+    rejects the project.
     """
     root, git_root = _project_roots(repo)
     dvc_adapter.use_remote_clients(root)  # before DVC meets a remote
     from dvc.exceptions import DvcException
 
-    reused = shared_repo.current_handle(root)
-    handle = reused
+    handle = None
     try:
         with shared_repo.files_read_once():
-            if handle is None:
-                handle = shared_repo.RepoHandle(root)
-                handle.track(shared_repo.index_sources(handle.repo))  # builds the index
+            handle = shared_repo.RepoHandle(root)
+            handle.track(shared_repo.index_sources(handle.repo))  # builds the index
             return _read_project(root, git_root, handle)
     except BaseException as error:
-        if handle is not None and handle is not reused:
+        if handle is not None:
             handle.close()
         if isinstance(error, DvcException):
             raise ConfigError(
