@@ -13,6 +13,7 @@ Paths in the model are relative to the project root (the folder holding `.dvc/`)
 from __future__ import annotations
 
 import difflib
+import heapq
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .adapters import dvc as dvc_adapter
-from .adapters import git
+from .adapters import git, shared_repo
 from .errors import ConfigError
 
 OUT_KINDS = ("out", "metrics", "plots")
@@ -77,6 +78,9 @@ class Project:
     top_level_plots: tuple[str, ...]
     artifacts: dict[str, str] = field(default_factory=dict)  # name -> path
     artifact_types: dict[str, str] = field(default_factory=dict)  # name -> dvc.yaml `type:` ('' if none)
+    # The open DVC repo the model was read from, lent to the status and params reads while the
+    # workspace is unchanged (adapters/shared_repo.py); closed when the Project is dropped.
+    _dvc: shared_repo.RepoHandle | None = field(default=None, compare=False, repr=False)
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -241,14 +245,19 @@ def _normalize_stage_name(name: str) -> str:
 
 def require_project_root(repo: Path) -> Path:
     """The absolute project root, once it is known to be inside a git work tree with DVC initialised."""
-    git.require_git_repo(repo)
+    return _project_roots(repo)[0]
+
+
+def _project_roots(repo: Path) -> tuple[Path, Path]:
+    """(project root, git root), both absolute; ConfigError outside a git work tree or DVC project."""
+    git_root = git.require_git_repo(repo).resolve()
     root = repo.resolve()
     if not (root / ".dvc").is_dir():
         raise ConfigError(
             f"{repo} is not a DVC project (no .dvc/ folder); run `dvc init` (`dvc init --subdir` in a monorepo) "
             "or pass the project root to --repo"
         )
-    return root
+    return root, git_root
 
 
 def one_line(error: BaseException) -> str:
@@ -348,20 +357,28 @@ def _stage(stage: Any, root: Path, lock_cache: dict[str, set[str]]) -> Stage:
 
 
 def _ordered(stages: list[Stage], edges: list[tuple[str, str]]) -> tuple[Stage, ...]:
-    """Upstream before downstream; DVC's file order among stages that do not depend on each other."""
+    """Upstream before downstream; DVC's file order among stages that do not depend on each other
+    (`.dvc` files first)."""
     position = {stage.name: (not stage.is_data_source, i) for i, stage in enumerate(stages)}
-    parents: dict[str, set[str]] = {stage.name: set() for stage in stages}
-    for upstream, downstream in edges:
-        parents[downstream].add(upstream)
-    done: set[str] = set()
+    by_name = {stage.name: stage for stage in stages}
+    waiting = {stage.name: 0 for stage in stages}
+    children: dict[str, list[str]] = {stage.name: [] for stage in stages}
+    for upstream, downstream in set(edges):
+        waiting[downstream] += 1
+        children[upstream].append(downstream)
+    ready = [(position[name], name) for name, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
     ordered: list[Stage] = []
+    done: set[str] = set()
     while len(ordered) < len(stages):
-        ready = [s for s in stages if s.name not in done and parents[s.name] <= done]
-        if not ready:  # DVC rejects cycles; be safe anyway
-            ready = [s for s in stages if s.name not in done]
-        nxt = min(ready, key=lambda s: position[s.name])
-        ordered.append(nxt)
-        done.add(nxt.name)
+        # an empty heap means a cycle: DVC rejects them; be safe anyway
+        name = heapq.heappop(ready)[1] if ready else min(set(waiting) - done, key=position.__getitem__)
+        done.add(name)
+        ordered.append(by_name[name])
+        for child in children[name]:
+            waiting[child] -= 1
+            if waiting[child] == 0 and child not in done:
+                heapq.heappush(ready, (position[child], child))
     return tuple(ordered)
 
 
@@ -391,38 +408,52 @@ def _artifacts(index: Any, root: Path) -> tuple[dict[str, str], dict[str, str]]:
 def load_project(repo: Path) -> Project:
     """Read the DVC project at `repo` once, through `dvc.repo.Repo` and its index.
 
-    ConfigError (exit 2) with DVC's own message on one line when DVC rejects the project.
+    Always a new read (a `dvc add` run by anyone since the last one is seen). The Repo stays open
+    with the Project, and its status and params reads borrow it while the workspace is unchanged,
+    until the Project is dropped. ConfigError (exit 2) with DVC's own message on one line when DVC
+    rejects the project.
     """
-    root = require_project_root(repo)
-    git_root = Path(git.git(root, "rev-parse", "--show-toplevel").strip()).resolve()
+    root, git_root = _project_roots(repo)
     dvc_adapter.use_remote_clients(root)  # before DVC meets a remote
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo
+
+    handle = None
+    try:
+        with shared_repo.files_read_once():
+            handle = shared_repo.RepoHandle(root)
+            handle.track(shared_repo.index_sources(handle.repo))  # builds the index
+            return _read_project(root, git_root, handle)
+    except BaseException as error:
+        if handle is not None:
+            handle.close()
+        if isinstance(error, DvcException):
+            raise ConfigError(
+                f"DVC cannot read the project in {root}: {one_line(error)}; "
+                "fix it, then check with `dvc stage list --all`"
+            ) from None
+        raise
+
+
+def _read_project(root: Path, git_root: Path, handle: shared_repo.RepoHandle) -> Project:
     from dvc.repo.metrics.show import _collect_top_level_metrics
     from dvc.repo.params.show import _collect_top_level_params
 
-    try:
-        with Repo(str(root), uninitialized=False) as dvc_repo:
-            index = dvc_repo.index
-            lock_cache: dict[str, set[str]] = {}
-            stages = [_stage(stage, root, lock_cache) for stage in index.stages]
-            edges = [
-                (_address(upstream, root), _address(downstream, root)) for downstream, upstream in index.graph.edges
-            ]
-            metrics = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_metrics(dvc_repo)))
-            params = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_params(dvc_repo)))
-            plots, (artifacts, artifact_types) = _top_level_plots(index, root), _artifacts(index, root)
-    except DvcException as error:
-        raise ConfigError(
-            f"DVC cannot read the project in {root}: {one_line(error)}; fix it, then check with `dvc stage list --all`"
-        ) from None
+    dvc_repo = handle.repo
+    index = dvc_repo.index
+    lock_cache: dict[str, set[str]] = {}
+    stages = [_stage(stage, root, lock_cache) for stage in index.stages]
+    edges = [(_address(upstream, root), _address(downstream, root)) for downstream, upstream in index.graph.edges]
+    metrics = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_metrics(dvc_repo)))
+    params = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_params(dvc_repo)))
+    plots, (artifacts, artifact_types) = _top_level_plots(index, root), _artifacts(index, root)
     return Project(
-        root, git_root, _ordered(stages, edges), tuple(edges), metrics, params, plots, artifacts, artifact_types
+        root, git_root, _ordered(stages, edges), tuple(edges), metrics, params, plots, artifacts, artifact_types, handle
     )
 
 
 def read_out_hashes(project: Project) -> dict[str, str]:
-    """The md5 of every out as the lock files record them now (after a `dvc repro`)."""
+    """The md5 of every out as the lock files record them now (after a `dvc repro`: the repro made
+    `project`'s DVC index stale, so this is a new read)."""
     fresh = load_project(project.root)
     return {out.path: out.md5 for out in fresh.outs if out.md5}
 
@@ -431,12 +462,11 @@ def read_params(project: Project) -> dict[str, object]:
     """The project's params as `dvc params show` reads them, flattened with dots; keys of files
     other than params.yaml are prefixed with the file's path."""
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo
 
     from .adapters.tracking import flatten_params
 
     try:
-        with Repo(str(project.root)) as dvc_repo:
+        with shared_repo.borrowed(project.root, project._dvc) as dvc_repo:
             shown = dvc_repo.params.show()
     except DvcException as error:
         raise ConfigError(f"DVC cannot read the project's params: {one_line(error)}; fix the params file") from None
@@ -451,11 +481,14 @@ def read_pipeline_status(project: Project) -> dict[str, list]:
     """What `dvc status` reports, in-process: stage name (as the model spells it) -> its changes
     against the lock (changed deps, outs, command); stages that are up to date are left out."""
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo
 
     status: dict[str, list] = {}
     try:
-        with Repo(str(project.root)) as dvc_repo, dvc_repo.lock:
+        with (
+            shared_repo.borrowed(project.root, project._dvc) as dvc_repo,
+            dvc_repo.lock,
+            shared_repo.files_read_once(),
+        ):
             for stage in dvc_repo.index.stages:
                 for changes in stage.status().values():  # keyed by DVC's cwd-relative address
                     status[_address(stage, project.root)] = _project_relative(changes, project.root)

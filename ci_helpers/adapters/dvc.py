@@ -7,6 +7,7 @@ import configparser
 import contextlib
 import logging
 import os
+import posixpath
 import re
 import sys
 from pathlib import Path, PurePosixPath
@@ -16,6 +17,7 @@ from .auth import exception_rejection_reason, remote_rejected
 from .redact import redact
 from .remote_types import RemoteSettings, check_connects, probe_address
 from .runner import TAIL_LINES, CommandError, is_transient_text, retry_attempts, retry_wait_seconds, run
+from .shared_repo import borrowed, workspace_changed
 
 
 def dvc_executable() -> str:
@@ -166,7 +168,10 @@ def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: 
 
 def pull(repo: Path, targets: list[str], remote: str, endpoint: str) -> None:
     """Pull just `targets` from `remote`, showing DVC's own progress."""
-    _transfer(repo, "pull", ["--remote", remote, *targets], remote, endpoint)
+    try:
+        _transfer(repo, "pull", ["--remote", remote, *targets], remote, endpoint)
+    finally:
+        workspace_changed(repo)  # even a failed pull may have checked files out
 
 
 # The runner's files through which a step changes the steps after it, and the tokens that act on
@@ -192,7 +197,14 @@ def repro(
 ) -> str:
     """`dvc repro FLAGS TARGETS`, showing the stages' own output, which it returns; StageFailed
     (exit 4) when it fails. untrusted=True (a PR's code): the stages run without the runner's step
-    files and tokens."""
+    files and tokens. Any DVC index read before it is stale after it (workspace_changed)."""
+    try:
+        return _repro(repo, targets, flags, env, untrusted)
+    finally:
+        workspace_changed(repo)  # dvc.lock and outputs rewritten, even by a stage that failed half-way
+
+
+def _repro(repo: Path, targets: list[str], flags: list[str], env: dict[str, str] | None, untrusted: bool) -> str:
     try:
         unset = UNTRUSTED_UNSET if untrusted else ()
         use_remote_clients(repo)
@@ -387,29 +399,35 @@ def _object_ids(md5: str, sources: tuple) -> set[str]:
 def metrics_at_revision(repo: Path, rev: str, files: list[str]) -> tuple[dict[str, object], set[str]]:
     """DVC-cached metrics files at git revision `rev`, read as `dvc metrics show --rev` reads them
     (DVC's cache, else the remote): (the parsed content of those DVC could read, those DVC tracks
-    at `rev` but could not read: their data is neither in the cache nor on the remote)."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
+    at `rev` but could not read: their data is neither in the cache nor on the remote).
 
+    Read inside one switch to `rev` (`brancher`): `metrics.show(revs=[rev])` would also read the
+    workspace, building its index again, and a second switch would build `rev`'s again."""
+    from dvc.exceptions import DvcException
+
+    read: dict[str, object] = {}
+    tracked: set[str] = set()
     try:
-        with Repo(str(repo)) as dvc_repo:
-            # absolute targets: DVC resolves relative ones against the cwd, not the project
-            shown = dvc_repo.metrics.show(targets=[str(repo / name) for name in files], revs=[rev])
-            data = (shown.get(rev) or {}).get("data") or {}
-            read = {name: entry["data"] for name, entry in data.items() if name in files and "data" in (entry or {})}
-            unread = [name for name in files if name not in read]
-            tracked: set[str] = set()
-            if unread:
-                for _ in dvc_repo.brancher(revs=[rev], workspace=False):
-                    # a file inside a directory out whose manifest is gone is known by its directory
-                    tracked = {
-                        name
-                        for name in unread
-                        if any(
-                            dvc_repo.dvcfs.exists(str(path))
-                            for path in (PurePosixPath(name), *PurePosixPath(name).parents[:-1])
-                        )
-                    }
+        with borrowed(repo) as dvc_repo:
+            for _ in dvc_repo.brancher(revs=[rev], workspace=False):
+                # absolute targets, named from the revision's root ("/" or "/<subdir>"): DVC
+                # resolves relative ones against the cwd, not the project
+                targets = [posixpath.join(dvc_repo.root_dir, name) for name in files]
+                shown = dvc_repo.metrics.show(targets=targets)
+                data = (shown.get("") or {}).get("data") or {}
+                read = {
+                    name: entry["data"] for name, entry in data.items() if name in files and "data" in (entry or {})
+                }
+                # a file inside a directory out whose manifest is gone is known by its directory
+                tracked = {
+                    name
+                    for name in files
+                    if name not in read
+                    and any(
+                        dvc_repo.dvcfs.exists(str(path))
+                        for path in (PurePosixPath(name), *PurePosixPath(name).parents[:-1])
+                    )
+                }
     except DvcException:
         return {}, set()
     return read, tracked
@@ -425,11 +443,19 @@ def params_diff(repo: Path, rev: str) -> ParamsDiff:
     at `rev` raises ConfigError naming it.
     """
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo
+    from dvc.repo.metrics.diff import _diff
 
     try:
-        with Repo(str(repo)) as dvc_repo:
-            shown = dvc_repo.params.diff(a_rev=rev, b_rev="workspace")
+        with borrowed(repo) as dvc_repo:
+            if dvc_repo.scm.no_commits:
+                return {}
+            # the workspace from the index already read, then `rev` inside one switch to it
+            # (`params.diff` would build the workspace's index again inside its switch)
+            new = dvc_repo.params.show().get("") or {}
+            old: dict = {}
+            for _ in dvc_repo.brancher(revs=[rev], workspace=False):
+                old = dvc_repo.params.show().get("") or {}
+            shown = _diff({"old": old, "new": new}, "old", "new")
     except DvcException as error:
         raise ConfigError(
             f"DVC cannot read the params at {rev[:12]} ({' '.join(str(error).split())[:200]}); fix the base ref's params files"
