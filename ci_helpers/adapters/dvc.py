@@ -1,5 +1,5 @@
-"""DVC through its CLI (``--json`` where it exists), via the shared runner; remote presence through
-DVC's own object database API."""
+"""DVC through its CLI (``--json`` where it exists), via the shared runner; the remote's preflight
+and the reads at a revision through DVC's own API (what a remote holds: remote_objects)."""
 
 from __future__ import annotations
 
@@ -250,27 +250,6 @@ def repro_single(repo: Path, stage: str) -> None:
     repro(repo, [stage], ["--force", "--single-item"], untrusted=True)
 
 
-def missing_on_remote(repo: Path, remote: str, endpoint: str, outs: dict[str, str]) -> list[str]:
-    """Which of `outs` (path -> md5 as the lock records it) are not wholly on `remote`.
-
-    A directory out counts as present only when its `.dir` manifest and every file it lists are:
-    `dvc status --cloud` stops at the manifest. Transient errors are retried, then exit 3; a remote
-    that rejects the credentials is exit 2 at once.
-    """
-
-    def check() -> list[str]:
-        from dvc.repo import Repo
-
-        with Repo(str(repo)) as dvc_repo:
-            odb = dvc_repo.cloud.get_remote_odb(remote, "status")
-            wanted = {path: _object_ids(md5, (dvc_repo.cache.local, odb)) for path, md5 in outs.items()}
-            every = set().union(*wanted.values()) if wanted else set()
-            present = set(odb.oids_exist(every)) if every else set()
-        return sorted(path for path, oids in wanted.items() if not oids <= present)
-
-    return _on_remote(repo, remote, endpoint, "check what is on", check)
-
-
 def check_remote_answers(repo: Path, remote: str, endpoint: str) -> None:
     """Preflight, read-only: the remote answers a look at its root through DVC's filesystem for it.
 
@@ -376,24 +355,6 @@ def _on_remote(repo: Path, remote: str, endpoint: str, what: str, call):
             endpoint=redact(endpoint),
         ) from None
     raise AssertionError("unreachable")
-
-
-def _object_ids(md5: str, sources: tuple) -> set[str]:
-    """The object and, for a directory, every file object its manifest lists (read from the
-    local cache, else the remote); an unreadable manifest leaves just the manifest's id."""
-    from dvc_data.hashfile.hash_info import HashInfo
-    from dvc_data.hashfile.tree import Tree
-
-    oids = {md5}
-    if md5.endswith(".dir"):
-        for source in sources:
-            try:
-                tree = Tree.load(source, HashInfo("md5", md5))
-            except Exception:  # not in this store (FileNotFoundError, ObjectFormatError...)
-                continue
-            oids |= {oid.value for _, _, oid in tree if oid is not None and oid.value}
-            break
-    return oids
 
 
 def metrics_at_revision(repo: Path, rev: str, files: list[str]) -> tuple[dict[str, object], set[str]]:

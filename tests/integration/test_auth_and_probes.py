@@ -13,6 +13,7 @@ import pytest
 from ci_helpers.adapters import dvc, git
 from ci_helpers.adapters.tracking import check_tracking_server, finish_run, open_run
 from ci_helpers.errors import ConfigError, InfrastructureError
+from ci_helpers.push_check import verify_pushed
 from tests.support.project import REMOTE, sh, write_local_remote
 from tests.support.proxy import FlakyProxy, Rejection, forbidden, s3_access_denied, unauthorized
 from tests.support.servers import refused_port
@@ -160,9 +161,7 @@ def test_s3_access_denied_on_pull_push_and_the_remote_checks_is_exit_2_at_once(p
         calls = {
             "pull": lambda: dvc.pull(checkout, ["models/model.pkl"], REMOTE, endpoint),
             "push": lambda: dvc.push(project.dev, ["models/model.pkl"], REMOTE, endpoint),
-            "missing_on_remote": lambda: dvc.missing_on_remote(
-                checkout, REMOTE, endpoint, {"models/model.pkl": "0" * 32}
-            ),
+            "verify_pushed": lambda: verify_pushed(checkout, REMOTE, endpoint, {"models/model.pkl": "0" * 32}),
             "check_remote_answers": lambda: dvc.check_remote_answers(checkout, REMOTE, endpoint),
         }
         write_local_remote(project.dev, project.remote_url, endpoint=proxy.url)
