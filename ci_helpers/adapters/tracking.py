@@ -56,13 +56,40 @@ def resolve_tracking_uri(option: str | None, repo: Path) -> str:
     return option or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo.resolve() / 'mlflow.db'}"
 
 
-def _client(tracking_uri: str):
+def bound_http_retries() -> None:
+    """MLflow's HTTP retries bounded, its telemetry off, unless the user chose otherwise."""
     for name, value in _BOUNDED_HTTP_RETRIES.items():
         os.environ.setdefault(name, value)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def _client(tracking_uri: str):
+    bound_http_retries()
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+# The modules MLflow's client loads on its first call to a store of each kind (seconds of imports).
+_STORE_MODULES = {
+    "http": ("mlflow.store.tracking.rest_store", "mlflow.store.model_registry.rest_store"),
+    "sql": ("mlflow.store.tracking.sqlalchemy_store", "mlflow.store.model_registry.sqlalchemy_store"),
+}
+_SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def preload_store(tracking_uri: str) -> None:
+    """Import the store modules the client will need for `tracking_uri`, and nothing more: no
+    store is created (a sqlite database would be), nothing is asked. Lets a thread pay for them
+    while the main thread waits on DVC or git."""
+    import importlib
+
+    scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0].lower()
+    kind = "http" if scheme in ("http", "https") else "sql" if scheme in _SQL_SCHEMES else None
+    importlib.import_module("mlflow.tracking")
+    importlib.import_module("mlflow.entities")
+    for name in _STORE_MODULES.get(kind or "", ()):
+        importlib.import_module(name)
 
 
 @contextmanager
