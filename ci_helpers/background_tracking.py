@@ -13,6 +13,7 @@ when it is still being created, the thread ends it itself as soon as it arrives.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 
@@ -127,3 +128,19 @@ class BackgroundTracking:
     @property
     def finished(self) -> bool:
         return not self._thread.is_alive()
+
+
+def preload_in_background(tracking_uri: str) -> threading.Thread:
+    """Import MLflow's client and the store modules for `tracking_uri` on a thread of their own,
+    while the main thread waits on DVC (pull, evaluation): the run logged at the end then finds
+    them loaded. Pure imports: nothing is created or asked, and a failure is left to the real
+    import to report."""
+
+    def preload() -> None:
+        with contextlib.suppress(BaseException):  # the import that needs MLflow reports it
+            preload_store(tracking_uri)
+
+    bound_http_retries()  # the environment is set here, never from the thread
+    thread = threading.Thread(target=preload, name="mlops-mlflow-import", daemon=False)
+    thread.start()
+    return thread

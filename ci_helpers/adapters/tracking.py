@@ -342,7 +342,7 @@ def log_run(
     short (an error, a signal) is ended FAILED or KILLED, never left RUNNING."""
     run = open_run(tracking_uri, experiment, run_name, tags)
     try:
-        finish_run(run, metrics=metrics, params=params, artifacts=artifacts)
+        finish_run(run, metrics=metrics, params=params, artifacts=artifacts, logged_params=())
     except BaseException as error:
         end_run_quietly(run, "FAILED" if isinstance(error, Exception) else "KILLED")
         raise
@@ -381,8 +381,11 @@ def finish_run(
     tags: Mapping[str, str] | None = None,
     artifacts: Mapping[str, str] | None = None,
     status: str = "FINISHED",
+    logged_params: tuple[str, ...] | None = None,
 ) -> None:
-    """Add metrics, params, tags and small text artifacts, then close the run."""
+    """Add metrics, params, tags and small text artifacts, then close the run. A param the run
+    holds already is left as it is (MLflow refuses to change one): `logged_params` names them
+    when the caller knows (a run it just created holds none), else the run is asked."""
     import time
 
     from mlflow.entities import Metric, Param, RunTag
@@ -405,7 +408,7 @@ def finish_run(
 
     with mlflow_errors(run.tracking_uri):
         client = _client(run.tracking_uri)
-        existing = client.get_run(run.run_id).data.params
+        existing = client.get_run(run.run_id).data.params if logged_params is None else logged_params
         now = int(time.time() * 1000)
         client.log_batch(
             run.run_id,

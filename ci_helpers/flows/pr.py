@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..adapters import dvc, git, github
 from ..adapters.tracking import TrackedRun, log_run, resolve_tracking_uri
+from ..background_tracking import preload_in_background
 from ..baseline import read_baseline
 from ..errors import ConfigError, InfrastructureError
 from ..evaluation import BUILTIN_METRICS, TASKS, EvalReport, evaluate_builtin, evaluate_with_stage
@@ -258,6 +259,8 @@ def _params_diff(repo: Path, commit: str) -> dvc.ParamsDiff | None:
 def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> PRValidationResult:
     """Validate a PR's model; return the result (the caller reports it and picks the exit code)."""
     repo = inputs.repo
+    if options.track or options.trend_builds > 0:  # MLflow's import overlaps the checks, pull and evaluation
+        preload_in_background(resolve_tracking_uri(options.tracking_uri, repo))
     context = pr_git_context(repo, options.pr)
     baseline_commit = git.resolve_ref(repo, options.baseline_ref) if options.baseline_ref else None
     params = _params_diff(repo, baseline_commit) if baseline_commit else None
