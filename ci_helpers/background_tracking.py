@@ -2,6 +2,10 @@
 server's preflight check and the creation of the run overlap the DVC and git work of the main
 thread (the other preflight checks, then `dvc pull`) instead of adding to it.
 
+Python lets a thread import a submodule of a package that another thread is still initializing
+(it then finds a half-made `mlflow`): the main thread touches MLflow only once the thread's
+imports are done (`imported`, or `run`, which waits for the whole thread).
+
 The order of what can fail stays the sequential one: the tracking server's check comes first, so
 its error wins over any later preflight check's, and the run's creation came before the pull, so
 its error wins over the pull's. Only the waiting overlaps. The run is created only once the main
@@ -36,6 +40,7 @@ class BackgroundTracking:
 
     def __init__(self, tracking_uri: str) -> None:
         self.tracking_uri = tracking_uri
+        self._imported = threading.Event()
         self._checked = threading.Event()
         self._told = threading.Event()  # `open` or `release` was called
         self._request: tuple[str, str, dict[str, str]] | None = None
@@ -52,8 +57,12 @@ class BackgroundTracking:
 
     def _work(self) -> None:
         try:
+            with contextlib.suppress(Exception):  # the check below, or the next import, reports it
+                preload_store(self.tracking_uri)
+        finally:
+            self._imported.set()
+        try:
             check_tracking_server(self.tracking_uri)
-            preload_store(self.tracking_uri)
         except BaseException as error:  # handed to the main thread, which raises it
             self._check_error = error
             return
@@ -75,6 +84,10 @@ class BackgroundTracking:
                 return
             self._run = run
 
+    def imported(self) -> None:
+        """Wait until MLflow's modules are loaded: the main thread may use MLflow from then on."""
+        self._imported.wait()
+
     def checked(self) -> None:
         """Wait for the tracking server's check; raise its error (exit 2 or 3) if it failed."""
         self._checked.wait()
@@ -89,6 +102,9 @@ class BackgroundTracking:
     def release(self) -> None:
         """No run is wanted (the build stopped before it): let the thread end."""
         self._told.set()
+
+    def join(self) -> None:
+        self._thread.join()
 
     def run(self) -> TrackedRun:
         """The run, once created; the check's or the creation's error otherwise."""
@@ -134,10 +150,10 @@ def preload_in_background(tracking_uri: str) -> threading.Thread:
     """Import MLflow's client and the store modules for `tracking_uri` on a thread of their own,
     while the main thread waits on DVC (pull, evaluation): the run logged at the end then finds
     them loaded. Pure imports: nothing is created or asked, and a failure is left to the real
-    import to report."""
+    import to report. The caller joins the thread before it touches MLflow itself."""
 
     def preload() -> None:
-        with contextlib.suppress(BaseException):  # the import that needs MLflow reports it
+        with contextlib.suppress(Exception):  # the import that needs MLflow reports it
             preload_store(tracking_uri)
 
     bound_http_retries()  # the environment is set here, never from the thread

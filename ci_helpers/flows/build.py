@@ -355,9 +355,12 @@ def run_master_build(options: MasterBuildOptions, progress: BuildProgress) -> Bu
     tracking = BackgroundTracking(inputs.tracking_uri)
     try:
         check_endpoints(inputs, options)
+        if inputs.model_name:
+            tracking.imported()  # the superseded check reads the alias: MLflow in this thread too
         if stopped := stop_if_superseded(inputs, options):
             tracking.release()
             tracking.checked()
+            tracking.join()
             return stopped
         project = inputs.project
         context = GitContext(git.head_commit(project.root), inputs.branch, None)
