@@ -112,15 +112,14 @@ def snapshot(base: Path, ref: str) -> Path:
 
 
 def print_phases(name: str, runs: list[list[tuple[str, float]]]) -> None:
-    """Each phase (from one header to the next) as a median over the rounds."""
+    """Each phase, from one `==> ` header to the next (the first from the start), as a median."""
     if not runs or not runs[0]:
         return
-    print(f"{name} phases (median seconds, each from its `==> ` header to the next):")
-    previous = [0.0] * len(runs)
-    for index, (label, _) in enumerate(runs[0]):
-        spans = [marks[index][1] - previous[n] for n, marks in enumerate(runs) if index < len(marks)]
-        previous = [marks[index][1] if index < len(marks) else 0.0 for marks in runs]
-        print(f"  before {label:<42} {statistics.median(spans):6.2f}")
+    print(f"{name} phases (median seconds):")
+    labels = ["(start, the project read)"] + [label for label, _ in runs[0][:-1]]
+    for index, label in enumerate(labels):
+        spans = [marks[index][1] - (marks[index - 1][1] if index else 0.0) for marks in runs if index < len(marks)]
+        print(f"  {label:<42} {statistics.median(spans):6.2f}")
 
 
 def main() -> None:

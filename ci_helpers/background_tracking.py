@@ -26,6 +26,7 @@ from .adapters.tracking import (
     bound_http_retries,
     check_tracking_server,
     end_run_quietly,
+    import_shared_dependencies,
     open_run,
     preload_store,
 )
@@ -50,6 +51,7 @@ class BackgroundTracking:
         self._abandoned_as: str | None = None
         self._lock = threading.Lock()
         bound_http_retries()  # the environment is set here, never from the thread
+        import_shared_dependencies()
         # Not a daemon: an interpreter that exits waits for a run being created, which the thread
         # then ends (see `_open`), rather than leaving it RUNNING.
         self._thread = threading.Thread(target=self._work, name="mlops-tracking", daemon=False)
@@ -157,6 +159,7 @@ def preload_in_background(tracking_uri: str) -> threading.Thread:
             preload_store(tracking_uri)
 
     bound_http_retries()  # the environment is set here, never from the thread
+    import_shared_dependencies()
     thread = threading.Thread(target=preload, name="mlops-mlflow-import", daemon=False)
     thread.start()
     return thread

@@ -78,6 +78,48 @@ _STORE_MODULES = {
 _SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
+# Packages that MLflow's import and DVC's remote clients and reads both load. Python lets a thread
+# import a submodule of a package whose __init__ another thread is still running (it then sees a
+# half-made package), so the thread that preloads MLflow must not be the one to load these while
+# the main thread may: the main thread loads them first (0.1-0.2 s that MLflow's import then saves).
+_SHARED_WITH_DVC = (
+    "_cffi_backend",
+    "anyio.to_thread",
+    "certifi",
+    "colorsys",
+    "dateutil.parser",
+    "dateutil.relativedelta",
+    "dateutil.tz",
+    "fractions",
+    "gettext",
+    "grp",
+    "http.client",
+    "http.cookiejar",
+    "http.cookies",
+    "idna",
+    "mimetypes",
+    "pygments.filters",
+    "pygments.lexers",
+    "pygments.styles",
+    "six",
+    "sniffio",
+    "tarfile",
+    "urllib.request",
+    "urllib3",
+    "urllib3.contrib",
+    "urllib3.http2",
+)
+
+
+def import_shared_dependencies() -> None:
+    """Load, in the calling (main) thread, what MLflow shares with DVC (see _SHARED_WITH_DVC)."""
+    import importlib
+
+    for name in _SHARED_WITH_DVC:
+        with contextlib.suppress(ImportError):  # an optional one missing: nobody will import it
+            importlib.import_module(name)
+
+
 def preload_store(tracking_uri: str) -> None:
     """Import the store modules the client will need for `tracking_uri`, and nothing more: no
     store is created (a sqlite database would be), nothing is asked. Lets a thread pay for them
