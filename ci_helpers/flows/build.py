@@ -2,8 +2,9 @@
 
 Preflight, then act. Every check that can refuse runs before the first write: the options, the
 project model, the tracking server, the DVC remote, `git push --dry-run`. Then: open the MLflow run
-and hand it to the training script; pull the rebuilt stages' inputs, force-rebuild them and their
-downstream; gate; find the model to register. Only then the writes, in an order a re-run always
+while the rebuilt stages' inputs are pulled (MLflow's side runs on a thread of its own from the
+preflight on, see background_tracking), hand the run to the training script, force-rebuild the
+stages and their downstream; gate; find the model to register. Only then the writes, in an order a re-run always
 finishes: `dvc push` and verify it; register the version (idempotent, keyed on the commit); commit
 dvc.lock; move the alias last, and only forward in commit order. A failure says what was done and
 what was not; the helper-owned run never stays RUNNING.
