@@ -4,10 +4,10 @@ Preflight, then act. Every check that can refuse runs before the first write: th
 project model, the tracking server, the DVC remote, `git push --dry-run`. Then: open the MLflow run
 while the rebuilt stages' inputs are pulled (MLflow's side runs on a thread of its own from the
 preflight on, see background_tracking), hand the run to the training script, force-rebuild the
-stages and their downstream; gate; find the model to register. Only then the writes, in an order a re-run always
-finishes: `dvc push` and verify it; register the version (idempotent, keyed on the commit); commit
-dvc.lock; move the alias last, and only forward in commit order. A failure says what was done and
-what was not; the helper-owned run never stays RUNNING.
+stages and their downstream; gate; find the model to register. Only then the writes, in an order
+a re-run always finishes: `dvc push` and verify it; register the version (idempotent, keyed on the
+commit); commit dvc.lock; move the alias last, and only forward in commit order. A failure says
+what was done and what was not; the helper-owned run never stays RUNNING.
 """
 
 from __future__ import annotations
