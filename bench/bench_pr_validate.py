@@ -4,9 +4,11 @@ Both sides do the same work on a fresh CI-style clone of the example project's P
 a moto S3 server and an `mlflow server` on 127.0.0.1:
   raw: dvc status -c; dvc status; dvc pull <eval inputs>; dvc repro -f -s evaluate;
        a python step that gates metrics.json and logs the run to MLflow.
-Prints the median of each, their ratio, and `ci-helpers --help` against `dvc --version`.
+Prints the median of each, their ratio, and `ci-helpers --help` against `dvc --version`. With
+--compare REF, ci_helpers from `git archive REF` is a third side (before/after in one run); the
+sides' order rotates from round to round. ci_helpers comes from this working tree otherwise.
 
-Run: .venv/bin/python bench/bench_pr_validate.py [--rounds N]
+Run: .venv/bin/python -u bench/bench_pr_validate.py [--rounds N] [--compare REF]
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from _common import bench_env
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.update(bench_env(AWS_EC2_METADATA_DISABLED="true"))
+os.environ.update(bench_env(AWS_EC2_METADATA_DISABLED="true", PYTHONPATH=str(ROOT)))
 
 from tests.support.project import Project, build_template, sh  # noqa: E402
 from tests.support.servers import FAKE_AWS, MlflowServer, s3_client, start_moto  # noqa: E402
@@ -75,16 +77,33 @@ def raw_workflow(checkout: Path, uri: str) -> float:
     return time.perf_counter() - start
 
 
-def helper_workflow(checkout: Path, uri: str) -> float:
-    return timed(
-        ["ci-helpers", "pr-validate", "--pr", "1", "--tracking-uri", uri, "--experiment", "bench-helper"], checkout
+def helper_workflow(checkout: Path, uri: str, source: Path = ROOT) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        ["ci-helpers", "pr-validate", "--pr", "1", "--tracking-uri", uri, "--experiment", "bench-helper"],
+        cwd=checkout,
+        env={**os.environ, "PYTHONPATH": str(source)},
+        check=True,
+        capture_output=True,
     )
+    return time.perf_counter() - start
+
+
+def snapshot(base: Path, ref: str) -> Path:
+    """ci_helpers as `git archive REF` has it, in a folder of its own."""
+    source = base / "ci_helpers-ref"
+    source.mkdir()
+    archive = subprocess.run(["git", "archive", ref, "ci_helpers"], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+    return source
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    rounds = parser.parse_args().rounds
+    parser.add_argument("--compare", metavar="REF", help="also time ci_helpers from this git ref (e.g. main)")
+    options = parser.parse_args()
+    rounds = options.rounds
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
         server, endpoint = start_moto()
@@ -97,26 +116,37 @@ def main() -> None:
             build_template(base / "template", endpoint, "bench-template", base / "train.db", full=False)
             mlflow.wait_ready()
             project = Project.copy_of(base / "template", base / "p", endpoint, "bench-template")
-            raw, helper = [], []
+            # the interpreter compiles the worktree's modules afresh in every process unless they are cached
+            os.environ["PYTHONDONTWRITEBYTECODE"] = ""
+            os.environ["PYTHONPYCACHEPREFIX"] = str(base / "pycache")
+            sides = {"raw": raw_workflow, "helper": helper_workflow}
+            if options.compare:
+                before = snapshot(base, options.compare)
+                sides[f"helper@{options.compare}"] = lambda checkout, uri: helper_workflow(checkout, uri, before)
+            for name, run in sides.items():  # untimed: bytecode, the experiments
+                run(project.checkout("pr-better", name=f"warm-{name.replace('@', '-')}"), mlflow.url)
+            times: dict[str, list[float]] = {name: [] for name in sides}
+            names = list(sides)
             for i in range(rounds):
-                # fresh clones, alternating order, so neither side benefits from warm caches
-                pair = [("raw", raw_workflow, raw), ("helper", helper_workflow, helper)]
-                for name, run, times in pair if i % 2 == 0 else pair[::-1]:
-                    checkout = project.checkout("pr-better", name=f"{name}-{i}")
+                # fresh clones, rotating order, so no side benefits from warm caches or a quiet moment
+                for name in names[i % len(names) :] + names[: i % len(names)]:
+                    checkout = project.checkout("pr-better", name=f"{name.replace('@', '-')}-{i}")
                     sh(["git", "fetch", "-q", "origin", "main:refs/remotes/origin/main"], checkout)
-                    times.append(run(checkout, mlflow.url))
-                    print(f"round {i + 1}: {name} {times[-1]:.2f}s", file=sys.stderr)
+                    times[name].append(sides[name](checkout, mlflow.url))
+                    print(f"round {i + 1}: {name} {times[name][-1]:.2f}s", file=sys.stderr)
             help_times = [timed(["ci-helpers", "--help"], base) for _ in range(7)]
             dvc_times = [timed(["dvc", "--version"], base) for _ in range(7)]
         finally:
             mlflow.stop()
             server.stop()
-    raw_m, helper_m = statistics.median(raw), statistics.median(helper)
+    raw_m = statistics.median(times["raw"])
     help_m, dvc_m = statistics.median(help_times), statistics.median(dvc_times)
-    print(
-        f"pr-validate median {helper_m:.2f}s vs raw commands median {raw_m:.2f}s "
-        f"-> overhead ratio {helper_m / raw_m:.3f} (goal <= 1.15)"
-    )
+    for name in names[1:]:
+        helper_m = statistics.median(times[name])
+        print(
+            f"pr-validate ({name}) median {helper_m:.2f}s vs raw commands median {raw_m:.2f}s "
+            f"-> overhead ratio {helper_m / raw_m:.3f} (goal <= 1.15)"
+        )
     print(
         f"ci-helpers --help median {help_m:.3f}s vs dvc --version median {dvc_m:.3f}s "
         f"-> ratio {help_m / dvc_m:.3f} (goal <= 1.5)"

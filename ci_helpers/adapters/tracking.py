@@ -56,13 +56,82 @@ def resolve_tracking_uri(option: str | None, repo: Path) -> str:
     return option or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo.resolve() / 'mlflow.db'}"
 
 
-def _client(tracking_uri: str):
+def bound_http_retries() -> None:
+    """MLflow's HTTP retries bounded, its telemetry off, unless the user chose otherwise."""
     for name, value in _BOUNDED_HTTP_RETRIES.items():
         os.environ.setdefault(name, value)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def _client(tracking_uri: str):
+    bound_http_retries()
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+# The modules MLflow's client loads on its first call to a store of each kind (seconds of imports).
+_STORE_MODULES = {
+    "http": ("mlflow.store.tracking.rest_store", "mlflow.store.model_registry.rest_store"),
+    "sql": ("mlflow.store.tracking.sqlalchemy_store", "mlflow.store.model_registry.sqlalchemy_store"),
+}
+_SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+# Packages that MLflow's import and DVC's remote clients and reads both load. Python lets a thread
+# import a submodule of a package whose __init__ another thread is still running (it then sees a
+# half-made package), so the thread that preloads MLflow must not be the one to load these while
+# the main thread may: the main thread loads them first (0.1-0.2 s that MLflow's import then saves).
+_SHARED_WITH_DVC = (
+    "_cffi_backend",
+    "anyio.to_thread",
+    "certifi",
+    "colorsys",
+    "dateutil.parser",
+    "dateutil.relativedelta",
+    "dateutil.tz",
+    "fractions",
+    "gettext",
+    "grp",
+    "http.client",
+    "http.cookiejar",
+    "http.cookies",
+    "idna",
+    "mimetypes",
+    "pygments.filters",
+    "pygments.lexers",
+    "pygments.styles",
+    "six",
+    "sniffio",
+    "tarfile",
+    "urllib.request",
+    "urllib3",
+    "urllib3.contrib",
+    "urllib3.http2",
+)
+
+
+def import_shared_dependencies() -> None:
+    """Load, in the calling (main) thread, what MLflow shares with DVC (see _SHARED_WITH_DVC)."""
+    import importlib
+
+    for name in _SHARED_WITH_DVC:
+        with contextlib.suppress(ImportError):  # an optional one missing: nobody will import it
+            importlib.import_module(name)
+
+
+def preload_store(tracking_uri: str) -> None:
+    """Import the store modules the client will need for `tracking_uri`, and nothing more: no
+    store is created (a sqlite database would be), nothing is asked. Lets a thread pay for them
+    while the main thread waits on DVC or git."""
+    import importlib
+
+    scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0].lower()
+    kind = "http" if scheme in ("http", "https") else "sql" if scheme in _SQL_SCHEMES else None
+    importlib.import_module("mlflow.tracking")
+    importlib.import_module("mlflow.entities")
+    for name in _STORE_MODULES.get(kind or "", ()):
+        importlib.import_module(name)
 
 
 @contextmanager
@@ -315,7 +384,7 @@ def log_run(
     short (an error, a signal) is ended FAILED or KILLED, never left RUNNING."""
     run = open_run(tracking_uri, experiment, run_name, tags)
     try:
-        finish_run(run, metrics=metrics, params=params, artifacts=artifacts)
+        finish_run(run, metrics=metrics, params=params, artifacts=artifacts, logged_params=())
     except BaseException as error:
         end_run_quietly(run, "FAILED" if isinstance(error, Exception) else "KILLED")
         raise
@@ -354,8 +423,11 @@ def finish_run(
     tags: Mapping[str, str] | None = None,
     artifacts: Mapping[str, str] | None = None,
     status: str = "FINISHED",
+    logged_params: tuple[str, ...] | None = None,
 ) -> None:
-    """Add metrics, params, tags and small text artifacts, then close the run."""
+    """Add metrics, params, tags and small text artifacts, then close the run. A param the run
+    holds already is left as it is (MLflow refuses to change one): `logged_params` names them
+    when the caller knows (a run it just created holds none), else the run is asked."""
     import time
 
     from mlflow.entities import Metric, Param, RunTag
@@ -378,7 +450,7 @@ def finish_run(
 
     with mlflow_errors(run.tracking_uri):
         client = _client(run.tracking_uri)
-        existing = client.get_run(run.run_id).data.params
+        existing = client.get_run(run.run_id).data.params if logged_params is None else logged_params
         now = int(time.time() * 1000)
         client.log_batch(
             run.run_id,

@@ -2,11 +2,12 @@
 
 Preflight, then act. Every check that can refuse runs before the first write: the options, the
 project model, the tracking server, the DVC remote, `git push --dry-run`. Then: open the MLflow run
-and hand it to the training script; pull the rebuilt stages' inputs, force-rebuild them and their
-downstream; gate; find the model to register. Only then the writes, in an order a re-run always
-finishes: `dvc push` and verify it; register the version (idempotent, keyed on the commit); commit
-dvc.lock; move the alias last, and only forward in commit order. A failure says what was done and
-what was not; the helper-owned run never stays RUNNING.
+while the rebuilt stages' inputs are pulled (MLflow's side runs on a thread of its own from the
+preflight on, see background_tracking), hand the run to the training script, force-rebuild the
+stages and their downstream; gate; find the model to register. Only then the writes, in an order
+a re-run always finishes: `dvc push` and verify it; register the version (idempotent, keyed on the
+commit); commit dvc.lock; move the alias last, and only forward in commit order. A failure says
+what was done and what was not; the helper-owned run never stays RUNNING.
 """
 
 from __future__ import annotations
@@ -30,17 +31,12 @@ from ..adapters.registry import (
     version_tags,
     version_with_tag,
 )
-from ..adapters.tracking import (
-    TrackedRun,
-    check_tracking_server,
-    open_run,
-    resolve_tracking_uri,
-    run_environment,
-)
+from ..adapters.tracking import TrackedRun, resolve_tracking_uri, run_environment
+from ..background_tracking import SIGNAL_WAIT_SECONDS, BackgroundTracking
 from ..baseline import Baseline, read_baseline
 from ..branch_check import check_head_on_branch
 from ..build_progress import BuildProgress, reworded
-from ..cancellation import SignalReceived, deferred, shielded
+from ..cancellation import SignalReceived, deferred, received_signal, shielded
 from ..commit_order import ancestry
 from ..errors import ConfigError, InfrastructureError, StageFailed, ValidationFailed
 from ..failures import domain_error
@@ -189,9 +185,8 @@ def _check_gated_metrics_known(inputs: BuildInputs) -> None:
 def check_endpoints(inputs: BuildInputs, options: MasterBuildOptions) -> None:
     """Every endpoint the build will write to answers and accepts us, the branch it commits to
     exists there and holds HEAD, and the inputs it will pull are on the DVC remote: all before
-    the first write."""
+    the first write. The tracking server is checked meanwhile, on BackgroundTracking's thread."""
     with github.group("Preflight: tracking server, DVC remote, git remote"):
-        check_tracking_server(inputs.tracking_uri)
         dvc.check_remote_answers(inputs.repo, inputs.remote, inputs.endpoint)
         git_root = inputs.project.git_root
         if options.lock_mode == "commit" and inputs.branch:
@@ -208,13 +203,18 @@ def check_endpoints(inputs: BuildInputs, options: MasterBuildOptions) -> None:
             sys.stderr.write(f"on '{inputs.remote}': {checked}\n")
 
 
-def rebuild(inputs: BuildInputs, run: TrackedRun) -> None:
-    """Pull the rebuilt stages' inputs (never their outputs), reuse upstream, force the rest."""
-    repo, plan = inputs.repo, inputs.plan
+def pull_rebuild_inputs(inputs: BuildInputs) -> None:
+    """Pull the rebuilt stages' inputs, never their outputs (and nothing when they have none)."""
+    plan = inputs.plan
     targets = list(plan.pull_targets)
     with github.group(f"Pull the inputs of {', '.join(plan.forced)}: {', '.join(targets) or 'nothing'}"):
         if targets:
-            dvc.pull(repo, targets, inputs.remote, inputs.endpoint)
+            dvc.pull(inputs.repo, targets, inputs.remote, inputs.endpoint)
+
+
+def rebuild(inputs: BuildInputs, run: TrackedRun) -> None:
+    """Reuse upstream, force the rebuilt stages and their downstream (their inputs are pulled)."""
+    repo, plan = inputs.repo, inputs.plan
     env = run_environment(run)
     try:
         if plan.upstream:
@@ -306,6 +306,23 @@ def find_model(
     return ModelToRegister(logged_path.source, logged_path.model_id, dict(logged_path.tags))
 
 
+def _settle_tracking(tracking: BackgroundTracking, progress: BuildProgress, error: BaseException) -> BaseException:
+    """The failure path before the run was recorded: take the run over (the build's failure path
+    ends it), and pick the error to report, the one that came first in the sequential order (the
+    tracking server's check, then the run's creation, then the pull). On a signal, the wait is
+    short: a run that arrives later is ended by the tracking thread."""
+    with shielded():
+        if isinstance(error, SignalReceived):
+            taken = tracking.abandon("KILLED", SIGNAL_WAIT_SECONDS)
+        else:
+            taken = tracking.abandon("FAILED", None, stop_waiting=lambda: received_signal() is not None)
+        if taken is not None:
+            progress.run = taken
+        if isinstance(error, SignalReceived) or progress.run is not None or not tracking.finished:
+            return error
+        return tracking.first_error() or error
+
+
 def _register(
     inputs: BuildInputs, result: BuildResult, model: ModelToRegister, lock_commit: str | None = None
 ) -> RegisteredVersion:
@@ -342,21 +359,33 @@ def _lock_step(lock: LockCommitResult) -> str:
 
 def run_master_build(options: MasterBuildOptions, progress: BuildProgress) -> BuildResult:
     inputs = check_build_inputs(options)
-    check_endpoints(inputs, options)
-    if stopped := stop_if_superseded(inputs, options):
-        return stopped
+    # From here MLflow's side (its import, the server's check, then the run, once every other
+    # check passed) overlaps the DVC and git preflight and the pull. On a failure, the error that
+    # the sequential order gave stays the one reported: the check's, the run's, then the others'.
+    tracking = BackgroundTracking(inputs.tracking_uri)
+    try:
+        check_endpoints(inputs, options)
+        if inputs.model_name:
+            tracking.imported()  # the superseded check reads the alias: MLflow in this thread too
+        if stopped := stop_if_superseded(inputs, options):
+            tracking.release()
+            tracking.checked()
+            tracking.join()
+            return stopped
+        project = inputs.project
+        context = GitContext(git.head_commit(project.root), inputs.branch, None)
+        dev_hashes = _out_hashes(inputs, {out.path: out.md5 for out in project.outs if out.md5})
+        progress.plan(inputs.model_name is not None, options.lock_mode, inputs.alias, inputs.stage_transition)
+        tracking.open(inputs.experiment, f"ci-build-{context.commit[:8]}", provenance_tags(context, dev_hashes, {}))
+        pull_rebuild_inputs(inputs)  # while the run opens
+        with deferred():  # a signal between taking the run and recording it would leave it RUNNING
+            run = progress.run = tracking.run()
+    except BaseException as error:
+        first = _settle_tracking(tracking, progress, error)
+        if first is error:
+            raise
+        raise first from None
     project, plan = inputs.project, inputs.plan
-    context = GitContext(git.head_commit(project.root), inputs.branch, None)
-    dev_hashes = _out_hashes(inputs, {out.path: out.md5 for out in project.outs if out.md5})
-    progress.plan(inputs.model_name is not None, options.lock_mode, inputs.alias, inputs.stage_transition)
-    with deferred():  # a signal between creating the run and recording it would leave it RUNNING
-        run = open_run(
-            inputs.tracking_uri,
-            inputs.experiment,
-            f"ci-build-{context.commit[:8]}",
-            provenance_tags(context, dev_hashes, {}),
-        )
-        progress.run = run
     rebuild(inputs, run)
     metrics = read_metrics_files(project.root, list(inputs.metrics_files)) if inputs.metrics_files else {}
     progress.metrics = metrics

@@ -9,10 +9,12 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from threading import Thread
 from typing import TYPE_CHECKING
 
 from ..adapters import dvc, git, github
 from ..adapters.tracking import TrackedRun, log_run, resolve_tracking_uri
+from ..background_tracking import preload_in_background
 from ..baseline import read_baseline
 from ..errors import ConfigError, InfrastructureError
 from ..evaluation import BUILTIN_METRICS, TASKS, EvalReport, evaluate_builtin, evaluate_with_stage
@@ -259,6 +261,17 @@ def _params_diff(repo: Path, commit: str) -> dvc.ParamsDiff | None:
 
 def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> PRValidationResult:
     """Validate a PR's model; return the result (the caller reports it and picks the exit code)."""
+    # MLflow's import overlaps the checks, the pull and the evaluation; joined before MLflow is used
+    uses_mlflow = options.track or options.trend_builds > 0
+    preload = preload_in_background(resolve_tracking_uri(options.tracking_uri, inputs.repo)) if uses_mlflow else None
+    try:
+        return _validate(options, inputs, preload)
+    finally:
+        if preload is not None:
+            preload.join()
+
+
+def _validate(options: PRValidationOptions, inputs: ValidatedInputs, preload: Thread | None) -> PRValidationResult:
     repo = inputs.repo
     context = pr_git_context(repo, options.pr)
     baseline_commit = git.resolve_ref(repo, options.baseline_ref) if options.baseline_ref else None
@@ -299,6 +312,8 @@ def run_pr_validation(options: PRValidationOptions, inputs: ValidatedInputs) -> 
         plots = read_plots(repo)  # never raises: plots inform the reviewer, they gate nothing
         if plots.warning:
             github.warning(plots.warning)
+    if preload is not None:
+        preload.join()
     trend = read_main_trend(options, inputs, evaluation.metrics)
     return PRValidationResult(
         gate.passed,
