@@ -126,12 +126,13 @@ def verify_pushed(
             if recorded == md5:
                 trusted.append(path)
                 continue
-            manifest = store.manifest(md5)
+            pair = store.manifests([md5, recorded] if recorded and recorded.endswith(".dir") else [md5])
+            manifest = pair[md5]
             if manifest is None:  # on neither side: asking for it says it is missing
                 wanted[path] = {md5}
                 continue
             files = set(manifest.files)
-            old = store.manifest(recorded) if recorded and recorded.endswith(".dir") else None
+            old = pair.get(recorded) if recorded else None
             if old is not None:
                 files -= old.files
                 changed.append(path)

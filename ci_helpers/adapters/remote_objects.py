@@ -86,11 +86,20 @@ def present_objects(odb, oids: Collection[str]) -> Presence:
 
 
 def _load_manifest(source, oid: str) -> frozenset[str]:
-    from dvc_data.hashfile.hash_info import HashInfo
-    from dvc_data.hashfile.tree import Tree
+    """The object ids a `.dir` manifest lists, read as plain JSON (DVC's Tree builds a trie of the
+    paths too, 2-3x the time for a manifest of 50,000 files); FileNotFoundError when `source` lacks
+    it, ObjectFormatError when it is not a manifest."""
+    import json
 
-    tree = Tree.load(source, HashInfo("md5", oid))
-    return frozenset(entry.value for _, _, entry in tree if entry is not None and entry.value)
+    from dvc_objects.errors import ObjectFormatError
+
+    with source.fs.open(source.oid_to_path(oid), mode="rb") as stream:
+        raw = stream.read()
+    try:
+        entries = json.loads(raw)
+        return frozenset(str(entry["md5"]) for entry in entries if entry.get("md5"))
+    except (ValueError, TypeError, AttributeError, KeyError) as error:
+        raise ObjectFormatError(f"{oid} is not a directory manifest") from error
 
 
 class RemoteObjects:
@@ -106,18 +115,35 @@ class RemoteObjects:
     def manifest(self, oid: str) -> Manifest | None:
         """The `.dir` manifest `oid`, from the local cache, else the remote; None when neither has it
         (or it is not a manifest)."""
+        return self.manifests([oid])[oid]
+
+    def manifests(self, oids: Collection[str]) -> dict[str, Manifest | None]:
+        """Several manifests (see `manifest`), those not in the local cache fetched at once."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from dvc_objects.errors import ObjectFormatError
 
-        with contextlib.suppress(FileNotFoundError, ObjectFormatError):
-            return Manifest(oid, _load_manifest(self._local, oid), False)
+        found: dict[str, Manifest | None] = {}
+        for oid in dict.fromkeys(oids):
+            with contextlib.suppress(FileNotFoundError, ObjectFormatError):
+                found[oid] = Manifest(oid, _load_manifest(self._local, oid), False)
+        remote = [oid for oid in dict.fromkeys(oids) if oid not in found]
 
-        def from_remote() -> Manifest | None:
+        def one(oid: str) -> Manifest | None:
             try:
                 return Manifest(oid, _load_manifest(self._odb, oid), True)
             except (FileNotFoundError, ObjectFormatError):
                 return None
 
-        return _on_remote(self._repo, self._remote, self._endpoint, "read a manifest from", from_remote)
+        def fetch() -> dict[str, Manifest | None]:
+            if len(remote) < 2:
+                return {oid: one(oid) for oid in remote}
+            with ThreadPoolExecutor(max_workers=min(len(remote), 8)) as pool:
+                return dict(zip(remote, pool.map(one, remote), strict=True))
+
+        if remote:
+            found |= _on_remote(self._repo, self._remote, self._endpoint, "read a manifest from", fetch)
+        return found
 
     def present(self, oids: Collection[str]) -> Presence:
         """Which of `oids` the remote holds (see present_objects)."""
