@@ -39,14 +39,15 @@ This times the verification as master-build runs it, inside the real command, no
 as `check-remote` (which checks every out of the project, not only what a build pushed). Line
 arrival times carry a few ms of pipe latency; the verification's end line is written right after it.
 
-The code under test is taken from --code DIR (default: this checkout), put first on the children's
+The code under test is taken from --code DIR (default: this checkout), or with --ref REF from
+`git archive REF` (a branch another worktree is still editing), put first on the children's
 PYTHONPATH. The machine's load (`uptime`) is printed before and after: the figures are wall times.
 Set-up (generate, dvc add, dvc repro, upload, seed) is timed and printed. Every branch's DVC objects
 are uploaded by copying the dev cache's objects into moto's store in this process (the keys and bytes
 `dvc push` writes: the remote's layout is the cache's), since `dvc push -j 64` through moto takes
 about 10 s per 1,000 files here; nothing is cached across runs (moto's store is in memory).
 
-Run: .venv/bin/python -u bench/bench_scale.py [--sizes 10000,20000,50000] [--rounds 2] [--code DIR]
+Run: .venv/bin/python -u bench/bench_scale.py [--sizes 10000,20000,50000] [--rounds 2] [--code DIR | --ref REF]
 """
 
 from __future__ import annotations
@@ -485,6 +486,16 @@ def code_under_test(code: Path) -> str:
     return run([str(BIN / "python"), "-c", probe], code).stdout.strip()
 
 
+def snapshot(ref: str, into: Path) -> str:
+    """ci_helpers as committed at `ref` (any branch of this repository's worktrees), extracted
+    into `into`, so that edits in progress in a worktree are not what is measured; its commit."""
+    commit = run(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], ROOT).stdout.strip()
+    archive = subprocess.run(["git", "archive", commit, "ci_helpers"], cwd=ROOT, capture_output=True, check=True)
+    into.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return commit
+
+
 def bench_size(
     base: Path, files: int, shared: int, rounds: int, moto: str, proxy: FlakyProxy, warm_up: bool
 ) -> SizeResult:
@@ -549,20 +560,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--shared-objects", type=int, default=30_000, help="the other project's objects")
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose ci_helpers is measured")
+    parser.add_argument("--ref", help="measure ci_helpers as committed at this git ref instead of --code")
     options = parser.parse_args()
     sizes = [int(size) for size in options.sizes.split(",") if size]
-    code = options.code.resolve()
-    ENV["PYTHONPATH"] = str(code)
-    measured_code = code_under_test(code)
-    if Path(measured_code) != code:
-        raise SystemExit(f"ci_helpers resolves to {measured_code}, not {code}")
-    commit = run(["git", "log", "-1", "--format=%h %s"], code).stdout.strip()[:90]
-    print(f"code under test: {code} at {commit}")
-    print(f"load before: {load()}")
     started = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
         base = Path(folder)
+        if options.ref:
+            code = base / "code"
+            what = f"{options.ref} at {snapshot(options.ref, code)[:12]} (git archive)"
+        else:
+            code = options.code.resolve()
+            what = f"{code} at " + run(["git", "log", "-1", "--format=%h %s"], code).stdout.strip()[:80]
+        ENV["PYTHONPATH"] = str(code)
+        if Path(code_under_test(code)) != code:
+            raise SystemExit(f"ci_helpers does not resolve to {code}")
+        print(f"code under test: {what}")
+        print(f"load before: {load()}")
         # this machine sets PYTHONDONTWRITEBYTECODE=1: every process would compile its imports again
         ENV["PYTHONPYCACHEPREFIX"] = str(base / "pycache")
         server, moto = start_moto()
