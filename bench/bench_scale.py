@@ -25,15 +25,15 @@ MLflow is left out (--no-track, no trend): the raw sequence has no MLflow step, 
 grows with N is DVC's. Printed: medians, ratio ours/raw (goal <= 1.10 at every N), S3 requests
 ours/raw (list + other), and case (b) / case (a) for pr-validate (goal <= 1.1).
 
-Build side, --rounds rounds: a new main commit nudges train.shrink (a model no one pushed), then
+Build side, --build-rounds rounds (default: --rounds), after an untimed warm-up: a new main commit nudges train.shrink (a model no one pushed), then
   ours:  ci-helpers master-build --stage train --lock-mode none --threshold mse<=100 --trend-builds 0
          (MLflow on a sqlite file), in a fresh clone whose DVC cache holds the project's objects (as
          actions/cache restores it, so the N-file pull of train's input stays local). Its stderr is
          read line by line as it comes: the push phase is the time from its `==> Push CI-built
          outputs` header to its `==> Verify ...` header, the verification from there to the
          `mlops: done: pushed` line; the proxy's requests are split at the same lines.
-  raw:   in another such clone (another nudge), `dvc repro -f -s train` untimed, then
-         `dvc push models/model.json` alone, timed.
+  raw:   then, in the same clone, another train.shrink and `dvc repro -f -s train` (untimed: a
+         model no one pushed), and `dvc push models/model.json` alone, timed.
 Printed: the verification's time and requests against master-build's own push and the raw `dvc push`.
 This times the verification as master-build runs it, inside the real command, not a stand-in such
 as `check-remote` (which checks every out of the project, not only what a build pushed). Line
@@ -452,10 +452,8 @@ def bench_build(clones: Clones, rounds: int, warm_up: bool) -> list[BuildSample]
         nudge_main(built, next(nudges) / 10_000)
         clone = clones.fresh("main", with_cache=True)
         push, verify = master_build_phases(clone, clones.proxy)
-        clones.remove(clone)
-        nudge_main(built, next(nudges) / 10_000)
-        clone = clones.fresh("main", with_cache=True)
-        run([DVC, "pull", "-q", "data/train", "data/test.csv"], clone)
+        # the raw side in the same clone (its inputs are in place): another model no one pushed
+        write_params(clone, next(nudges) / 10_000)
         run([DVC, "repro", "-q", "-f", "-s", "train"], clone)
         raw_push = measured(clones.proxy, lambda c=clone: run([DVC, "push", "models/model.json"], c))
         clones.remove(clone)
@@ -497,7 +495,7 @@ def snapshot(ref: str, into: Path) -> str:
 
 
 def bench_size(
-    base: Path, files: int, shared: int, rounds: int, moto: str, proxy: FlakyProxy, warm_up: bool
+    base: Path, files: int, shared: int, rounds: int, build_rounds: int, moto: str, proxy: FlakyProxy, warm_up: bool
 ) -> SizeResult:
     print(f"N={files:,}: building (shared remote: +{shared:,} objects of another project)...")
     built = build(base / f"n{files}", files, moto, shared)
@@ -509,14 +507,17 @@ def bench_size(
         clones.remove(clone)
     same = bench_pr(clones, "pr-same", rounds)
     ten = bench_pr(clones, "pr-ten", rounds)
-    builds = bench_build(clones, rounds, warm_up)
+    builds = bench_build(clones, build_rounds, warm_up)
     shutil.rmtree(built.root, ignore_errors=True)
     return SizeResult(files, built.seconds, same, ten, builds)
 
 
-def print_tables(results: list[SizeResult], rounds: int) -> None:
+def print_tables(results: list[SizeResult], rounds: int, build_rounds: int) -> None:
     print()
-    print(f"medians of {rounds} rounds; S3 requests: the most in a round, total (of which ListObjectsV2 pages)")
+    print(
+        f"medians of {rounds} rounds (master-build: {build_rounds}); S3 requests: the most in a round, "
+        "total (of which ListObjectsV2 pages)"
+    )
     print()
     print("| N files | case | pr-validate | raw | ratio | S3 requests ours | S3 requests raw |")
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
@@ -558,6 +559,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,20000,50000", help="comma-separated N (training files)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--build-rounds", type=int, default=0, help="master-build rounds (default: --rounds)")
     parser.add_argument("--shared-objects", type=int, default=30_000, help="the other project's objects")
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose ci_helpers is measured")
     parser.add_argument("--ref", help="measure ci_helpers as committed at this git ref instead of --code")
@@ -590,13 +592,22 @@ def main() -> None:
                     s3 = s3_client(moto)
                     s3.create_bucket(Bucket=BUCKET)
                     results.append(
-                        bench_size(base, files, options.shared_objects, options.rounds, moto, proxy, not results)
+                        bench_size(
+                            base,
+                            files,
+                            options.shared_objects,
+                            options.rounds,
+                            options.build_rounds or options.rounds,
+                            moto,
+                            proxy,
+                            warm_up=not results,
+                        )
                     )
                     requests.post(f"{moto}/moto-api/reset", timeout=60)  # the next N starts on an empty store
                     print(f"  load: {load()}")
         finally:
             server.stop()
-    print_tables(results, options.rounds)
+    print_tables(results, options.rounds, options.build_rounds or options.rounds)
     print(f"\nload after: {load()}; whole run {time.perf_counter() - started:.0f} s")
 
 
