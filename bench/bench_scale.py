@@ -15,10 +15,10 @@ have left them. Branches, each pushed (git and DVC):
 Every timed command talks to S3 through a counting proxy (tests/support/proxy.py); a request is
 a "list" when it is a GET on the bucket (ListObjectsV2), else "other" (HEAD, object GET, PUT).
 
-PR side, per case (a) and (b), --rounds rounds, each from fresh clones (empty DVC caches), the
-sides alternating which goes first (after one untimed warm-up of each: bytecode compiled):
+PR side, --rounds rounds, each running both cases (a) and (b) and both sides from fresh clones (empty
+DVC caches), in an order reversed every other round (after one untimed warm-up of each side):
   ours:  ci-helpers pr-validate --no-track --trend-builds 0 --eval-stage evaluate
-             --threshold mse<=100 --max-regression mse=5 --baseline-ref main  (GITHUB_BASE_REF=main)
+             --threshold mse<=100 --max-regression mse=5 --baseline-ref main
   raw:   dvc status -c; dvc pull models/model.json data/test.csv; dvc repro -f -s evaluate;
          dvc metrics diff origin/main
 MLflow is left out (--no-track, no trend): the raw sequence has no MLflow step, and the work that
@@ -371,16 +371,22 @@ def most(samples: list[Sample]) -> Requests:
     return max((s.requests for s in samples), key=lambda r: r.total)
 
 
-def bench_pr(clones: Clones, branch: str, rounds: int) -> PRCase:
-    case = PRCase([], [])
-    sides = [("ours", pr_validate, case.ours), ("raw", raw_pr, case.raw)]
+def bench_pr(clones: Clones, branches: tuple[str, ...], rounds: int) -> dict[str, PRCase]:
+    """Each round runs every branch's two sides, in an order that alternates between rounds, so
+    that a change of the machine's load weighs on both cases and both sides alike."""
+    cases = {branch: PRCase([], []) for branch in branches}
+    runs = [
+        (branch, name, call, samples)
+        for branch, case in cases.items()
+        for name, call, samples in (("ours", pr_validate, case.ours), ("raw", raw_pr, case.raw))
+    ]
     for index in range(rounds):
-        for name, call, samples in sides if index % 2 == 0 else sides[::-1]:
+        for branch, name, call, samples in runs if index % 2 == 0 else runs[::-1]:
             clone = clones.fresh(branch)
             samples.append(measured(clones.proxy, lambda c=clone, f=call: f(c)))
             print(f"  {branch} round {index + 1}: {name} {samples[-1].seconds:.2f}s, {samples[-1].requests}")
             clones.remove(clone)
-    return case
+    return cases
 
 
 # --- the build side ----------------------------------------------------------------------------
@@ -505,8 +511,8 @@ def bench_size(
         clone = clones.fresh("pr-same")
         call(clone)
         clones.remove(clone)
-    same = bench_pr(clones, "pr-same", rounds)
-    ten = bench_pr(clones, "pr-ten", rounds)
+    cases = bench_pr(clones, ("pr-same", "pr-ten"), rounds)
+    same, ten = cases["pr-same"], cases["pr-ten"]
     builds = bench_build(clones, build_rounds, warm_up)
     shutil.rmtree(built.root, ignore_errors=True)
     return SizeResult(files, built.seconds, same, ten, builds)
