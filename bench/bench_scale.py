@@ -25,7 +25,8 @@ MLflow is left out (--no-track, no trend): the raw sequence has no MLflow step, 
 grows with N is DVC's. Printed: medians, ratio ours/raw (goal <= 1.10 at every N), S3 requests
 ours/raw (list + other), and case (b) / case (a) for pr-validate (goal <= 1.1).
 
-Build side, --build-rounds rounds (default: --rounds), after an untimed warm-up: a new main commit nudges train.shrink (a model no one pushed), then
+Build side, --build-rounds rounds (default: --rounds), after an untimed warm-up; each round a new
+main commit nudges train.shrink (a model no one pushed), then
   ours:  ci-helpers master-build --stage train --lock-mode none --threshold mse<=100 --trend-builds 0
          (MLflow on a sqlite file), in a fresh clone whose DVC cache holds the project's objects (as
          actions/cache restores it, so the N-file pull of train's input stays local). Its stderr is
@@ -47,7 +48,8 @@ are uploaded by copying the dev cache's objects into moto's store in this proces
 `dvc push` writes: the remote's layout is the cache's), since `dvc push -j 64` through moto takes
 about 10 s per 1,000 files here; nothing is cached across runs (moto's store is in memory).
 
-Run: .venv/bin/python -u bench/bench_scale.py [--sizes 10000,20000,50000] [--rounds 2] [--code DIR | --ref REF]
+Run: .venv/bin/python -u bench/bench_scale.py [--sizes 10000,20000,50000] [--rounds 2] [--build-rounds N]
+                                              [--shared-objects 30000] [--code DIR | --ref REF]
 """
 
 from __future__ import annotations
@@ -559,6 +561,10 @@ def print_tables(results: list[SizeResult], rounds: int, build_rounds: int) -> N
             f"{'ok' if worst <= PR_GOAL else 'MISSED'}); (b)/(a) {changed:.2f}x (goal <= {CHANGED_GOAL}: "
             f"{'ok' if changed <= CHANGED_GOAL else 'MISSED'})"
         )
+        # a round's runs are seconds apart: their ratios suffer less from the load changing
+        for side in ("ours", "raw"):
+            ratios = [b.seconds / a.seconds for a, b in zip(getattr(r.same, side), getattr(r.ten, side), strict=True)]
+            print(f"  (b)/(a) per round, {side}: {', '.join(f'{x:.2f}x' for x in ratios)}")
 
 
 def main() -> None:
