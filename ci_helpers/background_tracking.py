@@ -59,17 +59,17 @@ class BackgroundTracking:
 
     def _work(self) -> None:
         try:
-            with contextlib.suppress(Exception):  # the check below, or the next import, reports it
-                preload_store(self.tracking_uri)
-        finally:
-            self._imported.set()
-        try:
+            try:
+                with contextlib.suppress(Exception):  # the check below, or the next import, reports it
+                    preload_store(self.tracking_uri)
+            finally:
+                self._imported.set()
             check_tracking_server(self.tracking_uri)
         except BaseException as error:  # handed to the main thread, which raises it
             self._check_error = error
             return
         finally:
-            self._checked.set()
+            self._checked.set()  # whatever ended the thread: nobody waits for ever
         self._told.wait()
         if self._request is not None:
             self._open(*self._request)

@@ -1,9 +1,9 @@
 """The push check: which recorded outs are not wholly on the DVC remote, at a cost that follows the
 change rather than the remote.
 
-What a base commit records was pushed and verified there (master-build verifies every out its
-lock records before the lock reaches the branch), so a directory out whose `.dir` hash is the
-base's is trusted without a request, and a changed directory is verified for the files its base
+What a base commit records was pushed and verified there (the PR that brought it in passed this
+check, and master-build verified what its lock records), so a directory out whose `.dir` hash is
+the base's, on the same remote, is trusted without a request, and a changed directory is verified for the files its base
 manifest does not list. Without a base, a directory's manifest and every file it lists are asked
 about, in as few requests as the question allows (adapters/remote_objects). `deep` asks about every
 object of every out, as a scheduled audit does.
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .adapters import git
+from .adapters import dvc, git
 from .adapters.remote_objects import remote_objects
 from .project import Project
 
@@ -28,6 +28,15 @@ class PushBase:
     name: str  # how the detail names it: the ref as given, or a short commit
     commit: str
     hashes: Mapping[str, str] = field(default_factory=dict)
+    remote_urls: Mapping[str, str] = field(default_factory=dict)  # remote name -> URL, as committed there
+
+    def verified_on(self, root: Path, remote: str) -> bool:
+        """The base's objects were verified on this remote: it has the same URL, as committed,
+        there and now (a PR that moves the project to another remote trusts nothing)."""
+        config = root / ".dvc" / "config"
+        now = dvc.committed_remote_urls(config.read_text(encoding="utf-8") if config.is_file() else None)
+        # absent from git at both: defined outside it (config.local, the CI's), alike for both
+        return self.remote_urls.get(remote) == now.get(remote)
 
 
 @dataclass(frozen=True)
@@ -58,21 +67,68 @@ def _md5_outs(entries: object, folder: PurePosixPath) -> dict[str, str]:
     (a legacy hash's objects live elsewhere on the remote)."""
     found = {}
     for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and entry.get("hash") == "md5" and entry.get("md5") and entry.get("path"):
+        if not isinstance(entry, dict) or entry.get("cache", True) is not True:
+            continue  # `cache: false` in a .dvc file: never pushed, never verified
+        if entry.get("hash") == "md5" and entry.get("md5") and entry.get("path"):
             path = PurePosixPath(os.path.normpath(folder / str(entry["path"]))).as_posix()
             found[path] = str(entry["md5"])
     return found
 
 
+_OUT_SECTIONS = ("outs", "metrics", "plots")
+
+
+def _uncached_outs(definition: object) -> set[str] | None:
+    """The paths a base dvc.yaml stage declares with `cache:` other than true (the lock records
+    their hashes too, but they were never pushed); None when one of them is templated (`${}`), so
+    that any out of the stage may be one."""
+    uncached: set[str] = set()
+    for section in _OUT_SECTIONS:
+        entries = definition.get(section) if isinstance(definition, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            for raw, flags in entry.items() if isinstance(entry, dict) else ():
+                if isinstance(flags, dict) and flags.get("cache", True) is not True:
+                    if "${" in str(raw):
+                        return None
+                    uncached.add(str(raw))
+    return uncached
+
+
+def _base_stage_outs(stages: object, key: str, wdir: str) -> set[str] | None:
+    """The project paths of the uncached outs of stage `key` (a foreach/matrix item: its group) in a
+    base dvc.yaml's `stages`; None when the base does not declare it (a leftover lock entry) or when
+    its uncached outs cannot be told apart."""
+    group = key.split("@", 1)[0]
+    if not isinstance(stages, dict) or group not in stages:
+        return None
+    definition = stages[group]
+    if isinstance(definition, dict) and ("do" in definition):  # foreach / matrix
+        definition = definition["do"]
+    uncached = _uncached_outs(definition)
+    if uncached is None:
+        return None
+    return {PurePosixPath(os.path.normpath(PurePosixPath(wdir) / raw)).as_posix() for raw in uncached}
+
+
 def read_push_base(project: Project, name: str, commit: str) -> PushBase:
     """The out hashes recorded at `commit`, mapped to project paths through the current project's
     stages (a lock entry by stage name, its paths relative to the stage's wdir; a .dvc file's
-    relative to its folder). An out the base does not record under the same path has no base."""
+    relative to its folder). An out the base does not record under the same path has no base;
+    neither has a lock entry of a stage the base's dvc.yaml does not declare (a leftover), nor an
+    out it declares `cache: false`. The base is the current commit itself: nothing trusted."""
+    if commit == git.head_commit(project.root):
+        return PushBase(name, commit)
+    texts: dict[str, str | None] = {}
     files: dict[str, dict] = {}
+
+    def text(path: str) -> str | None:
+        if path not in texts:
+            texts[path] = git.read_file_at(project.root, commit, path)
+        return texts[path]
 
     def content(path: str) -> dict:
         if path not in files:
-            files[path] = _parse(git.read_file_at(project.root, commit, path), path)
+            files[path] = _parse(text(path), path)
         return files[path]
 
     hashes: dict[str, str] = {}
@@ -82,13 +138,17 @@ def read_push_base(project: Project, name: str, commit: str) -> PushBase:
             folder = PurePosixPath(stage.dvcfile).parent / str(data.get("wdir") or ".")
             hashes |= _md5_outs(data.get("outs"), folder)
             continue
-        lock = content(str(PurePosixPath(stage.dvcfile).with_suffix(".lock")))
         key = stage.name.removeprefix(f"{stage.dvcfile}:")
+        uncached = _base_stage_outs(content(stage.dvcfile).get("stages"), key, stage.wdir)
+        if uncached is None:
+            continue
+        lock = content(str(PurePosixPath(stage.dvcfile).with_suffix(".lock")))
         stages = lock.get("stages")
         entry = stages.get(key) if isinstance(stages, dict) else None
         if isinstance(entry, dict):
-            hashes |= _md5_outs(entry.get("outs"), PurePosixPath(stage.wdir))
-    return PushBase(name, commit, hashes)
+            recorded = _md5_outs(entry.get("outs"), PurePosixPath(stage.wdir))
+            hashes |= {path: md5 for path, md5 in recorded.items() if path not in uncached}
+    return PushBase(name, commit, hashes, dvc.committed_remote_urls(text(".dvc/config")))
 
 
 def first_parent_base(project: Project) -> PushBase | None:
@@ -117,6 +177,9 @@ def verify_pushed(
     trusted, changed, whole = [], [], []
     wanted: dict[str, set[str]] = {}
     notes: list[str] = []
+    if base and not deep and not base.verified_on(root, remote):
+        notes.append(f"`{base.name}` used another URL for remote '{remote}': nothing trusted")
+        base = None
     with remote_objects(root, remote, endpoint) as store:
         for path, md5 in sorted(outs.items()):
             if not md5.endswith(".dir"):

@@ -64,6 +64,17 @@ def remotes(repo: Path) -> dict[str, str]:
     return found
 
 
+def committed_remote_urls(config_text: str | None) -> dict[str, str]:
+    """Remote name -> URL in the text of a `.dvc/config` as git holds it (config.local is not in
+    git); {} when it is absent or does not parse."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(config_text or "")
+    except configparser.Error:
+        return {}
+    return {name: section.get("url", "") for name, section in _remote_sections(parser).items()}
+
+
 def default_remote(repo: Path) -> str | None:
     parser = _project_config(repo)
     if parser.has_option("core", "remote"):

@@ -60,8 +60,8 @@ def _existing(odb, oids: set[str], jobs: int) -> set[str]:
 def present_objects(odb, oids: Collection[str]) -> Presence:
     """Which of `oids` `odb` holds, in as few requests as the question allows.
 
-    Per-object existence calls when the objects asked about are no more than the prefixes they
-    fall in (or the remote cannot list a prefix). Otherwise the prefix holding most of them is
+    Per-object existence calls below a page's worth of objects (1,000), when the objects asked
+    about are no more than the prefixes they fall in, or when the remote cannot list a prefix. Otherwise the prefix holding most of them is
     listed first: its size (pages of 1,000) prices listing each other needed prefix against one
     call per remaining object, and the cheaper is taken.
     """
@@ -70,7 +70,9 @@ def present_objects(odb, oids: Collection[str]) -> Presence:
     by_prefix: dict[str, set[str]] = {}
     for oid in wanted:
         by_prefix.setdefault(oid[:2], set()).add(oid)
-    if len(wanted) <= len(by_prefix) or not _can_list_prefixes(odb.fs):
+    # Below a page's worth of objects, existence calls never cost much more than listings, and a
+    # probe listing (1/256 of the remote, whatever its size) could cost far more.
+    if len(wanted) < odb.fs.LIST_OBJECT_PAGE_SIZE or len(wanted) <= len(by_prefix) or not _can_list_prefixes(odb.fs):
         return Presence(frozenset(_existing(odb, wanted, jobs)), len(wanted), len(wanted), 0)
     probe = max(by_prefix, key=lambda prefix: (len(by_prefix[prefix]), prefix))
     listed = _listed(odb, [probe], jobs)

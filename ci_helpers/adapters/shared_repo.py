@@ -141,17 +141,34 @@ def index_sources(repo: Any) -> set[str]:
         if path in seen:
             continue
         seen.add(path)
-        sources.add(path)
+        sources |= {path, str(Path(path).parent)}  # the folder: a dvc.yaml or .dvc file added to it
         if path.endswith(".yaml"):
             folder = Path(path).parent
             sources |= {str(folder / "dvc.lock"), str(folder / "params.yaml")}  # params.yaml: the default `vars`
-            resolver = dvcfile.__dict__.get("resolver")
-            imports = getattr(getattr(resolver, "context", None), "imports", None) or {}
-            sources |= {str(folder / name) for name in imports}
+            sources |= {str(folder / name) for name in _vars_files(path)}
     git_dir = _git_dir(Path(repo.scm.root_dir))
     if git_dir is not None:
         sources |= {str(git_dir / name) for name in ("HEAD", "FETCH_HEAD", "packed-refs", "shallow")}
     return sources
+
+
+def _vars_files(dvc_yaml: str) -> set[str]:
+    """The files a dvc.yaml's `vars` (top level and per stage) read, relative to its folder."""
+    from dvc.utils.serialize import parse_yaml
+
+    try:
+        data = parse_yaml(Path(dvc_yaml).read_text(encoding="utf-8"), dvc_yaml)
+    except Exception:  # DVC read it for the index; a file it cannot read again is left out
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    stages = data.get("stages") if isinstance(data.get("stages"), dict) else {}
+    entries = list(data.get("vars") or []) if isinstance(data.get("vars"), list) else []
+    for definition in stages.values():
+        if isinstance(definition, dict):
+            inner = definition.get("do") if isinstance(definition.get("do"), dict) else definition
+            entries += inner.get("vars") if isinstance(inner.get("vars"), list) else []
+    return {entry.split(":", 1)[0] for entry in entries if isinstance(entry, str) and "${" not in entry}
 
 
 def _git_dir(work_tree: Path) -> Path | None:
@@ -186,8 +203,13 @@ def _install_memos() -> None:
     """DVC parses a params file once per stage that depends on it (500 parses of the same
     params.yaml for a 500-item foreach: the bulk of `dvc status`'s time), and a dvc.lock once for
     its index and again for each other reader. Outside `files_read_once` DVC is untouched."""
-    from dvc import dvcfile
-    from dvc.dependency import param
+    try:
+        from dvc import dvcfile
+        from dvc.dependency import param
+
+        load_path, lockfile_load = param.load_path, dvcfile.Lockfile.load
+    except (ImportError, AttributeError):  # another DVC's internals: parse as DVC does, each time
+        return
 
     with _install_lock:
         if getattr(param.load_path, "ci_helpers_memo", False):

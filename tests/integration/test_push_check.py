@@ -82,9 +82,21 @@ def test_without_a_base_every_file_is_asked_through_its_prefix_never_the_whole_r
     assert len(listed) == len(set(listed)) == 256
 
 
+def _on_a_branch_that_leaves_the_data(checkout, config_url: str | None = None):
+    """A PR branch off main that changes no data (and, given `config_url`, moves the committed
+    remote URL: what the remote is at the base and now then differ)."""
+    sh(["git", "checkout", "-q", "-b", "same"], checkout)
+    if config_url:
+        sh(["dvc", "remote", "modify", "storage", "url", config_url], checkout)
+        sh(["git", "commit", "-qam", "move the remote"], checkout)
+    else:
+        sh(["git", "commit", "-q", "--allow-empty", "-m", "touch no data"], checkout)
+    return checkout
+
+
 def test_an_unchanged_directory_is_trusted_without_a_request(big, tmp_path):
     with FlakyProxy(big.endpoint) as proxy:
-        checkout = big.clone(tmp_path / "ci", "main", proxy.url)
+        checkout = _on_a_branch_that_leaves_the_data(big.clone(tmp_path / "ci", "main", proxy.url))
 
         result = ci_helpers("check-remote", "--baseline-ref", "main", cwd=checkout)
 
@@ -140,7 +152,7 @@ def test_a_file_lost_from_a_directory_is_caught_without_a_base(small_with_a_chan
 
 
 def test_deep_catches_a_file_lost_after_main_verified_it_which_the_base_trusts(small_with_a_main_file_lost, tmp_path):
-    checkout = small_with_a_main_file_lost.clone(tmp_path / "ci", "main")
+    checkout = _on_a_branch_that_leaves_the_data(small_with_a_main_file_lost.clone(tmp_path / "ci", "main"))
 
     trusting = ci_helpers("check-remote", "--baseline-ref", "main", cwd=checkout)
     deep = ci_helpers("check-remote", "--baseline-ref", "main", "--deep", cwd=checkout)
@@ -170,3 +182,26 @@ def test_bad_input_with_deep_is_exit_2_in_one_line(small, tmp_path, args, fragme
     assert result.code == 2, result.output
     assert fragment in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_pr_that_moves_the_remote_trusts_nothing_the_base_verified(small_with_a_main_file_lost, tmp_path):
+    """main verified its data on the remote it named; a PR that names another one is checked there
+    in full (here the same bucket under another committed URL, so the lost file shows)."""
+    checkout = small_with_a_main_file_lost.clone(tmp_path / "ci", "main")
+    _on_a_branch_that_leaves_the_data(checkout, config_url="s3://another-bucket/dvc")
+
+    result = ci_helpers("check-remote", "--baseline-ref", "main", cwd=checkout)
+
+    assert result.code == 1, result.output
+    assert "`main` used another URL for remote 'storage': nothing trusted" in result.output
+    assert "data/train is not on remote 'storage'" in result.output
+
+
+def test_the_commit_being_checked_is_no_base_for_itself(small_with_a_main_file_lost, tmp_path):
+    checkout = small_with_a_main_file_lost.clone(tmp_path / "ci", "main")
+
+    result = ci_helpers("check-remote", "--baseline-ref", "main", cwd=checkout)
+
+    assert result.code == 1, result.output
+    assert "unchanged since" not in result.output
+    assert "data/train is not on remote 'storage'" in result.output
