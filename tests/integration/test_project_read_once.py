@@ -111,3 +111,24 @@ def test_a_dropped_project_closes_its_dvc_repo(project_root, monkeypatch):
     del project
     gc.collect()
     assert closed == [str(project_root)]
+
+
+def test_a_vars_file_edited_after_the_model_is_read_is_seen(tmp_path):
+    """`vars: [config.yaml]` resolves the command: an edit of config.yaml changes the stage, and the
+    reads after the model must not answer from the index built before it."""
+    root = tmp_path / "vars-project"
+    root.mkdir()
+    _sh("git", "init", "-q", "-b", "main", cwd=root)
+    _sh("dvc", "init", "-q", cwd=root)
+    (root / "config.yaml").write_text("n: 1\n")
+    (root / "dvc.yaml").write_text(
+        "vars: [config.yaml]\nstages:\n  a:\n    cmd: python -c \"open('out.txt', 'w').write('${n}')\"\n"
+        "    outs: [out.txt]\n"
+    )
+    _sh("dvc", "repro", "-q", cwd=root)
+    project = load_project(root)
+    assert read_pipeline_status(project) == {}
+
+    (root / "config.yaml").write_text("n: 22\n")
+
+    assert read_pipeline_status(project) == {"a": ["changed command"]}

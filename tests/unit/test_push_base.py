@@ -38,7 +38,9 @@ def test_a_templated_uncached_out_makes_the_whole_stage_untrusted():
 
 
 def test_foreach_items_are_found_by_their_group():
-    stages = _stages("stages:\n  train:\n    foreach: [a, b]\n    do:\n      cmd: x\n      outs:\n        - out/${item}\n")
+    stages = _stages(
+        "stages:\n  train:\n    foreach: [a, b]\n    do:\n      cmd: x\n      outs:\n        - out/${item}\n"
+    )
 
     assert _base_stage_outs(stages, "train@b", ".") == set()
 
