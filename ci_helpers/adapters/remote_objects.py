@@ -54,7 +54,21 @@ def _listed(odb, prefixes: list[str], jobs: int) -> set[str]:
 
 
 def _existing(odb, oids: set[str], jobs: int) -> set[str]:
-    return set(odb.list_oids_exists(sorted(oids), jobs=jobs)) if oids else set()
+    """Those of `oids` the remote holds, one existence call each. fsspec's `exists` answers False
+    for ANY error (a server that is down, a refused connection): when some are said to be missing,
+    one of them is looked up with `info`, which raises everything but a real absence (then the
+    caller's retries and exit 3 apply)."""
+    if not oids:
+        return set()
+    found = set(odb.list_oids_exists(sorted(oids), jobs=jobs))
+    absent = sorted(oids - found)
+    if absent:
+        try:
+            odb.fs.info(odb.oid_to_path(absent[0]))
+        except FileNotFoundError:
+            return found  # the remote answered: not there
+        raise ConnectionError(f"{len(absent)} existence checks failed, though the remote holds one of them")
+    return found
 
 
 def present_objects(odb, oids: Collection[str]) -> Presence:
