@@ -162,12 +162,12 @@ def _vars_files(dvc_yaml: str) -> set[str]:
         return set()
     if not isinstance(data, dict):
         return set()
-    stages = data.get("stages") if isinstance(data.get("stages"), dict) else {}
-    entries = list(data.get("vars") or []) if isinstance(data.get("vars"), list) else []
+    stages: dict = data["stages"] if isinstance(data.get("stages"), dict) else {}
+    entries: list = list(data["vars"]) if isinstance(data.get("vars"), list) else []
     for definition in stages.values():
         if isinstance(definition, dict):
-            inner = definition.get("do") if isinstance(definition.get("do"), dict) else definition
-            entries += inner.get("vars") if isinstance(inner.get("vars"), list) else []
+            inner: dict = definition["do"] if isinstance(definition.get("do"), dict) else definition
+            entries += inner["vars"] if isinstance(inner.get("vars"), list) else []
     return {entry.split(":", 1)[0] for entry in entries if isinstance(entry, str) and "${" not in entry}
 
 
