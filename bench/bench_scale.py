@@ -73,6 +73,7 @@ from urllib.parse import urlparse
 
 import requests
 from _common import BIN, bench_env
+from bench_targeted_pull import EVALUATE  # the same evaluate stage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -111,17 +112,6 @@ Path("models").mkdir(exist_ok=True)
 Path("models/model.json").write_text(json.dumps({"slope": slope, "intercept": mean_y - slope * mean_x, "rows": n}))
 """
 
-EVALUATE = """\
-import json
-from pathlib import Path
-
-model = json.loads(Path("models/model.json").read_text())
-errors = []
-for line in Path("data/test.csv").read_text().splitlines()[1:]:
-    x, y = (float(value) for value in line.split(","))
-    errors.append((model["slope"] * x + model["intercept"] - y) ** 2)
-Path("metrics.json").write_text(json.dumps({"mse": sum(errors) / len(errors), "rows": len(errors)}))
-"""
 
 DVC_YAML = """\
 stages:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from .. import model_source
@@ -45,7 +46,7 @@ from ..lock_commit import LOCK_MODES, GitIdentity, LockCommitResult, commit_lock
 from ..metrics import read_metrics_files
 from ..project import Project, load_project, read_out_hashes
 from ..provenance import GitContext, build_branch, project_name, provenance_tags
-from ..push_check import first_parent_base, verify_pushed
+from ..push_check import PushBase, first_parent_base, verify_pushed
 from ..rebuild_plan import RebuildPlan, plan_rebuild
 from ..registry_names import validate_alias, validate_model_name, validate_stage
 from ..report.build import build_failures, build_outputs, build_report_json, render_build_markdown
@@ -108,6 +109,11 @@ class BuildInputs:
     @property
     def repo(self) -> Path:
         return self.project.root
+
+    @cached_property
+    def push_base(self) -> PushBase | None:
+        """HEAD's first parent's out hashes, read once for the preflight and the verification."""
+        return first_parent_base(self.project)
 
     @property
     def gated_metrics(self) -> tuple[str, ...]:
@@ -196,7 +202,7 @@ def check_endpoints(inputs: BuildInputs, options: MasterBuildOptions) -> None:
             git.check_push_allowed(git_root, options.git_remote, None)
     if inputs.plan.pull_targets:
         with github.group(f"Preflight: the rebuild's inputs are on '{inputs.remote}'"):
-            base = first_parent_base(inputs.project)
+            base = inputs.push_base
             checked = check_rebuild_inputs_pushed(
                 inputs.project, inputs.plan.pull_targets, inputs.remote, inputs.endpoint, base
             )
@@ -248,9 +254,7 @@ def push_and_verify(inputs: BuildInputs, built_hashes: dict[str, str], push_run_
     with github.group(f"Verify that every out in the new lock is on '{inputs.remote}'"):
         cached = {out.path for out in inputs.project.outs if out.cached}
         recorded = {path: md5 for path, md5 in built_hashes.items() if path in cached}
-        checked = verify_pushed(
-            inputs.repo, inputs.remote, inputs.endpoint, recorded, first_parent_base(inputs.project)
-        )
+        checked = verify_pushed(inputs.repo, inputs.remote, inputs.endpoint, recorded, inputs.push_base)
         sys.stderr.write(f"on '{inputs.remote}': {checked.detail}\n")
         missing = list(checked.missing)
     if missing:
