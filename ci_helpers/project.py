@@ -512,3 +512,34 @@ def _project_relative(changes: list, root: Path) -> list:
         {kind: rename(entries) for kind, entries in change.items()} if isinstance(change, dict) else change
         for change in changes
     ]
+
+
+def stages_repro_would_run(project: Project, names: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The stages among `names` and their upstream that `dvc repro --allow-missing NAMES` would run
+    rather than skip, judged in-process with DVC's own rule (`Stage.changed(allow_missing=True)`,
+    each stage against the stages it depends on, as `dvc repro` passes them); None when DVC cannot
+    tell here, so the caller runs `dvc repro` and lets it decide. Data that is missing (a fresh
+    clone, nothing pulled) is no change, as with --allow-missing."""
+    try:
+        from dvc.repo.reproduce import get_active_graph
+
+        root = project.root
+        with (
+            shared_repo.borrowed(root, project._dvc) as dvc_repo,
+            dvc_repo.lock,
+            shared_repo.files_read_once(),
+        ):
+            graph = get_active_graph(dvc_repo.index.graph)
+            by_name = {_address(stage, root): stage for stage in graph}
+            wanted = set(names) | set(project.upstream_of(names))
+            if not set(names) <= set(by_name):
+                return None
+            return tuple(
+                name
+                for name in project.stage_names
+                if name in wanted
+                and name in by_name
+                and by_name[name].changed(True, list(graph.successors(by_name[name])))
+            )
+    except Exception:  # any doubt: `dvc repro` itself decides, as before
+        return None

@@ -44,7 +44,7 @@ from ..failures import domain_error
 from ..gate import GateResult, RegressionRule, Threshold, evaluate_gate, parse_gate_rules
 from ..lock_commit import LOCK_MODES, GitIdentity, LockCommitResult, commit_lock_file, resolve_identity
 from ..metrics import read_metrics_files
-from ..project import Project, load_project, read_out_hashes
+from ..project import Project, load_project, read_out_hashes, stages_repro_would_run
 from ..provenance import GitContext, build_branch, project_name, provenance_tags
 from ..push_check import PushBase, first_parent_base, verify_pushed
 from ..rebuild_plan import RebuildPlan, plan_rebuild
@@ -114,6 +114,13 @@ class BuildInputs:
     def push_base(self) -> PushBase | None:
         """HEAD's first parent's out hashes, read once for the preflight and the verification."""
         return first_parent_base(self.project)
+
+    @cached_property
+    def upstream_to_run(self) -> tuple[str, ...] | None:
+        """The upstream stages `dvc repro --allow-missing` would run rather than skip (None: DVC
+        decides), read from the index the project model built, before the pull changes it."""
+        plan = self.plan
+        return stages_repro_would_run(self.project, plan.upstream) if plan.upstream else ()
 
     @property
     def gated_metrics(self) -> tuple[str, ...]:
@@ -213,6 +220,8 @@ def pull_rebuild_inputs(inputs: BuildInputs) -> None:
     """Pull the rebuilt stages' inputs, never their outputs (and nothing when they have none)."""
     plan = inputs.plan
     targets = list(plan.pull_targets)
+    if inputs.upstream_to_run:  # read now, from the index the pull makes stale
+        sys.stderr.write(f"upstream stages changed since dvc.lock: {', '.join(inputs.upstream_to_run)}\n")
     with github.group(f"Pull the inputs of {', '.join(plan.forced)}: {', '.join(targets) or 'nothing'}"):
         if targets:
             dvc.pull(inputs.repo, targets, inputs.remote, inputs.endpoint)
@@ -223,7 +232,11 @@ def rebuild(inputs: BuildInputs, run: TrackedRun) -> None:
     repo, plan = inputs.repo, inputs.plan
     env = run_environment(run)
     try:
-        if plan.upstream:
+        if plan.upstream and inputs.upstream_to_run == ():
+            with github.group(f"Reuse upstream stages: {', '.join(plan.upstream)}"):
+                # no `dvc repro` process (nor its run-cache pull) for stages it would only skip
+                sys.stderr.write(f"unchanged since dvc.lock (missing data aside): {', '.join(plan.upstream)}\n")
+        elif plan.upstream:
             with github.group(f"Reuse or rebuild upstream stages: {', '.join(plan.upstream)}"):
                 # Unchanged upstream stages are skipped although their own inputs are not pulled
                 # (--allow-missing); a changed one runs and pulls what it lacks (--pull).

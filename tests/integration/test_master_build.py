@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.support.project import lock_out_md5, sh, write_local_remote
+from tests.support.project import lock_out_md5, set_train_params, sh, write_local_remote
 from tests.support.run import ci_helpers, github_env, read_outputs, read_report
 
 pytestmark = pytest.mark.integration
@@ -63,6 +63,9 @@ def test_main_build_rebuilds_pushes_commits_registers_and_is_idempotent(project,
     assert "Running stage 'evaluate'" in result.output
     assert "Running stage 'featurize'" not in result.output
     assert "Running stage 'generate'" not in result.output
+    # judged in-process: no `dvc repro` of the upstream stages only to hear them skipped
+    assert "unchanged since dvc.lock (missing data aside): generate, featurize" in result.output
+    assert "didn't change, skipping" not in result.output
     assert not (checkout / "data" / "raw" / "housing.csv").exists()
     # the developer's pushed binary was never fetched; the workspace holds the CI-built one
     ci_md5 = report["provenance"]["mlops.ci_md5.models/model.pkl"]
@@ -297,3 +300,34 @@ def test_a_lock_whose_outs_exist_nowhere_is_never_committed(project, tmp_path):
     assert "dvc.lock not committed" in result.output
     assert "Traceback" not in result.output
     assert project.head("pr-tampered") == before
+
+
+def test_an_upstream_stage_changed_without_repro_is_rebuilt_before_the_forced_stage(project, tmp_path):
+    """A merged commit changed the params of an upstream stage but not dvc.lock: the build re-runs
+    that stage and the ones after it, forces train on what they made, and then refuses to record
+    upstream outs that only this runner holds (the fix is --stage generate)."""
+    checkout = project.checkout("main", name="upstream-changed")
+    set_train_params(checkout, noise=0.2)  # data.noise: a param of `generate` only (less noise: the gate passes)
+    sh(["git", "commit", "-qam", "generate: less noise, dvc repro forgotten"], checkout)
+
+    result = ci_helpers(
+        "master-build",
+        "--lock-mode",
+        "none",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'm.db'}",
+        "--report-json",
+        str(tmp_path / "build.json"),
+        cwd=checkout,
+        env=CI_IDENTITY,
+    )
+
+    assert result.code == 1, result.output
+    assert "upstream stages changed since dvc.lock: generate\n" in result.output  # featurize follows it
+    assert "Running stage 'generate'" in result.output
+    assert "Running stage 'featurize'" in result.output
+    assert "Running stage 'train'" in result.output
+    committed = sh(["git", "show", "HEAD:dvc.lock"], checkout).stdout
+    rebuilt = (checkout / "dvc.lock").read_text()
+    assert lock_out_md5(rebuilt, "data/raw/housing.csv") != lock_out_md5(committed, "data/raw/housing.csv")
+    assert "data/raw/housing.csv, which is on no remote" in result.output
