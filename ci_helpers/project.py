@@ -356,6 +356,37 @@ def _stage(stage: Any, root: Path, lock_cache: dict[str, set[str]]) -> Stage:
     )
 
 
+def _stage_edges(index: Any, root: Path) -> list[tuple[str, str]]:
+    """(upstream, downstream) stage names by the rule of DVC's graph (`dvc.repo.graph.build_graph`:
+    a stage depends on the stage of every out that holds one of its deps or lies inside it), read
+    from the index's own outs trie. DVC's graph itself is not built: its networkx import alone is a
+    fifth of `dvc stage list --all` (tests/shapes check the edges are the graph's). Its other check,
+    a cycle, is `_ordered`'s."""
+    from dvc.dependency import DatasetDependency
+    from dvc.exceptions import StagePathAsOutputError
+    from dvc.fs import localfs
+
+    trie = index.outs_trie  # DVC's duplicate and overlapping outs checks, cached for its graph
+    stages = list(index.stages)
+    for stage in stages:
+        holder = trie.shortest_prefix(localfs.parts(stage.path)).value
+        if holder:
+            raise StagePathAsOutputError(stage, str(holder))
+    edges: list[tuple[str, str]] = []
+    for stage in stages:
+        if stage.is_repo_import or stage.is_db_import:
+            continue
+        for dep in stage.deps:
+            if isinstance(dep, DatasetDependency):
+                continue
+            key = dep.fs.parts(dep.fs_path)
+            made_by = [node.value for node in trie.prefixes(key)]
+            if trie.has_subtrie(key):
+                made_by.extend(trie.values(prefix=key))
+            edges += [(_address(out.stage, root), _address(stage, root)) for out in made_by]
+    return list(dict.fromkeys(edges))
+
+
 def _ordered(stages: list[Stage], edges: list[tuple[str, str]]) -> tuple[Stage, ...]:
     """Upstream before downstream; DVC's file order among stages that do not depend on each other
     (`.dvc` files first)."""
@@ -370,15 +401,20 @@ def _ordered(stages: list[Stage], edges: list[tuple[str, str]]) -> tuple[Stage, 
     heapq.heapify(ready)
     ordered: list[Stage] = []
     done: set[str] = set()
-    while len(ordered) < len(stages):
-        # an empty heap means a cycle: DVC rejects them; be safe anyway
-        name = heapq.heappop(ready)[1] if ready else min(set(waiting) - done, key=position.__getitem__)
+    while ready:
+        name = heapq.heappop(ready)[1]
         done.add(name)
         ordered.append(by_name[name])
         for child in children[name]:
             waiting[child] -= 1
             if waiting[child] == 0 and child not in done:
                 heapq.heappush(ready, (position[child], child))
+    if len(ordered) < len(stages):  # what never got ready waits on itself: a cycle
+        cycle = ", ".join(name for name in by_name if name not in done)
+        raise ConfigError(
+            f"the pipeline has a cycle among stages {cycle}: one depends on its own output "
+            "through the others; fix their deps and outs, then check with `dvc dag`"
+        )
     return tuple(ordered)
 
 
@@ -442,7 +478,7 @@ def _read_project(root: Path, git_root: Path, handle: shared_repo.RepoHandle) ->
     index = dvc_repo.index
     lock_cache: dict[str, set[str]] = {}
     stages = [_stage(stage, root, lock_cache) for stage in index.stages]
-    edges = [(_address(upstream, root), _address(downstream, root)) for downstream, upstream in index.graph.edges]
+    edges = _stage_edges(index, root)
     metrics = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_metrics(dvc_repo)))
     params = tuple(dict.fromkeys(_norm(p) for p in _collect_top_level_params(dvc_repo)))
     plots, (artifacts, artifact_types) = _top_level_plots(index, root), _artifacts(index, root)

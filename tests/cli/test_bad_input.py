@@ -216,3 +216,19 @@ def test_an_unwritable_report_json_is_refused_before_anything_runs(mini_repo, tm
     assert_bad_input(result, "--report-json", "cannot be written", "pass a writable path")
     assert "Traceback" not in result.output
     assert snapshot(mini_repo) == before
+
+
+def test_a_pipeline_with_a_cycle(mini_repo):
+    """Two stages that each read the other's output: named, exit 2, nothing run."""
+    (mini_repo / "dvc.yaml").write_text(
+        "stages:\n"
+        "  a:\n    cmd: cp b.txt a.txt\n    deps: [b.txt]\n    outs: [a.txt]\n"
+        "  b:\n    cmd: cp a.txt b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n"
+        "  evaluate:\n    cmd: python evaluate.py\n    deps: [evaluate.py, model.pkl, data.csv]\n"
+        "    metrics:\n      - metrics.json:\n          cache: false\n"
+    )
+    before = snapshot(mini_repo)
+    result = invoke("pr-validate", "--repo", str(mini_repo), "--eval-stage", "evaluate")
+    assert_bad_input(result, "the pipeline has a cycle among stages a, b", "`dvc dag`")
+    assert "evaluate" not in result.output.split("cycle among stages")[1].split(":")[0]
+    assert snapshot(mini_repo) == before

@@ -39,6 +39,20 @@ def test_stage_names_are_dvcs_own(built, name):
 
 
 @pytest.mark.parametrize("name", SHAPES)
+def test_edges_are_those_of_dvcs_own_graph(built, name):
+    """The model reads the edges from DVC's outs trie, not DVC's networkx graph: the same edges."""
+    from dvc.repo import Repo
+
+    from ci_helpers.project import _address
+
+    project = load_project(built[name])
+    with Repo(str(project.root)) as repo:
+        graph = {(_address(up, project.root), _address(down, project.root)) for down, up in repo.index.graph.edges}
+    assert set(project.edges) == graph
+    assert graph, "a shape without edges checks nothing"
+
+
+@pytest.mark.parametrize("name", SHAPES)
 def test_metrics_files_are_those_dvc_metrics_show_reads(built, name):
     project = load_project(built[name])
     shown = json.loads(_dvc(built[name], "metrics", "show", "--json"))
