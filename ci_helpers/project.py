@@ -555,27 +555,25 @@ def stages_repro_would_run(project: Project, names: tuple[str, ...]) -> tuple[st
     rather than skip, judged in-process with DVC's own rule (`Stage.changed(allow_missing=True)`,
     each stage against the stages it depends on, as `dvc repro` passes them); None when DVC cannot
     tell here, so the caller runs `dvc repro` and lets it decide. Data that is missing (a fresh
-    clone, nothing pulled) is no change, as with --allow-missing."""
+    clone, nothing pulled) is no change, as with --allow-missing. The stages of frozen ones'
+    upstream, which `dvc repro` leaves out, are judged too: one more stage to judge can only send
+    the caller to `dvc repro`."""
+    root = project.root
+    wanted = set(names) | set(project.upstream_of(names))
     try:
-        from dvc.repo.reproduce import get_active_graph
-
-        root = project.root
         with (
             shared_repo.borrowed(root, project._dvc) as dvc_repo,
             dvc_repo.lock,
             shared_repo.files_read_once(),
         ):
-            graph = get_active_graph(dvc_repo.index.graph)
-            by_name = {_address(stage, root): stage for stage in graph}
-            wanted = set(names) | set(project.upstream_of(names))
-            if not set(names) <= set(by_name):
+            by_name = {_address(stage, root): stage for stage in dvc_repo.index.stages}
+            if not wanted <= set(by_name):
                 return None
             return tuple(
                 name
                 for name in project.stage_names
                 if name in wanted
-                and name in by_name
-                and by_name[name].changed(True, list(graph.successors(by_name[name])))
+                and by_name[name].changed(True, [by_name[parent] for parent in project._parents[name]])
             )
     except Exception:  # any doubt: `dvc repro` itself decides, as before
         return None
