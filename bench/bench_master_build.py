@@ -216,7 +216,7 @@ def raw_sequence(bench: Bench, checkout: Path, model: str) -> Timed:
 
 HELPER_PHASES = (
     ("Pull the inputs", "preflight + open the MLflow run"),
-    ("Reuse or rebuild upstream", "dvc pull <inputs>"),
+    ("Reuse", "dvc pull <inputs>"),  # "Reuse upstream stages" (judged in-process) or "Reuse or rebuild ..."
     ("Force-rebuild", "dvc repro upstream (reuse)"),
     ("Push CI-built", "dvc repro --force --downstream + gate"),
     ("Verify that every out", "dvc push"),
