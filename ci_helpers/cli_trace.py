@@ -37,11 +37,11 @@ def _trace_command() -> click.Command:
     @click.option("--json", "as_json", is_flag=True, help="Print the same facts as JSON.")
     @handles_errors
     def trace_command(repo, spec, tracking_uri, remote, remote_check, github_token, as_json) -> None:
-        """Walk from a model version back to where it came from: its MLflow run, commit, pull request,
-        data (and whether the DVC remote still holds it), CI run, and every move of the model's aliases.
+        """Walk from a model version back to its run, commit, pull request, data, CI run and alias moves.
 
-        Read only, offline from MLflow and a clone (--repo). Exits 3 after the output when the DVC
-        remote could not be asked (its objects show as 'unknown'), 2 on an unknown model, alias or version.
+        Read only, offline from MLflow and a clone (--repo); whether the DVC remote still holds each
+        object is asked of it. Exits 3 after the output when the remote could not be asked (its
+        objects show as 'unknown'), 2 on an unknown model, alias or version.
         """
         from .cli import _tracking_uri
         from .flows.trace import TraceOptions, trace
