@@ -3,7 +3,8 @@
 GitHub's web API is the one outside service the tests fake: nothing else can stand in for it
 offline. The fake keeps comments in memory and answers the calls ci-helpers makes:
 `GET /repos/{o}/{r}/issues/{n}/comments` (per_page and page honoured, a `Link` header with
-rel="next"/"last"), `POST` on the same path, `PATCH /repos/{o}/{r}/issues/comments/{id}`. It checks
+rel="next"/"last"), `POST` on the same path, `PATCH /repos/{o}/{r}/issues/comments/{id}`, and `GET /repos/{o}/{r}/commits/{sha}/pulls` (the pull
+requests a test set in `commit_pulls`). It checks
 the bearer token (401 otherwise), can refuse writes with 403 as a fork PR's read-only token gets,
 and can fail the next N requests with 502. Every request is recorded for the tests to inspect.
 """
@@ -22,6 +23,7 @@ from tests.support.fake_http import Request, send_json, start_server, stop_serve
 
 _LIST = re.compile(r"^/repos/([^/]+/[^/]+)/issues/(\d+)/comments$")
 _ONE = re.compile(r"^/repos/([^/]+/[^/]+)/issues/comments/(\d+)$")
+_COMMIT_PULLS = re.compile(r"^/repos/([^/]+/[^/]+)/commits/([0-9a-f]+)/pulls$")
 
 
 @dataclass
@@ -29,6 +31,7 @@ class FakeGitHub:
     token: str
     comments: dict[int, dict] = field(default_factory=dict)  # id -> {"id", "issue", "repo", "body", "user"}
     requests: list[Request] = field(default_factory=list)
+    commit_pulls: dict[tuple[str, str], list[dict]] = field(default_factory=dict)  # (repo, sha) -> pulls
     read_only: bool = False
     fail_next: int = 0  # answer this many requests with 502 first
     _next_id: int = 1000
@@ -80,7 +83,10 @@ class FakeGitHub:
             _send(handler, *refusal)
             return
         listing, single = _LIST.match(parts.path), _ONE.match(parts.path)
-        if listing and method == "GET":
+        pulls = _COMMIT_PULLS.match(parts.path)
+        if pulls and method == "GET":
+            _send(handler, 200, self.commit_pulls.get((pulls.group(1), pulls.group(2)), []))
+        elif listing and method == "GET":
             self._list(handler, listing.group(1), int(listing.group(2)), parse_qs(parts.query))
         elif listing and method == "POST":
             self._create(handler, listing.group(1), int(listing.group(2)), raw)
