@@ -895,6 +895,11 @@ def rollback_command(repo, model_name, alias, tracking_uri, report_json) -> None
     rollback(_tracking_uri(tracking_uri, repo), model_name, alias, report_json)
 
 
+from .cli_verify import verify_command  # noqa: E402
+
+cli.add_command(verify_command)
+
+
 def main() -> None:
     """The `ci-helpers` executable: click's own usage errors become one line and exit 2 too."""
     import atexit
