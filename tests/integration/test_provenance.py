@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MLFLOW_BUCKET
+from tests.support.project import sh, write_local_remote
 from tests.support.run import ci_helpers, github_env, read_outputs
 from tests.support.servers import s3_client
 
@@ -175,17 +176,22 @@ def test_master_build_statement_on_s3_and_verify_catches_each_tamper(project, ml
     # 4. the DVC remote's model object differs
     md5 = model_out["annotations"]["dvcHash"]
     dvc_key = f"dvc/files/md5/{md5[:2]}/{md5[2:]}"
-    _overwrite_one_byte(project.s3_endpoint, project.bucket, dvc_key)
+    pushed = _overwrite_one_byte(project.s3_endpoint, project.bucket, dvc_key)
     drifted = _verify(uri, f"{name}@staging", "--against-remote", "--repo", str(checkout), cwd=tmp_path)
     assert drifted.code == 1, drifted.output
     assert f"models/model.pkl: expected md5 {md5}, got md5 " in drifted.output
     assert "testing-secret-key" not in drifted.output
 
-    # a re-run of the build reuses the version and keeps its one valid statement
+    s3_client(project.s3_endpoint).put_object(Bucket=project.bucket, Key=dvc_key, Body=pushed)
+
+    # a re-run of the build of the same commit reuses the version and keeps its one valid statement
+    rerun = project.root / "again"
+    sh(["git", "clone", "-q", str(project.origin), str(rerun)], project.root)
+    sh(["git", "checkout", "-q", "-B", "dev-model", built], rerun)
+    write_local_remote(rerun, project.remote_url)
     again = ci_helpers(
-        "master-build", "--model-name", name, "--tracking-uri", uri, "--lock-mode", "none",
-        cwd=project.checkout("dev-model", name="again"), env=CI_IDENTITY,
-    )  # fmt: skip
+        "master-build", "--model-name", name, "--tracking-uri", uri, "--lock-mode", "none", cwd=rerun, env=CI_IDENTITY
+    )
     assert again.code == 0, again.output
     assert "provenance statement kept" in again.output
     assert stored_statement(uri, name, version, tmp_path / "after")[1] == data
