@@ -235,8 +235,11 @@ def test_register_model_on_the_sqlite_default_and_a_version_registered_by_hand(t
     assert "verified 'churn' v1" in ok.output
 
     # registered by hand, straight through MLflow: no statement, exit 2
+    from ci_helpers.adapters.tracking import process_default_tracking_uri
+
     client = _client(uri)
-    client.create_model_version(name, client.get_model_version(name, "1").source, run_id=run_id)
+    with process_default_tracking_uri(uri):  # the sqlite registry looks the logged model up there
+        client.create_model_version(name, client.get_model_version(name, "1").source, run_id=run_id)
     bare = _verify(uri, "churn/2", cwd=tmp_path)
     assert bare.code == 2, bare.output
     assert "v2 of 'churn' has no provenance statement" in bare.output
