@@ -24,8 +24,8 @@ from .cli import ConfiguredCommand, _repo_option, _tracking_uri, handles_errors,
     help="Also check that the DVC remote's copy of the model out, at the lock hash the statement records, is "
     "the same model (needs a checkout of the project as --repo).",
 )
-@remote_option
-@tracking_uri_option
+@remote_option  # type: ignore[has-type]  # mypy, in the cli <-> cli_verify import cycle
+@tracking_uri_option  # type: ignore[has-type]
 @handles_errors
 def verify_command(model: str, repo: Path, against_remote: bool, remote: str | None, tracking_uri: str | None) -> None:
     """Check a registered version against its provenance statement: the files MLflow serves against the
