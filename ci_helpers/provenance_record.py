@@ -23,12 +23,12 @@ from .adapters.model_files import (
 from .project import Project, read_params
 from .provenance_statement import (
     DIGEST_TAG,
-    STATEMENT_ARTIFACT,
     DvcDependency,
     ParamsFile,
     StatementInputs,
     Subject,
     sha256_hex,
+    statement_artifact,
     statement_bytes,
     subjects_of,
     values_sha256,
@@ -52,7 +52,7 @@ Compose = Callable[[tuple[Subject, ...], datetime | None], StatementInputs]
 
 
 def attach_statement(tracking_uri: str, name: str, version: str, compose: Compose) -> WrittenStatement | None:
-    """Give `name/version` its statement, stored at STATEMENT_ARTIFACT in its run, its sha256 in
+    """Give `name/version` its statement, stored at statement_artifact() in its run, its sha256 in
     the DIGEST_TAG tag. A version that already holds a statement matching its tag keeps it. None
     (with a warning) for a version with no run to hold it (registered from a bare storage URI)."""
     from .provenance_statement import build_statement
@@ -66,14 +66,14 @@ def attach_statement(tracking_uri: str, name: str, version: str, compose: Compos
         return None
     recorded = record.tags.get(DIGEST_TAG)
     if recorded:
-        existing = read_run_artifact(tracking_uri, record.run_id, STATEMENT_ARTIFACT)
+        existing = read_run_artifact(tracking_uri, record.run_id, statement_artifact(name, version))
         if existing is not None and sha256_hex(existing) == recorded:
             return WrittenStatement(name, version, recorded, existing, True)
     with downloaded_version(tracking_uri, record) as local:
         subjects = subjects_of(local)
     data = statement_bytes(build_statement(compose(subjects, run_started_on(tracking_uri, record.run_id))))
     digest = sha256_hex(data)
-    write_run_artifact(tracking_uri, record.run_id, STATEMENT_ARTIFACT, data)
+    write_run_artifact(tracking_uri, record.run_id, statement_artifact(name, version), data)
     set_version_tag(tracking_uri, name, version, DIGEST_TAG, digest)
     return WrittenStatement(name, version, digest, data, False)
 

@@ -23,7 +23,11 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 # Versioned: a change to what externalParameters or resolvedDependencies mean is a new version.
 BUILD_TYPE = "https://github.com/org/mlops-actions/provenance/model-build/v1"
-STATEMENT_ARTIFACT = "provenance/statement.intoto.json"  # in the version's MLflow run
+STATEMENT_FILE = "statement.intoto.json"
+# MLflow's registry writes this file into a logged model's artifacts at each registration (the
+# name and version it was registered as): a second version of the same logged model rewrites it.
+# Bookkeeping, not the model: left out of the subjects.
+REGISTRY_BOOKKEEPING = frozenset({"registered_model_meta"})
 DIGEST_TAG = "mlops.provenance_sha256"  # on the version: the sha256 of the statement's bytes
 MODEL_OUT_ROLE = "dvc-model-out"  # the byproduct naming the model's DVC out, for --against-remote
 
@@ -98,6 +102,12 @@ class StatementInputs:
     model_out: DvcDependency | None = None  # the model's DVC out, when one is known
     model_version: str | None = None
     extra_annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+def statement_artifact(name: str, version: str) -> str:
+    """Where the version's statement lives in its MLflow run: one folder per version, since two
+    versions (master-build's, then register-model's of the same run) can share a run."""
+    return f"provenance/{name}/v{version}/{STATEMENT_FILE}"
 
 
 def _timestamp(moment: datetime) -> str:
@@ -212,7 +222,8 @@ def subjects_of(root: Path) -> tuple[Subject, ...]:
     if root.is_file():
         return (Subject(root.name, file_sha256(root)),)
     files = sorted(path for path in root.rglob("*") if path.is_file())
-    return tuple(Subject(path.relative_to(root).as_posix(), file_sha256(path)) for path in files)
+    names = [(path, path.relative_to(root).as_posix()) for path in files]
+    return tuple(Subject(name, file_sha256(path)) for path, name in names if name not in REGISTRY_BOOKKEEPING)
 
 
 def builder_id(airflow_dag: str | None = None) -> str:

@@ -15,11 +15,11 @@ from ..adapters.tracking import check_tracking_server
 from ..errors import ConfigError, ValidationFailed
 from ..provenance_statement import (
     DIGEST_TAG,
-    STATEMENT_ARTIFACT,
     DvcDependency,
     StatementView,
     read_statement,
     sha256_hex,
+    statement_artifact,
     subjects_of,
 )
 from ..registry_names import validate_alias, validate_model_name
@@ -90,14 +90,15 @@ def _statement(tracking_uri: str, record: VersionRecord) -> tuple[bytes | None, 
         raise _no_provenance(record, f"no {DIGEST_TAG} tag")
     if not record.run_id:
         raise _no_provenance(record, "no MLflow run")
-    data = read_run_artifact(tracking_uri, record.run_id, STATEMENT_ARTIFACT)
+    artifact = statement_artifact(record.name, record.version)
+    data = read_run_artifact(tracking_uri, record.run_id, artifact)
     if data is None:
-        return None, tag, [Mismatch(STATEMENT_ARTIFACT, f"sha256 {tag}", f"no such artifact in run {record.run_id}")]
+        return None, tag, [Mismatch(artifact, f"sha256 {tag}", f"no such artifact in run {record.run_id}")]
     got = sha256_hex(data)
     return (
         data,
         tag,
-        [] if got == tag else [Mismatch(STATEMENT_ARTIFACT, f"sha256 {tag} (tag {DIGEST_TAG})", f"sha256 {got}")],
+        [] if got == tag else [Mismatch(artifact, f"sha256 {tag} (tag {DIGEST_TAG})", f"sha256 {got}")],
     )
 
 
@@ -160,7 +161,11 @@ def verify_version(
             view = read_statement(data)
         except (ValueError, KeyError, TypeError) as error:
             mismatches.append(
-                Mismatch(STATEMENT_ARTIFACT, "an in-toto Statement v1 of SLSA provenance", str(error)[:200])
+                Mismatch(
+                    statement_artifact(record.name, record.version),
+                    "an in-toto Statement v1 of SLSA provenance",
+                    str(error)[:200],
+                )
             )
     with downloaded_version(tracking_uri, record) as local:
         served = {subject.name: subject.sha256 for subject in subjects_of(local)}

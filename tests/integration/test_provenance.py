@@ -18,7 +18,10 @@ pytestmark = pytest.mark.integration
 
 SCHEMAS = Path(__file__).parent.parent / "provenance_schemas"
 CI_IDENTITY = {"GIT_COMMITTER_NAME": "CI Bot", "GIT_COMMITTER_EMAIL": "ci@example.invalid"}
-STATEMENT = "provenance/statement.intoto.json"
+
+
+def statement_path(name: str, version: str) -> str:
+    return f"provenance/{name}/v{version}/statement.intoto.json"
 
 
 def assert_valid_statement(statement: dict) -> None:
@@ -61,13 +64,15 @@ def served_digests(uri: str, name: str, version: str, tmp: Path) -> dict[str, st
         )
     files = [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file())
     root = local.parent if local.is_file() else local
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    digests = {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    digests.pop("registered_model_meta", None)  # MLflow's registry rewrites it at each registration
+    return digests
 
 
 def stored_statement(uri: str, name: str, version: str, tmp: Path) -> tuple[dict, bytes]:
     client = _client(uri)
     run_id = client.get_model_version(name, version).run_id
-    local = client.download_artifacts(run_id, STATEMENT, str(tmp))
+    local = client.download_artifacts(run_id, statement_path(name, version), str(tmp))
     data = Path(local).read_bytes()
     return json.loads(data), data
 
@@ -157,7 +162,7 @@ def test_master_build_statement_on_s3_and_verify_catches_each_tamper(project, ml
     client.set_model_version_tag(name, version, "mlops.provenance_sha256", "0" * 64)
     retagged = _verify(uri, f"{name}/{version}", cwd=tmp_path)
     assert retagged.code == 1, retagged.output
-    assert f"{STATEMENT}: expected sha256 {'0' * 64}" in retagged.output
+    assert f"{statement_path(name, version)}: expected sha256 {'0' * 64}" in retagged.output
     client.set_model_version_tag(name, version, "mlops.provenance_sha256", hashlib.sha256(data).hexdigest())
 
     # 3. the statement artifact replaced (a forged one naming other digests)
@@ -165,12 +170,16 @@ def test_master_build_statement_on_s3_and_verify_catches_each_tamper(project, ml
     forged.parent.mkdir()
     statement["subject"][0]["digest"]["sha256"] = "f" * 64
     forged.write_text(json.dumps(statement))
-    client.log_artifact(client.get_model_version(name, version).run_id, str(forged), "provenance")
+    client.log_artifact(
+        client.get_model_version(name, version).run_id, str(forged), statement_path(name, version).rpartition("/")[0]
+    )
     replaced = _verify(uri, f"{name}@staging", cwd=tmp_path)
     assert replaced.code == 1, replaced.output
-    assert f"{STATEMENT}: expected sha256 {hashlib.sha256(data).hexdigest()}" in replaced.output
+    assert f"{statement_path(name, version)}: expected sha256 {hashlib.sha256(data).hexdigest()}" in replaced.output
     forged.write_bytes(data)
-    client.log_artifact(client.get_model_version(name, version).run_id, str(forged), "provenance")
+    client.log_artifact(
+        client.get_model_version(name, version).run_id, str(forged), statement_path(name, version).rpartition("/")[0]
+    )
     assert _verify(uri, f"{name}@staging", cwd=tmp_path).code == 0
 
     # 4. the DVC remote's model object differs
