@@ -18,6 +18,7 @@ from .metrics import Metrics
 _NOT_DONE = {
     "push": "outputs not pushed",
     "register": "model not registered",
+    "provenance": "provenance statement not written",
     "lock": "dvc.lock not committed",
     "alias": "alias '{alias}' not moved",
     "stage": "stage not set",
@@ -38,7 +39,7 @@ class BuildProgress:
         self.alias = alias
         self.planned = ["push"]
         if registering:
-            self.planned.append("register")
+            self.planned += ["register", "provenance"]
         if lock_mode != "none":
             self.planned.append("lock")
         if registering:
@@ -54,7 +55,12 @@ class BuildProgress:
 
     @property
     def not_done_texts(self) -> list[str]:
-        return [_NOT_DONE[step].format(alias=self.alias) for step in self.planned if step not in self.steps]
+        return [
+            _NOT_DONE[step].format(alias=self.alias)
+            for step in self.planned
+            # "model not registered" says it: no statement without a version
+            if step not in self.steps and not (step == "provenance" and "register" not in self.steps)
+        ]
 
     def finish(self, status: str, failed: bool = False) -> None:
         """End the helper-owned run once: FINISHED, or FAILED or KILLED (never left RUNNING). The

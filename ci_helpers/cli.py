@@ -896,8 +896,10 @@ def rollback_command(repo, model_name, alias, tracking_uri, report_json) -> None
 
 
 from .cli_trace import trace_command  # noqa: E402
+from .cli_verify import verify_command  # noqa: E402
 
 cli.add_command(trace_command)
+cli.add_command(verify_command)
 
 
 def main() -> None:

@@ -161,6 +161,41 @@ class RemoteObjects:
             found |= _on_remote(self._repo, self._remote, self._endpoint, "read a manifest from", fetch)
         return found
 
+    def object_digests(self, oid: str) -> tuple[str, str] | None:
+        """(md5, sha256) of the bytes the remote holds for object `oid`, streamed (a model may be
+        big); None when the remote lacks it."""
+        import hashlib
+
+        def read() -> tuple[str, str] | None:
+            md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+            try:
+                with self._odb.fs.open(self._odb.oid_to_path(oid), mode="rb") as stream:
+                    for chunk in iter(lambda: stream.read(1 << 20), b""):
+                        md5.update(chunk)
+                        sha256.update(chunk)
+            except FileNotFoundError:
+                return None
+            return md5.hexdigest(), sha256.hexdigest()
+
+        return _on_remote(self._repo, self._remote, self._endpoint, "read an object from", read)
+
+    def manifest_entries(self, oid: str) -> list[tuple[str, str]] | None:
+        """(relative path, md5) of each file a `.dir` manifest lists, read from the remote; None
+        when the remote lacks it or it is not a manifest."""
+        import json
+
+        def read() -> list[tuple[str, str]] | None:
+            try:
+                with self._odb.fs.open(self._odb.oid_to_path(oid), mode="rb") as stream:
+                    entries = json.loads(stream.read())
+                return [(str(entry["relpath"]), str(entry["md5"])) for entry in entries]
+            except FileNotFoundError:
+                return None
+            except (ValueError, TypeError, KeyError):
+                return None
+
+        return _on_remote(self._repo, self._remote, self._endpoint, "read a manifest from", read)
+
     def present(self, oids: Collection[str]) -> Presence:
         """Which of `oids` the remote holds (see present_objects)."""
         if not oids:

@@ -222,6 +222,8 @@ class PromoteModelOperator(BaseOperator):
                 model_artifact_path=self.model_artifact_path,
                 model_path=self.model_path,
                 model_artifact=self.model_artifact,
+                dag_id=self.dag_id,
+                invocation_id=f"airflow://dags/{self.dag_id}/runs/{context.get('run_id')}",
             )
         return promotion.as_xcom()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -45,7 +46,17 @@ from ..gate import GateResult, RegressionRule, Threshold, evaluate_gate, parse_g
 from ..lock_commit import LOCK_MODES, GitIdentity, LockCommitResult, commit_lock_file, resolve_identity
 from ..metrics import read_metrics_files
 from ..project import Project, load_project, read_out_hashes, stages_repro_would_run
-from ..provenance import GitContext, build_branch, project_name, provenance_tags
+from ..provenance import GitContext, build_branch, ci_run_url, project_name, provenance_tags
+from ..provenance_record import attach_statement, dvc_dependencies, model_out, now, params_digests, save_statement_copy
+from ..provenance_statement import (
+    BuildParameters,
+    GitSource,
+    RunContext,
+    StatementInputs,
+    Subject,
+    builder_id,
+    tool_version,
+)
 from ..push_check import PushBase, first_parent_base, verify_pushed
 from ..rebuild_plan import RebuildPlan, plan_rebuild
 from ..registry_names import validate_alias, validate_model_name, validate_stage
@@ -360,6 +371,72 @@ def _register(
         )
 
 
+def _register_with_statement(
+    inputs: BuildInputs,
+    options: MasterBuildOptions,
+    result: BuildResult,
+    model: ModelToRegister,
+    built_hashes: dict[str, str],
+    progress: BuildProgress,
+) -> BuildResult:
+    """Register the version (or reuse this commit's), then give it its provenance statement."""
+    registered = _register(inputs, result, model)
+    result = replace(result, registered=registered)
+    if result.passed:
+        progress.done("register", f"registered v{registered.version}" + (" (reused)" if registered.reused else ""))
+    else:
+        progress.done("register", f"registered v{registered.version} (gate failed: no alias)")
+    return _attest(inputs, options, result, registered, model, built_hashes, progress)
+
+
+def _attest(
+    inputs: BuildInputs,
+    options: MasterBuildOptions,
+    result: BuildResult,
+    registered: RegisteredVersion,
+    model: ModelToRegister,
+    built_hashes: dict[str, str],
+    progress: BuildProgress,
+) -> BuildResult:
+    """The version's provenance statement, right after the registration (a re-run that reuses the
+    version keeps a valid one, or writes it); a copy in a file, and the model's path, for the job's
+    next steps (GitHub's attestation)."""
+    assert result.run
+    project, plan, run = inputs.project, inputs.plan, result.run
+    remote_url = dvc.remotes(inputs.repo).get(inputs.remote)
+    named = model.tags.get("mlops.model_path")
+
+    def compose(subjects: tuple[Subject, ...], started_on: datetime | None) -> StatementInputs:
+        return StatementInputs(
+            subjects,
+            BuildParameters(
+                "master-build",
+                registered.name,
+                inputs.alias if result.passed else None,
+                plan.rebuilt,
+                options.thresholds,
+                options.max_regressions,
+                registered.source,
+            ),
+            RunContext(builder_id(), ci_run_url(), started_on, now(), run.tracking_uri, registered.run_id),
+            tool_version(),
+            GitSource(git.remote_url(project.git_root, options.git_remote) or str(project.git_root), result.git.commit),
+            dvc_dependencies(project, plan.rebuilt, built_hashes, remote_url),
+            params_digests(project, plan.rebuilt),
+            model_out(project, named, plan.forced, built_hashes, remote_url),
+            registered.version,
+        )
+
+    with github.group(f"Provenance statement of '{registered.name}' v{registered.version}"):
+        written = attach_statement(run.tracking_uri, registered.name, registered.version, compose)
+    if written is None:
+        return result
+    progress.done("provenance", written.done_text)
+    statement_path = save_statement_copy(written, project.root)
+    model_path = str(project.root / named) if named else None
+    return replace(result, statement_path=str(statement_path), model_path=model_path)
+
+
 def _out_hashes(inputs: BuildInputs, hashes: dict[str, str]) -> dict[str, str]:
     return {path: hashes[path] for path in inputs.plan.rebuilt_cached_outputs if path in hashes}
 
@@ -424,9 +501,7 @@ def run_master_build(options: MasterBuildOptions, progress: BuildProgress) -> Bu
     model = find_model(inputs, options, run, built_hashes) if wants_model else None
     if not gate.passed:
         if model:
-            failed_version = _register(inputs, result, model)
-            result = replace(result, registered=failed_version)
-            progress.done("register", f"registered v{failed_version.version} (gate failed: no alias)")
+            result = _register_with_statement(inputs, options, result, model, built_hashes, progress)
         progress.finish("FAILED")
         return result
 
@@ -434,12 +509,9 @@ def run_master_build(options: MasterBuildOptions, progress: BuildProgress) -> Bu
         _refuse_a_different_model_for_a_registered_commit(inputs, context.commit, provenance)
     push_and_verify(inputs, built_hashes, options.push_run_cache)
     progress.done("push", f"pushed to '{inputs.remote}'")
-    registered = None
     if model:
-        registered = _register(inputs, result, model)
-        result = replace(result, registered=registered)
-        progress.done("register", f"registered v{registered.version}" + (" (reused)" if registered.reused else ""))
-    return _commit_lock_and_move_alias(inputs, options, result, registered, progress)
+        result = _register_with_statement(inputs, options, result, model, built_hashes, progress)
+    return _commit_lock_and_move_alias(inputs, options, result, result.registered, progress)
 
 
 def _commit_lock_and_move_alias(

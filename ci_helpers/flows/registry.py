@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from datetime import datetime
 from pathlib import Path
 
 from ..adapters.registry import (
+    RegisteredVersion,
     check_model_uri,
     find_run_model,
     register_version,
@@ -15,8 +18,12 @@ from ..adapters.registry import (
     version_metrics,
 )
 from ..adapters.tracking import check_tracking_server
-from ..errors import ConfigError
+from ..build_progress import reworded
+from ..errors import CIHelpersError, ConfigError
 from ..gate import evaluate_gate, parse_gate_rules
+from ..provenance import ci_run_url
+from ..provenance_record import attach_statement, now
+from ..provenance_statement import BuildParameters, RunContext, StatementInputs, Subject, builder_id, tool_version
 from ..registry_names import validate_alias, validate_model_name, validate_stage
 from ..report.registry import publish_registry_outcome
 from ..results import RegistryOutcome
@@ -58,6 +65,7 @@ def register_model(
         assert model_uri
         source, model_id, source_run = check_model_uri(tracking_uri, model_uri)
     registered = register_version(tracking_uri, name, source, source_run, parsed, model_id=model_id)
+    _attach_statement(tracking_uri, registered, alias)
     move = (
         set_alias(tracking_uri, name, alias, registered.version, parsed.get("mlops.git_commit"), "register-model")
         if alias
@@ -102,6 +110,32 @@ def rollback(tracking_uri: str, model_name: str, alias: str, report_path: Path |
     check_tracking_server(tracking_uri)
     move = rollback_alias(tracking_uri, name, alias)
     return _published(RegistryOutcome(True, "rolled-back", name, move.version, alias=move), report_path)
+
+
+def _attach_statement(tracking_uri: str, registered: RegisteredVersion, alias: str | None) -> None:
+    """The new version's provenance statement, before the alias moves; a failure says that the
+    version exists without one (and the alias did not move)."""
+
+    def compose(subjects: tuple[Subject, ...], started_on: datetime | None) -> StatementInputs:
+        return StatementInputs(
+            subjects,
+            BuildParameters("register-model", registered.name, alias, model_source=registered.source),
+            RunContext(builder_id(), ci_run_url(), started_on, now(), tracking_uri, registered.run_id),
+            tool_version(),
+            model_version=registered.version,
+        )
+
+    try:
+        written = attach_statement(tracking_uri, registered.name, registered.version, compose)
+    except CIHelpersError as error:
+        moved = f", alias '{alias}' not moved" if alias else ""
+        raise reworded(
+            error,
+            f"{error}. Registered v{registered.version} of '{registered.name}'; its provenance statement was not "
+            f"written{moved}: `ci-helpers verify` exits 2 on it",
+        ) from None
+    if written:
+        sys.stderr.write(f"mlops: done: {written.done_text} (v{registered.version})\n")
 
 
 def _published(outcome: RegistryOutcome, report_path: Path | None) -> RegistryOutcome:

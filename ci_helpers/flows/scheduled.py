@@ -23,11 +23,13 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from .. import model_source
 from ..adapters import dvc, git
 from ..adapters.registry import (
+    RegisteredVersion,
     register_version,
     resolve_alias,
     run_model,
@@ -49,6 +51,16 @@ from ..gate import Check, evaluate_gate, parse_gate_rules
 from ..metrics import Metrics, MetricValue, metric_value, read_metrics_files
 from ..project import Project, load_project, read_pipeline_status
 from ..provenance import project_name
+from ..provenance_record import attach_statement, dvc_dependencies, model_out, now, params_digests
+from ..provenance_statement import (
+    BuildParameters,
+    GitSource,
+    RunContext,
+    StatementInputs,
+    Subject,
+    builder_id,
+    tool_version,
+)
 from ..rebuild_plan import plan_rebuild
 from ..report.common import check_json, number
 from ..report.scheduled import gate_report_lines
@@ -306,8 +318,11 @@ def promote_pipeline_model(
     model_artifact_path: str = "model",
     model_path: str | None = None,
     model_artifact: str | None = None,
+    dag_id: str | None = None,
+    invocation_id: str | None = None,
 ) -> Promotion:
-    """Register the run's model (the version of the same outputs when there is one), move `alias`."""
+    """Register the run's model (the version of the same outputs when there is one), give it its
+    provenance statement (`dag_id` is the builder, `invocation_id` the DAG run), move `alias`."""
     if not pipeline.changed:
         version = pipeline.unchanged_since or ""
         return Promotion(model_name, version, f"models:/{model_name}/{version}", alias, version, True, unchanged=True)
@@ -325,6 +340,7 @@ def promote_pipeline_model(
             model_id=model_id,
             reuse_key=(OUTPUTS_TAG, pipeline.fingerprint),
         )
+    _attach_statement(pipeline, registered, alias, model_path, dag_id, invocation_id)
     move = set_alias(uri, model_name, alias, registered.version, pipeline.commit, "scheduled promote")
     promotion = Promotion(
         model_name,
@@ -369,3 +385,39 @@ def _model_to_register(
         run, project.root, path, model_source.model_md5(project, path, hashes), None
     )
     return logged_path.source, logged_path.model_id, dict(logged_path.tags), pipeline.run_id
+
+
+def _attach_statement(
+    pipeline: PipelineRun,
+    registered: RegisteredVersion,
+    alias: str,
+    model_path: str | None,
+    dag_id: str | None,
+    invocation_id: str | None,
+) -> None:
+    """The version's provenance statement (kept when a reused version holds a valid one), before
+    the alias moves: a failure leaves the alias where it was, and the task's retry writes it."""
+    project = load_project(Path(pipeline.project_dir))
+    stages = tuple(name for name in pipeline.stages_ran if name in project.stage_names)
+    hashes = {out.path: out.md5 for out in project.outs if out.md5}
+    default = dvc.default_remote(project.root)
+    remote_url = dvc.remotes(project.root).get(default) if default else None
+    origin = git.remote_url(project.git_root) if pipeline.commit != "unknown" else None
+    source = GitSource(origin or str(project.git_root), pipeline.commit) if pipeline.commit != "unknown" else None
+
+    def compose(subjects: tuple[Subject, ...], started_on: datetime | None) -> StatementInputs:
+        return StatementInputs(
+            subjects,
+            BuildParameters("airflow-promote", registered.name, alias, stages, model_source=registered.source),
+            RunContext(builder_id(dag_id), invocation_id, started_on, now(), pipeline.tracking_uri, registered.run_id),
+            tool_version(),
+            source,
+            dvc_dependencies(project, stages, hashes, remote_url),
+            params_digests(project, stages),
+            model_out(project, model_path, stages, hashes, remote_url),
+            registered.version,
+        )
+
+    written = attach_statement(pipeline.tracking_uri, registered.name, registered.version, compose)
+    if written:
+        log.info("mlops: %s (v%s)", written.done_text, registered.version)

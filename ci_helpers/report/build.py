@@ -149,4 +149,6 @@ def build_outputs(result: BuildResult) -> dict[str, object]:
         "lock-status": result.lock.status if result.lock else "",
         "lock-commit": (result.lock.tag or result.lock.commit or "") if result.lock else "",
         "superseded-by": result.superseded_by or "",
+        "model-path": result.model_path or "",
+        "statement-path": result.statement_path or "",
     }

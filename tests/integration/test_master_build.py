@@ -169,8 +169,8 @@ def test_a_rejected_git_push_then_a_rerun_completes(project, mlflow_server, tmp_
     assert str(project.origin) in result.output
     last = result.output.strip().splitlines()[-1]
     assert (
-        "Build state: pushed to 'storage'; registered v1; dvc.lock not committed, alias 'staging' not moved: re-run the build to finish"
-        in last
+        "Build state: pushed to 'storage'; registered v1; provenance statement written; "
+        "dvc.lock not committed, alias 'staging' not moved: re-run the build to finish" in last
     )
     assert project.head("dev-model") == before
     client = _client(mlflow_server.url)

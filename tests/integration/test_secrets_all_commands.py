@@ -307,6 +307,13 @@ def test_planted_passwords_appear_in_no_channel_of_any_command(project, mlflow_s
             outcome = job.run(f"{index}-{args[0]}", *args, "--tracking-uri", tracking, cwd=tmp_path)
             assert outcome.code == 0, (args, outcome.output)
         assert client.get_model_version_by_alias(name, "production").version == outputs["model-version"]
+        # the deploy job's check: the version against its provenance statement (the statement is
+        # an artifact of the build's run, so the artifact sweep below greps it too)
+        verified = job.run(
+            "verify", "verify", f"{name}@production", "--tracking-uri", tracking, cwd=tmp_path, report=False
+        )
+        assert verified.code == 0, verified.output
+        job.channels["master-build: statement file"] = Path(outputs["statement-path"]).read_text()
         assert proxy.failed_requests == []
 
     channels = {**job.channels, **origin_channels(project)}
