@@ -5,6 +5,7 @@ re-run writes both)."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -131,12 +132,30 @@ def model_out(
     return DvcDependency(candidates[0].path, md5, remote_url) if md5 else None
 
 
-def save_statement_copy(written: WrittenStatement, project_root: Path) -> Path:
-    """The statement as a file for the job's next steps (GitHub's attestation): in RUNNER_TEMP on
-    Actions, else in the project's `.dvc/tmp/mlops` (ignored by git)."""
+@dataclass(frozen=True)
+class StatementFiles:
+    """The statement, and its subjects in `sha256sum` format, as files for the job's next steps."""
+
+    statement: Path
+    subject_checksums: Path
+
+
+def save_statement_copy(written: WrittenStatement, project_root: Path) -> StatementFiles:
+    """The statement as a file for the job's next steps (GitHub's attestation), with its subjects
+    as a checksums file (`<sha256>  <name>` per line: attest-build-provenance's `subject-checksums`,
+    and what `sha256sum -c` reads). In RUNNER_TEMP on Actions, else in the project's
+    `.dvc/tmp/mlops` (ignored by git)."""
     runner_temp = os.environ.get("RUNNER_TEMP")
     folder = Path(runner_temp) / "mlops-provenance" if runner_temp else project_root / ".dvc" / "tmp" / "mlops"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{written.name}-v{written.version}.intoto.json"
     path.write_bytes(written.data)
-    return path
+    checksums = folder / f"{written.name}-v{written.version}.sha256"
+    checksums.write_text(subject_checksums(written.data))
+    return StatementFiles(path, checksums)
+
+
+def subject_checksums(statement: bytes) -> str:
+    """The statement's subjects in `sha256sum` format, one `<hex>  <name>` line each."""
+    subjects = json.loads(statement)["subject"]
+    return "".join(f"{subject['digest']['sha256']}  {subject['name']}\n" for subject in subjects)

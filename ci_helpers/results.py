@@ -63,6 +63,7 @@ class BuildResult:
     trend: Trend | None = None  # the gated metrics over the previous N builds of the branch
     superseded_by: str | None = None  # the newer commit that owns the branch's dvc.lock or the alias
     statement_path: str | None = None  # the version's provenance statement, copied to a file
+    subject_checksums_path: str | None = None  # its subjects in sha256sum format, for attest-build-provenance
     model_path: str | None = None  # the model file or folder in the workspace, when registered from a path
 
 

@@ -432,9 +432,14 @@ def _attest(
     if written is None:
         return result
     progress.done("provenance", written.done_text)
-    statement_path = save_statement_copy(written, project.root)
+    files = save_statement_copy(written, project.root)
     model_path = str(project.root / named) if named else None
-    return replace(result, statement_path=str(statement_path), model_path=model_path)
+    return replace(
+        result,
+        statement_path=str(files.statement),
+        subject_checksums_path=str(files.subject_checksums),
+        model_path=model_path,
+    )
 
 
 def _out_hashes(inputs: BuildInputs, hashes: dict[str, str]) -> dict[str, str]:

@@ -151,4 +151,5 @@ def build_outputs(result: BuildResult) -> dict[str, object]:
         "superseded-by": result.superseded_by or "",
         "model-path": result.model_path or "",
         "statement-path": result.statement_path or "",
+        "subject-checksums": result.subject_checksums_path or "",
     }

@@ -94,6 +94,7 @@ def test_master_build_maps_every_output_the_command_writes(github_output):
         superseded_by=None,
         model_path="/ws/models/model.pkl",
         statement_path="/tmp/runner/mlops-provenance/churn-v1.intoto.json",
+        subject_checksums_path="/tmp/runner/mlops-provenance/churn-v1.sha256",
     )
     publish_report("{}", "", build_outputs(result), [], None, "mlops-actions master-build")
     written = _written(github_output)
