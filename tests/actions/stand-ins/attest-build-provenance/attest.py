@@ -37,7 +37,9 @@ def from_checksums(path: str) -> list[dict]:
     if not os.path.isfile(path):
         fail(f"subject checksums file not found: {path}")
     subjects = []
-    for number, line in enumerate(open(path, encoding="utf-8").read().splitlines(), 1):
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         digest, _, name = line.partition(" ")
@@ -50,12 +52,10 @@ def from_checksums(path: str) -> list[dict]:
 
 
 def main() -> None:
-    given = {
-        name: os.environ[f"STAND_IN_SUBJECT_{name.upper()}"].strip() for name in ("path", "digest", "checksums")
-    }
+    given = {name: os.environ[f"STAND_IN_SUBJECT_{name.upper()}"].strip() for name in ("path", "digest", "checksums")}
     chosen = [name for name, value in given.items() if value]
     if len(chosen) != 1:
-        fail('one of subject-path, subject-digest, or subject-checksums must be provided')
+        fail("one of subject-path, subject-digest, or subject-checksums must be provided")
     if os.environ["STAND_IN_PUSH_TO_REGISTRY"] == "true":
         fail("push-to-registry needs an image registry; there is none offline")
     if given["path"]:
