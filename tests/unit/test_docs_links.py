@@ -39,7 +39,9 @@ TOP_LEVEL = "|".join(
 )
 PATH = re.compile(rf"(?<![\w./:@-])((?:{TOP_LEVEL})/(?:[\w./-]*[\w/])?)")  # a sentence's full stop is not in it
 # GitHub's own actions, named as `uses:` targets (actions/cache), are not files of this repository.
-THIRD_PARTY_ACTIONS = re.compile(r"actions/(checkout|cache|setup-python|upload-artifact|attest-build-provenance)(/(restore|save))?/?")
+THIRD_PARTY_ACTIONS = re.compile(
+    r"actions/(checkout|cache|setup-python|upload-artifact|attest-build-provenance)(/(restore|save))?/?"
+)
 
 
 def _anchors(page: Path) -> set[str]:
