@@ -155,8 +155,8 @@ def use_remote_clients(repo: Path) -> None:
 
 
 def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: str) -> None:
-    """`dvc pull|push ARGS`, showing DVC's own progress: transient failures retried (then exit 3),
-    a remote that rejects the credentials (AccessDenied, 403) exit 2 at once."""
+    """`dvc push|pull ARGS` as a subprocess, showing DVC's own progress: transient failures retried
+    (then exit 3), a remote that rejects the credentials (AccessDenied, 403) exit 2 at once."""
     try:
         use_remote_clients(repo)
         run(
@@ -177,12 +177,32 @@ def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: 
         ) from error
 
 
-def pull(repo: Path, targets: list[str], remote: str, endpoint: str) -> None:
-    """Pull just `targets` from `remote`, showing DVC's own progress."""
+def pull(repo: Path, targets: list[str], remote: str, endpoint: str, in_process: bool = True) -> None:
+    """Pull just `targets` from `remote`, showing DVC's own progress: transient failures retried
+    (then exit 3), rejected credentials exit 2 at once.
+
+    In-process (dvc_transfer) through the Repo the project model read, so that no second Python
+    imports DVC and builds the index again; in_process=False runs `dvc pull` beside this process
+    instead (in parallel with a thread of ours that would otherwise share the interpreter)."""
     try:
-        _transfer(repo, "pull", ["--remote", remote, *targets], remote, endpoint)
+        if in_process:
+            _pull_in_process(repo, targets, remote, endpoint)
+        else:
+            _transfer(repo, "pull", ["--remote", remote, *targets], remote, endpoint)
     finally:
         workspace_changed(repo)  # even a failed pull may have checked files out
+
+
+def _pull_in_process(repo: Path, targets: list[str], remote: str, endpoint: str) -> None:
+    from .dvc_transfer import pull_with
+    from .runner import _workflow_commands_stopped
+
+    def transfer() -> None:
+        with borrowed(repo) as dvc_repo:
+            pull_with(dvc_repo, targets, remote)
+
+    with _workflow_commands_stopped():  # DVC's words (file names of a PR) issue no workflow command
+        _on_remote(repo, remote, endpoint, "pull from", transfer, doing="the pull from")
 
 
 # The runner's files through which a step changes the steps after it, and the tokens that act on
@@ -300,9 +320,10 @@ def _quiet_client_loggers():
 _CHATTY_LOGGERS = ("gcsfs", "azure", "asyncssh", "webdav4")
 
 
-def _on_remote(repo: Path, remote: str, endpoint: str, what: str, call):
-    """`call()` (in-process DVC work on the remote) with bounded retries of transient failures.
-    A rejection of the credentials raises ConfigError at once; anything else InfrastructureError."""
+def _on_remote(repo: Path, remote: str, endpoint: str, what: str, call, doing: str = "the check of"):
+    """`call()` (in-process DVC work on the remote) with bounded retries of transient failures
+    (announced as "retrying DOING ENDPOINT"). A rejection of the credentials raises ConfigError at
+    once; anything else InfrastructureError."""
     import stamina
     import stamina.instrumentation
     from dvc.config import ConfigError as DvcConfigError
@@ -345,9 +366,7 @@ def _on_remote(repo: Path, remote: str, endpoint: str, what: str, call):
             ):
                 with attempt:
                     if attempt.num > 1:
-                        sys.stderr.write(
-                            f"retrying the check of {redact(endpoint)} (attempt {attempt.num}/{attempts})\n"
-                        )
+                        sys.stderr.write(f"retrying {doing} {redact(endpoint)} (attempt {attempt.num}/{attempts})\n")
                     return connected_call()
     except ConfigError:
         raise
