@@ -1,4 +1,5 @@
-"""The parts of `trace` that need no server: the MODEL[@ALIAS|/VERSION] spec, the PR a commit message\nnames, the github.com origin, the PR GitHub's answer names, and a branch's history read in one pass."""
+"""The parts of `trace` that need no server: the MODEL[@ALIAS|/VERSION] spec, the PR a commit
+message names, the github.com origin, the PR GitHub's answer names, a branch's history in one pass."""
 
 from __future__ import annotations
 
@@ -103,7 +104,9 @@ def test_a_merged_pull_request_into_another_branch_is_not_the_one_that_brought_t
 
 def _commit(repo, message, *extra):
     subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", message, *extra], cwd=repo, check=True)
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def test_each_commit_is_brought_in_by_the_oldest_first_parent_commit_that_holds_it(tmp_path):
@@ -118,8 +121,10 @@ def test_each_commit_is_brought_in_by_the_oldest_first_parent_commit_that_holds_
     subprocess.run(["git", "merge", "-q", "--no-ff", "nested", "-m", "Merge nested"], cwd=repo, check=True)
     subprocess.run(["git", "checkout", "-q", "main"], cwd=repo, check=True)
     direct = _commit(repo, "on main")
-    subprocess.run(["git", "merge", "-q", "--no-ff", "feature", "-m", "Merge pull request #9 from acme/feature"], cwd=repo)
-    merge = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    merge_message = "Merge pull request #9 from acme/feature"
+    subprocess.run(["git", "merge", "-q", "--no-ff", "feature", "-m", merge_message], cwd=repo, check=True)
+    merge = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True)
+    merge = merge.stdout.strip()
     later = _commit(repo, "later")
 
     history = read_branch_history(repo, "main")
