@@ -25,37 +25,42 @@ def _trace_command() -> click.Command:
         envvar="CI_HELPERS_TRACE_REMOTE_CHECK",
         show_envvar=True,
         help="Ask the DVC remote whether it still holds each object (existence calls, never a listing of the "
-        "whole remote). Without it, each shows 'not checked'.",
-    )
-    @click.option(
-        "--github-token",
-        envvar="GITHUB_TOKEN",
-        show_envvar=True,
-        help="Ask GitHub's API which pull request brought a commit in, when no merge or squash commit message "
-        "names one ($GITHUB_API_URL, $GITHUB_REPOSITORY or a github.com origin).",
+        "whole remote). Without it, each shows 'not checked' (then --remote is refused).",
     )
     @click.option("--json", "as_json", is_flag=True, help="Print the same facts as JSON.")
     @handles_errors
-    def trace_command(repo, spec, tracking_uri, remote, remote_check, github_token, as_json) -> None:
+    def trace_command(repo, spec, tracking_uri, remote, remote_check, as_json) -> None:
         """Walk from a model version back to its run, commit, pull request, data, CI run and alias moves.
 
         Read only, offline from MLflow and a clone (--repo); whether the DVC remote still holds each
-        object is asked of it. Exits 3 after the output when the remote could not be asked (its
-        objects show as 'unknown'), 2 on an unknown model, alias or version.
+        object is asked of it. With $GITHUB_TOKEN set (never an option: argv shows in `ps`), GitHub's
+        API is asked which pull request brought a commit in when no merge or squash commit message
+        names one ($GITHUB_API_URL, $GITHUB_REPOSITORY or a github.com origin). Exits 3 after the
+        output when the remote or the API could not be asked (what they would say shows as
+        'unknown'), 2 on an unknown model, alias or version, or a refused token.
         """
+        import os
+
         from .cli import _tracking_uri
         from .flows.trace import TraceOptions, trace
         from .report.trace import render_trace, trace_json
 
         result = trace(
-            TraceOptions(repo, spec, _tracking_uri(tracking_uri, repo), remote, remote_check, github_token or None)
+            TraceOptions(
+                repo,
+                spec,
+                _tracking_uri(tracking_uri, repo),
+                remote,
+                remote_check,
+                os.environ.get("GITHUB_TOKEN") or None,
+            )
         )
         if as_json:
             click.echo(json.dumps(trace_json(result.lineage), indent=2))
         else:
             click.echo(render_trace(result.lineage), nl=False)
-        if result.remote_error is not None:
-            raise result.remote_error
+        if result.error is not None:
+            raise result.error
 
     return trace_command
 

@@ -11,6 +11,7 @@ from .errors import ConfigError
 from .registry_names import validate_alias, validate_model_name
 
 UNKNOWN = "unknown"
+OUTSIDE_MOVE = "moved outside mlops-actions (not recorded)"
 
 # Whether the DVC remote holds an object: said only after asking it.
 HELD = "held"
@@ -104,16 +105,18 @@ class DataObject:
     md5: str
     produced_by: str
     used_by: tuple[str, ...]
-    recorded_in: str  # "dvc.lock@<commit>" or the version tag it was read from
-    held: str = NOT_CHECKED  # HELD, NOT_HELD, NOT_CHECKED or "unknown (...)"
+    recorded_in: str  # "<lock or .dvc file>@<commit>", or the version tag it was read from
+    held: str = NOT_CHECKED  # HELD (a sampled directory: "held (...)"), NOT_HELD, NOT_CHECKED or "unknown (...)"
 
 
 @dataclass(frozen=True)
 class AliasMoveRecord:
-    """One recorded move of an alias: what moved it, when, and to which build."""
+    """One move of an alias: what moved it, when, and to which build. A move made outside
+    mlops-actions (an alias's holder differs from its last recorded move) is not recorded: it has
+    no time and no actor."""
 
     alias: str
-    version: str
+    version: str  # "" when the alias was deleted
     previous: str | None
     at: str | None
     by: str | None
@@ -121,6 +124,8 @@ class AliasMoveRecord:
     rolled_back: bool
     commit: str | None  # the commit the version was built from (its tag), else the move's own record
     pull_request: PullRequest | None = None
+    ci_run_url: str | None = None  # the CI run that built the version (its `mlops.ci_run_url`)
+    recorded: bool = True
 
 
 @dataclass(frozen=True)

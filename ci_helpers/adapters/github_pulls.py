@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from .github_api import GitHubAPIError, GitHubClient
 
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
-_ORIGIN = re.compile(r"github\.com[:/](?P<repository>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
+# github.com as the URL's host (https, ssh, or scp-like `git@github.com:`), never a path segment
+# of a mirror (`https://mirror.example/github.com/o/r`) or a look-alike host (`notgithub.com`).
+_ORIGIN = re.compile(
+    r"^(?:(?:https?|ssh|git)://(?:[^@/\s]+@)?|[^@/:\s]+@)?github\.com(?::\d+)?[:/]"
+    r"(?P<repository>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$"
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,9 @@ class CommitPullsClient(GitHubClient):
 
 
 def pull_that_brought(pulls: list[CommitPull], branch: str | None) -> CommitPull | None:
-    """The merged pull request into `branch` among `pulls` (GitHub lists open ones too), else the
-    first merged one, else None."""
+    """The merged pull request into `branch` among `pulls` (GitHub lists open ones, and those into
+    other branches, too); None when none targets it. With no branch known, the first merged one."""
     merged = [pull for pull in pulls if pull.merged]
-    return next((pull for pull in merged if branch and pull.base == branch), merged[0] if merged else None)
+    if branch:
+        return next((pull for pull in merged if pull.base == branch), None)
+    return merged[0] if merged else None

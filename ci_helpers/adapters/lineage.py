@@ -3,42 +3,24 @@ its tags and run, and every recorded move of the model's aliases, in the order t
 
 from __future__ import annotations
 
-import contextlib
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from .registry import HISTORY_TAG, MOVE_TAG_PREFIX
+from .registry import _history, _names_nothing
 from .tracking import _client, mlflow_errors
-
-_MOVE_PREFIX = MOVE_TAG_PREFIX.split("{", 1)[0]  # "mlops.alias_move."
-_HISTORY_PREFIX, _HISTORY_SUFFIX = HISTORY_TAG.split("{alias}")
 
 
 @dataclass(frozen=True)
 class VersionRecord:
     model: str
     version: str
-    aliases: tuple[str, ...]
+    aliases: tuple[str, ...]  # the aliases on this version
     source: str | None
     run_id: str | None
     tags: dict[str, str]
     run_tags: dict[str, str]
     experiment_id: str | None
-
-
-@dataclass(frozen=True)
-class RecordedMove:
-    """One alias move as recorded in the registered model's tags (see adapters/registry._move)."""
-
-    alias: str
-    order: tuple[int, str]  # legacy list entries first, then the per-move tags by their time key
-    entry: dict
-
-
-def _names_nothing(error: BaseException) -> bool:
-    code = str(getattr(error, "error_code", ""))
-    return "RESOURCE_DOES_NOT_EXIST" in code or "INVALID_PARAMETER" in code
+    holders: dict[str, str] = field(default_factory=dict)  # every alias of the model -> its version now
 
 
 def read_version(tracking_uri: str, model: str, alias: str | None, version: str | None) -> VersionRecord:
@@ -79,8 +61,12 @@ def read_version(tracking_uri: str, model: str, alias: str | None, version: str 
         run_tags: dict[str, str] = {}
         experiment_id = None
         if found.run_id:
-            with contextlib.suppress(MlflowException):  # a deleted run: the version's own tags remain
+            try:
                 run = client.get_run(found.run_id)
+            except MlflowException as error:
+                if not _names_nothing(error):
+                    raise
+            else:  # a run deleted for good names nothing: the version's own tags remain
                 run_tags, experiment_id = dict(run.data.tags or {}), run.info.experiment_id
         return VersionRecord(
             model,
@@ -91,6 +77,7 @@ def read_version(tracking_uri: str, model: str, alias: str | None, version: str 
             dict(found.tags or {}),
             run_tags,
             experiment_id,
+            aliases,
         )
 
 
@@ -100,29 +87,15 @@ def _shown(tracking_uri: str) -> str:
     return redact(tracking_uri)
 
 
-def recorded_moves(tracking_uri: str, model: str) -> list[RecordedMove]:
-    """Every move of every alias of `model` that mlops-actions recorded, oldest first."""
+def recorded_moves(tracking_uri: str, model: str) -> list[dict]:
+    """Every move of every alias of `model` that mlops-actions recorded, oldest first, each naming
+    its `alias` (adapters/registry's history)."""
     with mlflow_errors(tracking_uri):
-        tags = dict(_client(tracking_uri).get_registered_model(model).tags or {})
-    moves: list[RecordedMove] = []
-    for key, value in tags.items():
-        if key.startswith(_HISTORY_PREFIX) and key.endswith(_HISTORY_SUFFIX):
-            alias = key[len(_HISTORY_PREFIX) : len(key) - len(_HISTORY_SUFFIX)]
-            with contextlib.suppress(ValueError, TypeError):
-                for index, entry in enumerate(json.loads(value) or []):
-                    if isinstance(entry, dict):
-                        moves.append(RecordedMove(alias, (0, f"{entry.get('at') or ''}.{index:06d}"), entry))
-        elif key.startswith(_MOVE_PREFIX):
-            alias, _, stamp = key[len(_MOVE_PREFIX) :].partition(".")
-            with contextlib.suppress(ValueError):
-                entry = json.loads(value)
-                if isinstance(entry, dict) and alias and stamp:
-                    moves.append(RecordedMove(alias, (1, stamp), entry))
-    return sorted(moves, key=lambda move: move.order)
+        return _history(_client(tracking_uri), model)
 
 
-def version_tags(tracking_uri: str, model: str, versions: set[str]) -> dict[str, dict[str, str]]:
-    """The tags of each of `versions` that still exists (a deleted one is left out)."""
+def tags_of_versions(tracking_uri: str, model: str, versions: set[str]) -> dict[str, dict[str, str]]:
+    """The tags of each of `versions` that still exists (a deleted one is left out), in one search."""
     with mlflow_errors(tracking_uri):
         found = _client(tracking_uri).search_model_versions(f"name = '{model}'")
     return {str(v.version): dict(v.tags or {}) for v in found if str(v.version) in versions}

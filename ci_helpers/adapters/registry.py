@@ -23,6 +23,8 @@ from .tracking import (
 
 HISTORY_TAG = "mlops.alias_history.{alias}"  # the legacy single-tag history, still read
 MOVE_TAG_PREFIX = "mlops.alias_move.{alias}."  # one tag per move: concurrent moves all kept
+_HISTORY_PREFIX, _HISTORY_SUFFIX = HISTORY_TAG.split("{alias}")
+_MOVE_PREFIX = MOVE_TAG_PREFIX.split("{alias}", maxsplit=1)[0]
 _CONVERGE_ROUNDS = 5
 _CONSIDERED_MOVES = 20  # recent build moves that take part in "the newest commit wins"
 
@@ -303,20 +305,39 @@ def _move_key(alias: str) -> str:
     return f"{MOVE_TAG_PREFIX.format(alias=alias)}{time.time_ns():020d}.{secrets.token_hex(3)}"
 
 
-def _history(client, name: str, alias: str) -> list[dict]:
-    """Every recorded move of `alias`, oldest first: the legacy JSON list, then one tag per move."""
+def _history(client, name: str, alias: str | None = None) -> list[dict]:
+    """Every recorded move of `alias`, oldest first: the legacy JSON list, then one tag per move.
+    Without an alias, the moves of every alias, each entry naming its `alias`, in the order they
+    were made (the legacy lists by their time, then the per-move tags by their time key)."""
     tags = client.get_registered_model(name).tags or {}
-    history: list[dict] = []
-    legacy = tags.get(HISTORY_TAG.format(alias=alias))
-    with contextlib.suppress(ValueError):
-        history += json.loads(legacy) if legacy else []
-    prefix = MOVE_TAG_PREFIX.format(alias=alias)
-    for key in sorted(key for key in tags if key.startswith(prefix)):
-        try:
-            history.append(json.loads(tags[key]))
-        except ValueError:
-            continue
-    return history
+    legacy: list[tuple[tuple, dict]] = []
+    moves: list[tuple[str, dict]] = []
+    for key, value in tags.items():
+        if key.startswith(_HISTORY_PREFIX) and key.endswith(_HISTORY_SUFFIX):
+            owner = key[len(_HISTORY_PREFIX) : len(key) - len(_HISTORY_SUFFIX)]
+            if alias not in (None, owner):
+                continue
+            with contextlib.suppress(ValueError, TypeError):
+                for index, entry in enumerate(json.loads(value) if value else []):
+                    if alias is None and isinstance(entry, dict):
+                        legacy.append(((entry.get("at") or "", index), {**entry, "alias": owner}))
+                    elif alias is not None:
+                        legacy.append(((index,), entry))
+        elif key.startswith(_MOVE_PREFIX):
+            owner, _, stamp = key[len(_MOVE_PREFIX) :].partition(".")
+            if alias not in (None, owner) or not stamp:
+                continue
+            try:
+                entry = json.loads(value)
+            except ValueError:
+                continue
+            if alias is None and isinstance(entry, dict):
+                moves.append((stamp, {**entry, "alias": owner}))
+            elif alias is not None:
+                moves.append((stamp, entry))
+    return [entry for _, entry in sorted(legacy, key=lambda item: item[0])] + [
+        entry for _, entry in sorted(moves, key=lambda item: item[0])
+    ]
 
 
 def alias_history(tracking_uri: str, name: str, alias: str) -> list[dict]:

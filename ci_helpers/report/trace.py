@@ -51,7 +51,7 @@ def render_trace(lineage: Lineage) -> str:
     ]
     lines = [f"Trace of {lineage.asked}", "", *_table(["what", "value"], facts), ""]
     remote = f" on {lineage.remote}" if lineage.remote else ""
-    lines.append(f"Data ({lineage.data_note or 'no recorded hashes'}; presence{remote})")
+    lines.append(f"Data used by this build ({lineage.data_note or 'no recorded hashes'}; presence{remote})")
     if lineage.data:
         rows = [
             [item.path, item.md5, item.produced_by, ", ".join(item.used_by) or "-", item.held, item.recorded_in]
@@ -67,14 +67,18 @@ def render_trace(lineage: Lineage) -> str:
                 str(number),
                 move.at or UNKNOWN,
                 move.alias,
-                f"{move.previous or 'unset'} -> {move.version}" + (" (rollback)" if move.rolled_back else ""),
+                f"{move.previous or 'unset'} -> {move.version or 'unset'}"
+                + (" (rollback)" if move.rolled_back else ""),
                 _short(move.commit),
                 _pull(move.pull_request),
+                move.ci_run_url or "none recorded",
                 _move_who(move),
             ]
             for number, move in enumerate(lineage.moves, 1)
         ]
-        lines += _table(["#", "when", "alias", "version", "commit", "pull request", "by / why"], rows)
+        lines += _table(
+            ["#", "when", "alias", "version", "commit", "pull request", "from which build", "by / why"], rows
+        )
     else:
         lines.append("none recorded")
     return redact("\n".join(lines) + "\n")

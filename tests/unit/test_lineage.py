@@ -1,9 +1,14 @@
-"""The pure parts of `trace`: the MODEL[@ALIAS|/VERSION] spec and the PR a commit message names."""
+"""The parts of `trace` that need no server: the MODEL[@ALIAS|/VERSION] spec, the PR a commit
+message names, the github.com origin, the PR GitHub's answer names, a branch's history in one pass."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
+from ci_helpers.adapters.commit_history import read_branch_history
+from ci_helpers.adapters.github_pulls import CommitPull, pull_that_brought, repository_from_origin
 from ci_helpers.errors import ConfigError
 from ci_helpers.lineage import VersionSpec, parse_version_spec, pull_request_in_message
 
@@ -69,3 +74,64 @@ def test_a_gitlab_merge_commit_names_its_merge_request():
 )
 def test_a_message_that_names_no_request_gives_none(message):
     assert pull_request_in_message(message, "abc") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "repository"),
+    [
+        ("https://github.com/acme/housing.git", "acme/housing"),
+        ("https://x-access-token:s3cret@github.com/acme/housing", "acme/housing"),
+        ("git@github.com:acme/housing.git", "acme/housing"),
+        ("ssh://git@github.com/acme/housing.git", "acme/housing"),
+        ("https://mirror.example/github.com/acme/housing.git", None),
+        ("https://notgithub.com/acme/housing.git", None),
+        ("https://github.com.evil.example/acme/housing.git", None),
+        ("/srv/git/github.com/acme/housing.git", None),
+    ],
+)
+def test_only_a_github_com_host_names_the_repository(url, repository):
+    assert repository_from_origin(url) == repository
+
+
+def test_a_merged_pull_request_into_another_branch_is_not_the_one_that_brought_the_commit():
+    into_release = CommitPull(3, "Backport", None, True, "release")
+    into_main = CommitPull(9, "Feature", None, True, "main")
+    unmerged = CommitPull(10, "Open", None, False, "main")
+    assert pull_that_brought([into_release, unmerged], "main") is None
+    assert pull_that_brought([into_release, into_main], "main") == into_main
+    assert pull_that_brought([unmerged, into_release], None) == into_release
+
+
+def _commit(repo, message, *extra):
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", message, *extra], cwd=repo, check=True)
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_each_commit_is_brought_in_by_the_oldest_first_parent_commit_that_holds_it(tmp_path):
+    repo = tmp_path
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    base = _commit(repo, "base")
+    subprocess.run(["git", "checkout", "-q", "-b", "feature"], cwd=repo, check=True)
+    work = _commit(repo, "feature work (#3)")
+    subprocess.run(["git", "checkout", "-q", "-b", "nested"], cwd=repo, check=True)
+    nested = _commit(repo, "nested work")
+    subprocess.run(["git", "checkout", "-q", "feature"], cwd=repo, check=True)
+    subprocess.run(["git", "merge", "-q", "--no-ff", "nested", "-m", "Merge nested"], cwd=repo, check=True)
+    subprocess.run(["git", "checkout", "-q", "main"], cwd=repo, check=True)
+    direct = _commit(repo, "on main")
+    merge_message = "Merge pull request #9 from acme/feature"
+    subprocess.run(["git", "merge", "-q", "--no-ff", "feature", "-m", merge_message], cwd=repo, check=True)
+    merge = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True)
+    merge = merge.stdout.strip()
+    later = _commit(repo, "later")
+
+    history = read_branch_history(repo, "main")
+
+    assert history.brought_by[base] == base
+    assert history.brought_by[direct] == direct
+    assert history.brought_by[later] == later
+    assert history.brought_by[work] == merge
+    assert history.brought_by[nested] == merge
+    assert history.messages[merge].startswith("Merge pull request #9")
