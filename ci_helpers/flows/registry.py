@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
-from datetime import datetime
 from pathlib import Path
 
 from ..adapters.registry import (
@@ -21,9 +22,8 @@ from ..adapters.tracking import check_tracking_server
 from ..build_progress import reworded
 from ..errors import CIHelpersError, ConfigError
 from ..gate import evaluate_gate, parse_gate_rules
-from ..provenance import ci_run_url
-from ..provenance_record import attach_statement, now
-from ..provenance_statement import BuildParameters, RunContext, StatementInputs, Subject, builder_id, tool_version
+from ..provenance_record import StatementFacts, attach_statement
+from ..provenance_statement import BuildParameters, builder_id, invocation_id, tool_version
 from ..registry_names import validate_alias, validate_model_name, validate_stage
 from ..report.registry import publish_registry_outcome
 from ..results import RegistryOutcome
@@ -64,7 +64,16 @@ def register_model(
     else:
         assert model_uri
         source, model_id, source_run = check_model_uri(tracking_uri, model_uri)
-    registered = register_version(tracking_uri, name, source, source_run, parsed, model_id=model_id)
+    if alias and not source_run:
+        raise ConfigError(
+            f"--model-uri {model_uri} belongs to no MLflow run, so its version can hold no provenance statement and "
+            f"`ci-helpers verify` would exit 2 on it; not moving alias '{alias}' onto it: register it from a run "
+            "(--run-id, or a runs:/ or models:/ URI of a logged model), or without --alias"
+        )
+    key = (REGISTRATION_TAG, registration_key(source, parsed))
+    registered = register_version(
+        tracking_uri, name, source, source_run, {**parsed, key[0]: key[1]}, model_id=model_id, reuse_key=key
+    )
     _attach_statement(tracking_uri, registered, alias)
     move = (
         set_alias(tracking_uri, name, alias, registered.version, parsed.get("mlops.git_commit"), "register-model")
@@ -74,6 +83,17 @@ def register_model(
     if stage:
         transition_stage(tracking_uri, name, registered.version, stage)
     return _published(RegistryOutcome(True, "registered", name, registered.version, registered, move), report_path)
+
+
+REGISTRATION_TAG = "mlops.registration"
+
+
+def registration_key(source: str, tags: dict[str, str]) -> str:
+    """What makes a registration the same one: its source and tags. A re-run of a register-model
+    that failed after registering finds this version again (and finishes its statement) instead
+    of making another."""
+    text = json.dumps({"source": source, "tags": tags}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def promote(
@@ -116,23 +136,24 @@ def _attach_statement(tracking_uri: str, registered: RegisteredVersion, alias: s
     """The new version's provenance statement, before the alias moves; a failure says that the
     version exists without one (and the alias did not move)."""
 
-    def compose(subjects: tuple[Subject, ...], started_on: datetime | None) -> StatementInputs:
-        return StatementInputs(
-            subjects,
-            BuildParameters("register-model", registered.name, alias, model_source=registered.source),
-            RunContext(builder_id(), ci_run_url(), started_on, now(), tracking_uri, registered.run_id),
-            tool_version(),
-            model_version=registered.version,
-        )
+    facts = StatementFacts(
+        BuildParameters("register-model", registered.name, alias, model_source=registered.source),
+        builder_id(),
+        invocation_id(),
+        tracking_uri,
+        registered.run_id,
+        registered.version,
+        tool_version(),
+    )
 
     try:
-        written = attach_statement(tracking_uri, registered.name, registered.version, compose)
+        written = attach_statement(tracking_uri, registered.name, registered.version, facts)
     except CIHelpersError as error:
         moved = f", alias '{alias}' not moved" if alias else ""
         raise reworded(
             error,
             f"{error}. Registered v{registered.version} of '{registered.name}'; its provenance statement was not "
-            f"written{moved}: `ci-helpers verify` exits 2 on it",
+            f"written{moved}: `ci-helpers verify` exits 2 on it; re-run the same command to finish it",
         ) from None
     if written:
         sys.stderr.write(f"mlops: done: {written.done_text} (v{registered.version})\n")

@@ -11,37 +11,17 @@ import pytest
 
 from tests.conftest import MLFLOW_BUCKET
 from tests.support.project import sh, write_local_remote
+from tests.support.provenance_schema import assert_valid_statement
 from tests.support.run import ci_helpers, github_env, read_outputs
 from tests.support.servers import s3_client
 
 pytestmark = pytest.mark.integration
 
-SCHEMAS = Path(__file__).parent.parent / "provenance_schemas"
 CI_IDENTITY = {"GIT_COMMITTER_NAME": "CI Bot", "GIT_COMMITTER_EMAIL": "ci@example.invalid"}
 
 
 def statement_path(name: str, version: str) -> str:
     return f"provenance/{name}/v{version}/statement.intoto.json"
-
-
-def assert_valid_statement(statement: dict) -> None:
-    """in-toto Statement v1, with an SLSA Provenance v1 predicate (jsonschema, the test extra)."""
-    import jsonschema
-    from referencing import Registry, Resource
-
-    schemas = {path.name: json.loads(path.read_text()) for path in SCHEMAS.glob("*.json")}
-    registry = Registry().with_resources(
-        [(name, Resource.from_contents(schema)) for name, schema in schemas.items()]
-        + [(schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()]
-    )
-    checker = jsonschema.FormatChecker()
-    jsonschema.Draft202012Validator(
-        schemas["in-toto-statement-v1.json"], registry=registry, format_checker=checker
-    ).validate(statement)
-    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
-    jsonschema.Draft202012Validator(
-        schemas["slsa-provenance-v1.json"], registry=registry, format_checker=checker
-    ).validate(statement["predicate"])
 
 
 def _client(uri):
@@ -126,7 +106,8 @@ def test_master_build_statement_on_s3_and_verify_catches_each_tamper(project, ml
     assert build["buildType"] == "https://github.com/org/mlops-actions/provenance/model-build/v1"
     assert build["externalParameters"]["stages"] == ["train", "evaluate"]
     assert build["externalParameters"]["gate"]["thresholds"] == ["metrics.r2_score>=0.1"]
-    assert {"uri": f"git+{project.origin}", "digest": {"gitCommit": built}} in build["resolvedDependencies"]
+    origin_uri = "git+" + Path(project.origin).absolute().as_uri()
+    assert {"uri": origin_uri, "digest": {"gitCommit": built}} in build["resolvedDependencies"]
     names = {dep.get("name") for dep in build["resolvedDependencies"]}
     assert {"data/features/train.csv", "data/features/test.csv", "params.yaml"} <= names
     details = statement["predicate"]["runDetails"]
@@ -236,7 +217,10 @@ def test_register_model_on_the_sqlite_default_and_a_version_registered_by_hand(t
     assert_valid_statement(statement)
     served = served_digests(uri, name, "1", tmp_path / "served")
     assert {s["name"]: s["digest"]["sha256"] for s in statement["subject"]} == served
-    assert statement["predicate"]["runDetails"]["builder"]["id"] == "local"
+    assert (
+        statement["predicate"]["runDetails"]["builder"]["id"]
+        == "https://github.com/org/mlops-actions/builders/local@v1"
+    )
     assert statement["predicate"]["buildDefinition"]["externalParameters"]["command"] == "register-model"
 
     ok = _verify(uri, "churn@production", cwd=tmp_path)
