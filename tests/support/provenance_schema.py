@@ -19,10 +19,9 @@ def statement_errors(statement: dict) -> list[str]:
         [(name, Resource.from_contents(schema)) for name, schema in schemas.items()]
         + [(schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()]
     )
+    predicate = statement.get("predicate") if isinstance(statement.get("predicate"), dict) else {}
     found = []
-    for name, document in (("in-toto-statement-v1.json", statement), ("slsa-provenance-v1.json", None)):
-        if document is None:
-            document = statement.get("predicate") if isinstance(statement.get("predicate"), dict) else {}
+    for name, document in (("in-toto-statement-v1.json", statement), ("slsa-provenance-v1.json", predicate)):
         validator = jsonschema.Draft202012Validator(schemas[name], registry=registry)
         found += [f"{name}: {error.json_path}: {error.message}" for error in validator.iter_errors(document)]
     return found

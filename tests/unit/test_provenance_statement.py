@@ -10,8 +10,8 @@ import pytest
 from ci_helpers.errors import ConfigError
 from ci_helpers.flows.verify import compare_subjects, parse_model_ref
 from ci_helpers.provenance_statement import (
-    BuildParameters,
     LOCAL_BUILDER,
+    BuildParameters,
     DvcDependency,
     GitSource,
     ParamsFile,
