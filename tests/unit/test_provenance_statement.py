@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 import pytest
 
 from ci_helpers.errors import ConfigError
-from ci_helpers.flows.verify import compare_subjects, parse_model_ref
+from ci_helpers.flows.verify import compare_subjects
+from ci_helpers.lineage import parse_version_spec
 from ci_helpers.provenance_statement import (
     LOCAL_BUILDER,
     BuildParameters,
@@ -152,16 +153,7 @@ def test_a_missing_an_extra_and_a_changed_file_are_each_a_mismatch():
     ]
 
 
-@pytest.mark.parametrize(
-    ("text", "alias", "version"),
-    [("churn@production", "production", None), ("churn/7", None, "7"), ("churn", "production", None)],
-)
-def test_a_model_is_named_by_alias_or_number(text, alias, version):
-    ref = parse_model_ref(text)
-    assert (ref.name, ref.alias, ref.version) == ("churn", alias, version)
-
-
-@pytest.mark.parametrize("text", ["churn@@x", "churn/v7", "@prod", "churn@latest"])
-def test_a_malformed_model_is_refused(text):
+@pytest.mark.parametrize("text", ["churn@@x", "churn/v7", "@prod", "churn@latest", "churn/0"])
+def test_verify_reads_a_model_with_traces_parser_and_refuses_a_malformed_one(text):
     with pytest.raises(ConfigError):
-        parse_model_ref(text)
+        parse_version_spec(text)
