@@ -22,7 +22,7 @@ from ..adapters.tracking import check_tracking_server
 from ..build_progress import reworded
 from ..errors import CIHelpersError, ConfigError
 from ..gate import evaluate_gate, parse_gate_rules
-from ..provenance_record import StatementFacts, attach_statement
+from ..provenance_record import StatementFacts, WrittenStatement, attach_statement
 from ..provenance_statement import BuildParameters, builder_id, invocation_id, tool_version
 from ..registry_names import validate_alias, validate_model_name, validate_stage
 from ..report.registry import publish_registry_outcome
@@ -64,17 +64,21 @@ def register_model(
     else:
         assert model_uri
         source, model_id, source_run = check_model_uri(tracking_uri, model_uri)
-    if alias and not source_run:
+    if alias and not source_run and not model_uri.startswith(("models:/", "runs:/")):  # type: ignore[union-attr]
         raise ConfigError(
-            f"--model-uri {model_uri} belongs to no MLflow run, so its version can hold no provenance statement and "
-            f"`ci-helpers verify` would exit 2 on it; not moving alias '{alias}' onto it: register it from a run "
-            "(--run-id, or a runs:/ or models:/ URI of a logged model), or without --alias"
+            f"--model-uri {model_uri} belongs to no MLflow run, so its version could hold no provenance statement "
+            f"and `ci-helpers verify` would exit 2 on it; alias '{alias}' is not moved onto such a version: register "
+            "it from a run (--run-id, or runs:/<run_id>/<path>), or without --alias"
         )
     key = (REGISTRATION_TAG, registration_key(source, parsed))
     registered = register_version(
         tracking_uri, name, source, source_run, {**parsed, key[0]: key[1]}, model_id=model_id, reuse_key=key
     )
-    _attach_statement(tracking_uri, registered, alias)
+    if _attach_statement(tracking_uri, registered, alias) is None and alias:
+        raise ConfigError(
+            f"v{registered.version} of '{name}' has no MLflow run to hold a provenance statement; alias '{alias}' "
+            "not moved onto it: register the model from its run (--run-id)"
+        )
     move = (
         set_alias(tracking_uri, name, alias, registered.version, parsed.get("mlops.git_commit"), "register-model")
         if alias
@@ -132,7 +136,7 @@ def rollback(tracking_uri: str, model_name: str, alias: str, report_path: Path |
     return _published(RegistryOutcome(True, "rolled-back", name, move.version, alias=move), report_path)
 
 
-def _attach_statement(tracking_uri: str, registered: RegisteredVersion, alias: str | None) -> None:
+def _attach_statement(tracking_uri: str, registered: RegisteredVersion, alias: str | None) -> WrittenStatement | None:
     """The new version's provenance statement, before the alias moves; a failure says that the
     version exists without one (and the alias did not move)."""
 
@@ -157,6 +161,7 @@ def _attach_statement(tracking_uri: str, registered: RegisteredVersion, alias: s
         ) from None
     if written:
         sys.stderr.write(f"mlops: done: {written.done_text} (v{registered.version})\n")
+    return written
 
 
 def _published(outcome: RegistryOutcome, report_path: Path | None) -> RegistryOutcome:
