@@ -57,8 +57,8 @@ def stored_statement(uri: str, name: str, version: str, tmp: Path) -> tuple[dict
     return json.loads(data), data
 
 
-def _verify(uri: str, model: str, *args: str, cwd: Path):
-    return ci_helpers("verify", model, "--tracking-uri", uri, *args, cwd=cwd)
+def _verify(uri: str, model: str, *args: str, cwd: Path, env: dict | None = None):
+    return ci_helpers("verify", model, "--tracking-uri", uri, *args, cwd=cwd, env=env)
 
 
 def _overwrite_one_byte(endpoint: str, bucket: str, key: str) -> bytes:
@@ -205,6 +205,8 @@ def _run_with_model(uri: str) -> str:
 
 
 def test_register_model_on_the_sqlite_default_and_a_version_registered_by_hand(tmp_path):
+    import hashlib
+
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     name = "churn"
     run_id = _run_with_model(uri)
@@ -223,23 +225,109 @@ def test_register_model_on_the_sqlite_default_and_a_version_registered_by_hand(t
     )
     assert statement["predicate"]["buildDefinition"]["externalParameters"]["command"] == "register-model"
 
-    ok = _verify(uri, "churn@production", cwd=tmp_path)
+    gh = github_env(tmp_path / "gh")
+    kept = tmp_path / "deploy" / "model"
+    ok = _verify(uri, "churn@production", "--download-to", str(kept), cwd=tmp_path, env=gh)
     assert ok.code == 0, ok.output
-    assert "verified 'churn' v1" in ok.output
+    assert "verified models:/churn/1 (churn@production)" in ok.output
+    # the deploy takes the version pinned by number, and the very files that were checked
+    assert read_outputs(tmp_path / "gh" / "output")["model-uri"] == "models:/churn/1"
+    assert {p.name for p in kept.iterdir()} >= {"MLmodel", "model.pkl"}
+    as_json = json.loads(_verify(uri, "churn", "--json", cwd=tmp_path).stdout)
+    assert (as_json["model_uri"], as_json["verified"]) == ("models:/churn/1", True)
+
+    # a re-run of the same registration finds v1 again: no second version
+    again = ci_helpers(
+        "register-model", "--model-name", name, "--run-id", run_id, "--alias", "production", "--tracking-uri", uri,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert again.code == 0, again.output
+    assert "provenance statement kept" in again.output
+    assert [str(v.version) for v in _client(uri).search_model_versions(f"name='{name}'")] == ["1"]
+
+    # a re-run never re-certifies a version whose tag and statement disagree
+    client = _client(uri)
+    _, data = stored_statement(uri, name, "1", tmp_path / "before")
+    client.set_model_version_tag(name, "1", "mlops.provenance_sha256", "0" * 64)
+    refused = ci_helpers(
+        "register-model", "--model-name", name, "--run-id", run_id, "--alias", "production", "--tracking-uri", uri,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert refused.code == 1, refused.output
+    assert "0" * 64 in refused.output
+    assert hashlib.sha256(data).hexdigest() in refused.output
+    assert stored_statement(uri, name, "1", tmp_path / "kept")[1] == data
+    # no tag at all (a crash between the statement and its tag): the re-run finishes it
+    client.delete_model_version_tag(name, "1", "mlops.provenance_sha256")
+    finished = ci_helpers(
+        "register-model", "--model-name", name, "--run-id", run_id, "--alias", "production", "--tracking-uri", uri,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert finished.code == 0, finished.output
+    assert "provenance statement written" in finished.output
+    assert _verify(uri, "churn/1", cwd=tmp_path).code == 0
+
+    # a storage URI belongs to no run: no statement, so no alias onto it, and nothing registered
+    storage = ci_helpers(
+        "register-model", "--model-name", name, "--model-uri", (tmp_path / "nowhere").as_uri(), "--alias",
+        "production", "--tracking-uri", uri, cwd=tmp_path,
+    )  # fmt: skip
+    assert storage.code == 2, storage.output
+    assert "belongs to no MLflow run" in storage.output
+    assert len(client.search_model_versions(f"name='{name}'")) == 1
 
     # registered by hand, straight through MLflow: no statement, exit 2
     from ci_helpers.adapters.tracking import process_default_tracking_uri
 
-    client = _client(uri)
     with process_default_tracking_uri(uri):  # the sqlite registry looks the logged model up there
         client.create_model_version(name, client.get_model_version(name, "1").source, run_id=run_id)
     bare = _verify(uri, "churn/2", cwd=tmp_path)
     assert bare.code == 2, bare.output
     assert "v2 of 'churn' has no provenance statement" in bare.output
+    assert len(bare.output.strip().splitlines()) == 1, bare.output
+
+    # the statement of v1 replayed onto v2 (tag and artifact): a statement of another version
+    version_two_run = client.get_model_version(name, "2").run_id
+    replay = tmp_path / "replay" / "statement.intoto.json"
+    replay.parent.mkdir()
+    replay.write_bytes(data)
+    client.log_artifact(version_two_run, str(replay), statement_path(name, "2").rpartition("/")[0])
+    client.set_model_version_tag(name, "2", "mlops.provenance_sha256", hashlib.sha256(data).hexdigest())
+    replayed = _verify(uri, "churn/2", cwd=tmp_path)
+    assert replayed.code == 1, replayed.output
+    assert "(the model it describes): expected churn/2, got churn/1" in replayed.output
 
     # unknown version, bad input: exit 2 with one line
     assert _verify(uri, "churn/9", cwd=tmp_path).code == 2
     assert _verify(uri, "churn@@x", cwd=tmp_path).code == 2
+    zero = _verify(uri, "churn/0", cwd=tmp_path)  # trace's parser: a version is a number from 1
+    assert zero.code == 2, zero.output
+    assert "a number from 1" in zero.output
+
+
+def test_an_unreachable_artifact_store_is_named_not_the_tracking_server(tmp_path):
+    """A sqlite store whose experiment keeps its artifacts on S3 directly, at a dead endpoint: the
+    error names that endpoint (exit 3), not the MLflow store."""
+    from ci_helpers.adapters.tracking import process_default_tracking_uri
+    from tests.support.servers import refused_port
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    dead = f"http://127.0.0.1:{refused_port()}"
+    client = _client(uri)
+    with process_default_tracking_uri(uri):
+        experiment = client.create_experiment("dead-store", artifact_location="s3://models-bucket/artifacts")
+        run = client.create_run(experiment)
+        client.set_terminated(run.info.run_id)
+        client.create_registered_model("churn")
+        client.create_model_version(
+            "churn", f"s3://models-bucket/artifacts/{run.info.run_id}/artifacts/model", run_id=run.info.run_id
+        )
+    client.set_model_version_tag("churn", "1", "mlops.provenance_sha256", "a" * 64)
+    env = {"MLFLOW_S3_ENDPOINT_URL": dead, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "PLANTED-s3-7"}
+    result = ci_helpers("verify", "churn/1", "--tracking-uri", uri, cwd=tmp_path, env=env)
+    assert result.code == 3, result.output
+    assert f"the artifact store s3://models-bucket at {dead} is unreachable" in result.output
+    assert "PLANTED-s3-7" not in result.output
 
 
 def test_verify_names_an_unreachable_tracking_server_and_no_secret(tmp_path):
