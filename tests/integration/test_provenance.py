@@ -125,7 +125,7 @@ def test_master_build_statement_on_s3_and_verify_catches_each_tamper(project, ml
     assert by_number.code == 0, by_number.output
     remote = _verify(uri, f"{name}@staging", "--against-remote", "--repo", str(checkout), cwd=tmp_path)
     assert remote.code == 0, remote.output
-    assert "is the same model" in remote.output
+    assert f"holds models/model.pkl at md5 {model_out['annotations']['dvcHash']}" in remote.output
 
     # 1. one byte of the model object overwritten in the artifact store
     client = _client(uri)
@@ -338,3 +338,43 @@ def test_verify_names_an_unreachable_tracking_server_and_no_secret(tmp_path):
     assert result.code == 3, result.output
     assert "127.0.0.1" in result.output
     assert "PLANTED-verify-9" not in result.output
+
+
+def test_against_remote_checks_a_directory_manifest_by_its_bytes(tmp_path):
+    """A `.dir` manifest on the remote rewritten (two files' entries swapped: every object it names
+    is still there, with its right md5) is caught by the md5 of the manifest's own bytes."""
+    import sys
+
+    import yaml
+
+    from ci_helpers.adapters import dvc
+    from ci_helpers.flows.verify import RemoteTarget, _remote_mismatches
+    from ci_helpers.provenance_statement import DvcDependency
+
+    repo, remote = tmp_path / "repo", tmp_path / "remote"
+    (repo / "model").mkdir(parents=True)
+    (repo / "model" / "a.bin").write_bytes(b"weights a")
+    (repo / "model" / "b.bin").write_bytes(b"weights b")
+    sh(["git", "init", "-q"], repo)
+    for command in (
+        ["init", "-q"],
+        ["remote", "add", "-d", "store", str(remote)],
+        ["add", "-q", "model"],
+        ["push", "-q"],
+    ):
+        sh([str(Path(sys.executable).parent / "dvc"), *command], repo)
+
+    md5 = yaml.safe_load((repo / "model.dvc").read_text())["outs"][0]["md5"]
+    target = RemoteTarget(
+        "store", dvc.remote_endpoint(repo, "store"), str(remote), DvcDependency("model", md5, str(remote))
+    )
+    assert _remote_mismatches(repo, target, {}, False) == []
+
+    manifest = remote / "files" / "md5" / md5[:2] / md5[2:]
+    entries = json.loads(manifest.read_text())
+    entries[0]["relpath"], entries[1]["relpath"] = entries[1]["relpath"], entries[0]["relpath"]
+    manifest.chmod(0o644)
+    manifest.write_text(json.dumps(entries))
+    (found,) = _remote_mismatches(repo, target, {}, False)
+    assert found.file == "model (.dir manifest)"
+    assert found.got.startswith("a manifest whose bytes hash to md5 ")

@@ -157,3 +157,15 @@ def test_a_missing_an_extra_and_a_changed_file_are_each_a_mismatch():
 def test_verify_reads_a_model_with_traces_parser_and_refuses_a_malformed_one(text):
     with pytest.raises(ConfigError):
         parse_version_spec(text)
+
+
+def test_a_checkout_remote_other_than_the_statements_is_a_mismatch():
+    from ci_helpers.flows.verify import RemoteTarget, _remote_url_mismatch
+
+    out = DvcDependency("models/model.pkl", "d" * 32, "s3://bucket/dvc")
+    assert _remote_url_mismatch(RemoteTarget("origin", "e", "s3://bucket/dvc", out)) is None
+    found = _remote_url_mismatch(RemoteTarget("origin", "e", "s3://other/dvc", out))
+    assert found is not None
+    assert found.line.startswith(
+        "DVC remote of models/model.pkl: expected s3://bucket/dvc (the statement's), got s3://other/dvc"
+    )
