@@ -21,8 +21,9 @@ from .cli import ConfiguredCommand, _repo_option, _tracking_uri, handles_errors,
     is_flag=True,
     envvar="CI_HELPERS_AGAINST_REMOTE",
     show_envvar=True,
-    help="Also check that the DVC remote's copy of the model out, at the lock hash the statement records, is "
-    "the same model (needs a checkout of the project as --repo).",
+    help="Also check that the DVC remote the statement records (the checkout's --remote must be it, else a "
+    "mismatch) holds the model out at the lock hash the statement records: its bytes (a directory's manifest "
+    "too) hash to that md5. Needs a checkout of the project as --repo.",
 )
 @click.option(
     "--download-to",
