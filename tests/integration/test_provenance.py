@@ -378,3 +378,24 @@ def test_against_remote_checks_a_directory_manifest_by_its_bytes(tmp_path):
     (found,) = _remote_mismatches(repo, target, {}, False)
     assert found.file == "model (.dir manifest)"
     assert found.got.startswith("a manifest whose bytes hash to md5 ")
+
+
+def test_airflow_promote_writes_no_statement_naming_its_commit_for_a_version_of_another_commit(tmp_path):
+    """A version reused from an older run of the same outputs, registered at another commit: a
+    statement composed now would name this run's commit. It is left as it is."""
+    from ci_helpers.adapters.registry import RegisteredVersion, find_run_model
+    from ci_helpers.adapters.tracking import process_default_tracking_uri
+    from ci_helpers.flows.scheduled import PipelineRun, _attach_statement
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = _run_with_model(uri)
+    client = _client(uri)
+    with process_default_tracking_uri(uri):
+        client.create_registered_model("churn")
+        source, model_id = find_run_model(uri, run_id, "model")
+        client.create_model_version(
+            "churn", source, run_id=run_id, tags={"mlops.git_commit": "a" * 40}, model_id=model_id
+        )
+    pipeline = PipelineRun(str(tmp_path / "no-project"), uri, "b" * 40, "f" * 64, True, run_id)
+    _attach_statement(pipeline, RegisteredVersion("churn", "1", source, run_id, True), "production", None, "dag", None)
+    assert "mlops.provenance_sha256" not in client.get_model_version("churn", "1").tags
