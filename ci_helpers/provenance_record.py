@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,11 +20,15 @@ from .adapters.model_files import (
     set_version_tag,
     write_run_artifact,
 )
+from .errors import ValidationFailed
 from .project import Project, read_params
 from .provenance_statement import (
     DIGEST_TAG,
+    BuildParameters,
     DvcDependency,
+    GitSource,
     ParamsFile,
+    RunContext,
     StatementInputs,
     Subject,
     sha256_hex,
@@ -49,13 +52,48 @@ class WrittenStatement:
         return "provenance statement kept" if self.reused else "provenance statement written"
 
 
-Compose = Callable[[tuple[Subject, ...], datetime | None], StatementInputs]
+@dataclass(frozen=True)
+class StatementFacts:
+    """What a command knows of the version it registered; the files MLflow serves and the run's
+    start are read when the statement is written."""
+
+    parameters: BuildParameters
+    builder_id: str
+    invocation_id: str | None
+    tracking_uri: str
+    run_id: str | None
+    model_version: str
+    tool_version: str
+    git: GitSource | None = None
+    dependencies: tuple[DvcDependency, ...] = ()
+    params: tuple[ParamsFile, ...] = ()
+    model_out: DvcDependency | None = None
 
 
-def attach_statement(tracking_uri: str, name: str, version: str, compose: Compose) -> WrittenStatement | None:
+def statement_inputs(
+    facts: StatementFacts, subjects: tuple[Subject, ...], started_on: datetime | None
+) -> StatementInputs:
+    run = RunContext(facts.builder_id, facts.invocation_id, started_on, now(), facts.tracking_uri, facts.run_id)
+    return StatementInputs(
+        subjects,
+        facts.parameters,
+        run,
+        facts.tool_version,
+        facts.git,
+        facts.dependencies,
+        facts.params,
+        facts.model_out,
+        facts.model_version,
+    )
+
+
+def attach_statement(tracking_uri: str, name: str, version: str, facts: StatementFacts) -> WrittenStatement | None:
     """Give `name/version` its statement, stored at statement_artifact() in its run, its sha256 in
-    the DIGEST_TAG tag. A version that already holds a statement matching its tag keeps it. None
-    (with a warning) for a version with no run to hold it (registered from a bare storage URI)."""
+    the DIGEST_TAG tag. A version that already holds a statement matching its tag keeps it; one
+    whose tag and stored statement disagree is refused (ValidationFailed): it was certified once
+    and changed since, and writing a new statement would certify the change. Only a version with no
+    tag (a crash between the artifact and the tag) gets one written. None (with a warning) for a
+    version with no run to hold it."""
     from .provenance_statement import build_statement
 
     record = find_version(tracking_uri, name, version=version)
@@ -66,13 +104,22 @@ def attach_statement(tracking_uri: str, name: str, version: str, compose: Compos
         )
         return None
     recorded = record.tags.get(DIGEST_TAG)
+    artifact = statement_artifact(name, version)
     if recorded:
-        existing = read_run_artifact(tracking_uri, record.run_id, statement_artifact(name, version))
-        if existing is not None and sha256_hex(existing) == recorded:
+        existing = read_run_artifact(tracking_uri, record.run_id, artifact)
+        got = sha256_hex(existing) if existing is not None else None
+        if existing is not None and got == recorded:
             return WrittenStatement(name, version, recorded, existing, True)
+        raise ValidationFailed(
+            f"v{version} of '{name}' has {DIGEST_TAG} {recorded}, but its stored statement {artifact} "
+            f"{'has sha256 ' + got if got else 'is missing'}: it was changed after it was certified, and a new "
+            f"statement would certify the change; not written. Check it with `ci-helpers verify {name}/{version}`"
+        )
     with downloaded_version(tracking_uri, record) as local:
         subjects = subjects_of(local)
-    data = statement_bytes(build_statement(compose(subjects, run_started_on(tracking_uri, record.run_id))))
+    data = statement_bytes(
+        build_statement(statement_inputs(facts, subjects, run_started_on(tracking_uri, record.run_id)))
+    )
     digest = sha256_hex(data)
     write_run_artifact(tracking_uri, record.run_id, statement_artifact(name, version), data)
     set_version_tag(tracking_uri, name, version, DIGEST_TAG, digest)

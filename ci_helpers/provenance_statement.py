@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from .adapters.redact import redact
 
@@ -23,6 +25,13 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 # Versioned: a change to what externalParameters or resolvedDependencies mean is a new version.
 BUILD_TYPE = "https://github.com/org/mlops-actions/provenance/model-build/v1"
+# The builder outside any CI: a URI (SLSA's builder.id is one) of this project's, like BUILD_TYPE.
+LOCAL_BUILDER = "https://github.com/org/mlops-actions/builders/local@v1"
+# in-toto DigestSet keys name a hash of the resource's OWN bytes. These two are not that, so they
+# carry custom keys of this project's: the sha256 of a params file's values as canonical JSON (not
+# of the file), and the md5 of a DVC directory's `.dir` manifest (not of the directory).
+PARAMS_DIGEST = "dvcParamsSha256"
+DIR_MANIFEST_DIGEST = "dvcDirMd5"
 STATEMENT_FILE = "statement.intoto.json"
 # MLflow's registry writes this file into a logged model's artifacts at each registration (the
 # name and version it was registered as): a second version of the same logged model rewrites it.
@@ -101,7 +110,6 @@ class StatementInputs:
     params: tuple[ParamsFile, ...] = ()
     model_out: DvcDependency | None = None  # the model's DVC out, when one is known
     model_version: str | None = None
-    extra_annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 def statement_artifact(name: str, version: str) -> str:
@@ -124,13 +132,29 @@ def _dvc_descriptor(dependency: DvcDependency, role: str | None = None) -> dict:
         annotations["dvcRemote"] = redact(dependency.remote_url)
     if role:
         annotations["role"] = role
-    return {"name": dependency.path, "digest": {"md5": _hex_of(dependency.md5)}, "annotations": annotations}
+    key = DIR_MANIFEST_DIGEST if dependency.is_dir else "md5"
+    return {"name": dependency.path, "digest": {key: _hex_of(dependency.md5)}, "annotations": annotations}
 
 
-def git_uri(git: GitSource) -> str:
-    """SLSA's form for a git repository: `git+<url>` (already `git+` or a local path kept as is)."""
-    url = redact(git.url)
-    return url if url.startswith("git+") else f"git+{url}"
+_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>(?!//).+)$")
+
+
+def git_uri(url: str) -> str:
+    """SLSA's form for a git repository, `git+<url>`, with no userinfo, query or fragment (stripped,
+    not masked: a credential has no place in it). scp-style `git@host:o/r.git` becomes
+    `git+ssh://host/o/r.git` (the login is userinfo too); a local path `git+file:///abs/path`."""
+    text = url.removeprefix("git+")
+    scp = _SCP_LIKE.match(text) if "://" not in text else None
+    if scp and not (len(scp["host"]) == 1 and text[1:3] in (":\\", ":/")):  # not a Windows drive
+        return redact(f"git+ssh://{scp['host']}/{scp['path'].lstrip('/')}")
+    if "://" not in text:
+        return redact("git+" + Path(text).absolute().as_uri())
+    parts = urlsplit(text)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return redact("git+" + urlunsplit((parts.scheme, netloc, parts.path, "", "")))
 
 
 def build_statement(inputs: StatementInputs) -> dict:
@@ -153,10 +177,10 @@ def build_statement(inputs: StatementInputs) -> dict:
 
     resolved: list[dict] = []
     if inputs.git:
-        resolved.append({"uri": git_uri(inputs.git), "digest": {"gitCommit": inputs.git.commit}})
+        resolved.append({"uri": git_uri(inputs.git.url), "digest": {"gitCommit": inputs.git.commit}})
     resolved += [_dvc_descriptor(dependency) for dependency in inputs.dependencies]
     resolved += [
-        {"name": params.path, "digest": {"sha256": params.sha256}, "annotations": {"type": "params"}}
+        {"name": params.path, "digest": {PARAMS_DIGEST: params.sha256}, "annotations": {"type": "params"}}
         for params in inputs.params
     ]
 
@@ -184,9 +208,11 @@ def build_statement(inputs: StatementInputs) -> dict:
         "internalParameters": {"tool": "mlops-actions", "version": inputs.tool_version},
         "resolvedDependencies": resolved,
     }
-    run_details: dict[str, object] = {"builder": {"id": redact(run.builder_id)}, "metadata": metadata}
-    if byproducts:
-        run_details["byproducts"] = byproducts
+    run_details: dict[str, object] = {
+        "builder": {"id": redact(run.builder_id)},
+        "metadata": metadata,
+        "byproducts": byproducts,
+    }
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": s.name, "digest": {"sha256": s.sha256}} for s in inputs.subjects],
@@ -227,7 +253,8 @@ def subjects_of(root: Path) -> tuple[Subject, ...]:
 
 
 def builder_id(airflow_dag: str | None = None) -> str:
-    """The workflow file at its ref on GitHub, the pipeline on GitLab, the DAG on Airflow, else `local`."""
+    """The workflow file at its ref on GitHub, the pipeline on GitLab, the DAG on Airflow, else
+    LOCAL_BUILDER."""
     server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
     workflow_ref = os.environ.get("GITHUB_WORKFLOW_REF")
     if workflow_ref:
@@ -237,7 +264,18 @@ def builder_id(airflow_dag: str | None = None) -> str:
         return pipeline
     if airflow_dag:
         return f"airflow://dags/{airflow_dag}"
-    return "local"
+    return LOCAL_BUILDER
+
+
+def invocation_id() -> str | None:
+    """The CI run's page, on GitHub down to the attempt (a re-run of a job is another invocation)."""
+    from .provenance import ci_run_url
+
+    url = ci_run_url()
+    attempt = os.environ.get("GITHUB_RUN_ATTEMPT", "")
+    if url and os.environ.get("GITHUB_RUN_ID") and attempt.isdigit():
+        return f"{url}/attempts/{attempt}"
+    return url
 
 
 def tool_version() -> str:
@@ -255,6 +293,8 @@ class StatementView:
 
     subjects: dict[str, str]  # name -> sha256
     model_out: DvcDependency | None
+    model_name: str | None = None
+    model_version: str | None = None
 
 
 def read_statement(data: bytes) -> StatementView:
@@ -270,4 +310,7 @@ def read_statement(data: bytes) -> StatementView:
         annotations = item.get("annotations") or {}
         if annotations.get("role") == MODEL_OUT_ROLE:
             model_out = DvcDependency(str(item["name"]), str(annotations["dvcHash"]), annotations.get("dvcRemote"))
-    return StatementView(subjects, model_out)
+    model = ((statement.get("predicate") or {}).get("buildDefinition") or {}).get("externalParameters", {}).get("model")
+    model = model if isinstance(model, dict) else {}
+    name, version = model.get("name"), model.get("version")
+    return StatementView(subjects, model_out, str(name) if name else None, str(version) if version else None)

@@ -10,8 +10,61 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import ConfigError
-from .tracking import _client, mlflow_errors, process_default_tracking_uri
+from ..errors import ConfigError, InfrastructureError
+from .auth import exception_rejection_reason
+from .redact import redact
+from .tracking import _client, is_unreachable, mlflow_errors, process_default_tracking_uri
+
+# Artifact URIs whose bytes travel through the tracking server: its errors are the server's.
+_SERVED_BY_TRACKING = ("", "mlflow-artifacts", "http", "https", "models", "runs", "dbfs", "databricks")
+
+
+def artifact_store(artifact_uri: str) -> str:
+    """The artifact store an artifact URI lives in, as an error names it: its endpoint (S3's
+    MLFLOW_S3_ENDPOINT_URL when set) and its bucket or host, credentials stripped."""
+    import os
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(artifact_uri)
+    scheme = parts.scheme.lower()
+    location = f"{scheme}://{parts.hostname or ''}" if parts.hostname else artifact_uri
+    if scheme in ("s3", "s3a"):
+        endpoint = os.environ.get("MLFLOW_S3_ENDPOINT_URL") or "AWS S3"
+        return redact(f"{location} at {endpoint}")
+    return redact(location)
+
+
+@contextlib.contextmanager
+def artifact_errors(tracking_uri: str, artifact_uri: str) -> Iterator[None]:
+    """mlflow_errors for a block that reads or writes `artifact_uri`, naming what failed: the
+    tracking server when it serves the artifacts, else the artifact store itself (credentials
+    rejected: exit 2; unreachable after the client's retries: exit 3)."""
+    from urllib.parse import urlsplit
+
+    if urlsplit(artifact_uri).scheme.lower() in _SERVED_BY_TRACKING:
+        with mlflow_errors(tracking_uri):
+            yield
+        return
+    where = artifact_store(artifact_uri)
+    try:
+        yield
+    except (ConfigError, InfrastructureError):
+        raise
+    except Exception as error:
+        reason = exception_rejection_reason(error)
+        if reason:
+            raise ConfigError(
+                f"the artifact store {where} rejected the credentials ({reason}); set the store's credentials "
+                "(for S3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and MLFLOW_S3_ENDPOINT_URL for another "
+                "endpoint) where ci-helpers runs: MLflow's client reads and writes this store directly"
+            ) from None
+        if is_unreachable(error):
+            text = str(error).strip()
+            first = redact(text.splitlines()[0] if text else type(error).__name__)
+            raise InfrastructureError(
+                f"the artifact store {where} is unreachable after retries: {first[:300]}", endpoint=where
+            ) from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -65,8 +118,10 @@ def downloaded_version(tracking_uri: str, record: VersionRecord) -> Iterator[Pat
     single file when the model is one file."""
     import mlflow.artifacts
 
+    with mlflow_errors(tracking_uri):
+        location = _client(tracking_uri).get_model_version_download_uri(record.name, record.version)
     with tempfile.TemporaryDirectory(prefix="mlops-model-", dir=_scratch_parent()) as folder:
-        with mlflow_errors(tracking_uri), process_default_tracking_uri(tracking_uri):
+        with artifact_errors(tracking_uri, location), process_default_tracking_uri(tracking_uri):
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=record.uri, dst_path=folder, tracking_uri=tracking_uri
             )
@@ -88,8 +143,14 @@ def write_run_artifact(tracking_uri: str, run_id: str, artifact: str, data: byte
     with tempfile.TemporaryDirectory(prefix="mlops-statement-", dir=_scratch_parent()) as scratch:
         local = Path(scratch) / name
         local.write_bytes(data)
-        with mlflow_errors(tracking_uri), process_default_tracking_uri(tracking_uri):
+        location = _run_artifact_uri(tracking_uri, run_id)
+        with artifact_errors(tracking_uri, location), process_default_tracking_uri(tracking_uri):
             _client(tracking_uri).log_artifact(run_id, str(local), artifact_path=folder or None)
+
+
+def _run_artifact_uri(tracking_uri: str, run_id: str) -> str:
+    with mlflow_errors(tracking_uri):
+        return _client(tracking_uri).get_run(run_id).info.artifact_uri or ""
 
 
 def read_run_artifact(tracking_uri: str, run_id: str, artifact: str) -> bytes | None:
@@ -97,7 +158,8 @@ def read_run_artifact(tracking_uri: str, run_id: str, artifact: str) -> bytes | 
     import mlflow.artifacts
 
     folder = artifact.rpartition("/")[0]
-    with mlflow_errors(tracking_uri):
+    location = _run_artifact_uri(tracking_uri, run_id)
+    with artifact_errors(tracking_uri, location):
         listed = _client(tracking_uri).list_artifacts(run_id, folder or None)
         if not any(item.path == artifact and not item.is_dir for item in listed):
             return None

@@ -101,10 +101,10 @@ def present_objects(odb, oids: Collection[str]) -> Presence:
     return Presence(frozenset(found), len(wanted), len(rest), 1)
 
 
-def _load_manifest(source, oid: str) -> frozenset[str]:
-    """The object ids a `.dir` manifest lists, read as plain JSON (DVC's Tree builds a trie of the
-    paths too, 2-3x the time for a manifest of 50,000 files); FileNotFoundError when `source` lacks
-    it, ObjectFormatError when it is not a manifest."""
+def _read_manifest(source, oid: str) -> tuple[bytes, list[dict]]:
+    """A `.dir` manifest's bytes and its entries, read as plain JSON (DVC's Tree builds a trie of
+    the paths too, 2-3x the time for a manifest of 50,000 files); FileNotFoundError when `source`
+    lacks it, ObjectFormatError when it is not a manifest."""
     import json
 
     from dvc_objects.errors import ObjectFormatError
@@ -113,9 +113,25 @@ def _load_manifest(source, oid: str) -> frozenset[str]:
         raw = stream.read()
     try:
         entries = json.loads(raw)
-        return frozenset(str(entry["md5"]) for entry in entries if entry.get("md5"))
-    except (ValueError, TypeError, AttributeError, KeyError) as error:
+        if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+            raise TypeError("not a list of entries")
+        return raw, entries
+    except (ValueError, TypeError) as error:
         raise ObjectFormatError(f"{oid} is not a directory manifest") from error
+
+
+def _load_manifest(source, oid: str) -> frozenset[str]:
+    """The object ids a `.dir` manifest lists (see _read_manifest)."""
+    return frozenset(str(entry["md5"]) for entry in _read_manifest(source, oid)[1] if entry.get("md5"))
+
+
+@dataclass(frozen=True)
+class ManifestListing:
+    """A `.dir` manifest as the remote holds it: the md5 of its bytes (DVC names a directory by
+    it, so a manifest whose bytes do not hash to its name was changed) and its files."""
+
+    md5: str
+    files: tuple[tuple[str, str], ...]  # (relative path, md5)
 
 
 class RemoteObjects:
@@ -179,20 +195,20 @@ class RemoteObjects:
 
         return _on_remote(self._repo, self._remote, self._endpoint, "read an object from", read)
 
-    def manifest_entries(self, oid: str) -> list[tuple[str, str]] | None:
-        """(relative path, md5) of each file a `.dir` manifest lists, read from the remote; None
-        when the remote lacks it or it is not a manifest."""
-        import json
+    def manifest_listing(self, oid: str) -> ManifestListing | None:
+        """The `.dir` manifest `oid` read from the remote (never the local cache: it is the remote's
+        copy that is asked about); None when the remote lacks it or it is not a manifest."""
+        import hashlib
 
-        def read() -> list[tuple[str, str]] | None:
+        from dvc_objects.errors import ObjectFormatError
+
+        def read() -> ManifestListing | None:
             try:
-                with self._odb.fs.open(self._odb.oid_to_path(oid), mode="rb") as stream:
-                    entries = json.loads(stream.read())
-                return [(str(entry["relpath"]), str(entry["md5"])) for entry in entries]
-            except FileNotFoundError:
+                raw, entries = _read_manifest(self._odb, oid)
+                files = tuple((str(entry["relpath"]), str(entry["md5"])) for entry in entries)
+            except (FileNotFoundError, ObjectFormatError, KeyError):
                 return None
-            except (ValueError, TypeError, KeyError):
-                return None
+            return ManifestListing(hashlib.md5(raw, usedforsecurity=False).hexdigest(), files)
 
         return _on_remote(self._repo, self._remote, self._endpoint, "read a manifest from", read)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -46,17 +45,16 @@ from ..gate import GateResult, RegressionRule, Threshold, evaluate_gate, parse_g
 from ..lock_commit import LOCK_MODES, GitIdentity, LockCommitResult, commit_lock_file, resolve_identity
 from ..metrics import read_metrics_files
 from ..project import Project, load_project, read_out_hashes, stages_repro_would_run
-from ..provenance import GitContext, build_branch, ci_run_url, project_name, provenance_tags
-from ..provenance_record import attach_statement, dvc_dependencies, model_out, now, params_digests, save_statement_copy
-from ..provenance_statement import (
-    BuildParameters,
-    GitSource,
-    RunContext,
-    StatementInputs,
-    Subject,
-    builder_id,
-    tool_version,
+from ..provenance import GitContext, build_branch, project_name, provenance_tags
+from ..provenance_record import (
+    StatementFacts,
+    attach_statement,
+    dvc_dependencies,
+    model_out,
+    params_digests,
+    save_statement_copy,
 )
+from ..provenance_statement import BuildParameters, GitSource, builder_id, invocation_id, tool_version
 from ..push_check import PushBase, first_parent_base, verify_pushed
 from ..rebuild_plan import RebuildPlan, plan_rebuild
 from ..registry_names import validate_alias, validate_model_name, validate_stage
@@ -406,29 +404,30 @@ def _attest(
     remote_url = dvc.remotes(inputs.repo).get(inputs.remote)
     named = model.tags.get("mlops.model_path")
 
-    def compose(subjects: tuple[Subject, ...], started_on: datetime | None) -> StatementInputs:
-        return StatementInputs(
-            subjects,
-            BuildParameters(
-                "master-build",
-                registered.name,
-                inputs.alias if result.passed else None,
-                plan.rebuilt,
-                options.thresholds,
-                options.max_regressions,
-                registered.source,
-            ),
-            RunContext(builder_id(), ci_run_url(), started_on, now(), run.tracking_uri, registered.run_id),
-            tool_version(),
-            GitSource(git.remote_url(project.git_root, options.git_remote) or str(project.git_root), result.git.commit),
-            dvc_dependencies(project, plan.rebuilt, built_hashes, remote_url),
-            params_digests(project, plan.rebuilt),
-            model_out(project, named, plan.forced, built_hashes, remote_url),
-            registered.version,
-        )
+    facts = StatementFacts(
+        BuildParameters(
+            "master-build",
+            registered.name,
+            inputs.alias if result.passed else None,
+            plan.rebuilt,
+            options.thresholds,
+            options.max_regressions,
+            registered.source,
+        ),
+        builder_id(),
+        invocation_id(),
+        run.tracking_uri,
+        registered.run_id,
+        registered.version,
+        tool_version(),
+        GitSource(git.remote_url(project.git_root, options.git_remote) or str(project.git_root), result.git.commit),
+        dvc_dependencies(project, plan.rebuilt, built_hashes, remote_url),
+        params_digests(project, plan.rebuilt),
+        model_out(project, named, plan.forced, built_hashes, remote_url),
+    )
 
     with github.group(f"Provenance statement of '{registered.name}' v{registered.version}"):
-        written = attach_statement(run.tracking_uri, registered.name, registered.version, compose)
+        written = attach_statement(run.tracking_uri, registered.name, registered.version, facts)
     if written is None:
         return result
     progress.done("provenance", written.done_text)

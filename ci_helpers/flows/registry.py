@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
-from datetime import datetime
 from pathlib import Path
 
 from ..adapters.registry import (
@@ -21,9 +22,8 @@ from ..adapters.tracking import check_tracking_server
 from ..build_progress import reworded
 from ..errors import CIHelpersError, ConfigError
 from ..gate import evaluate_gate, parse_gate_rules
-from ..provenance import ci_run_url
-from ..provenance_record import attach_statement, now
-from ..provenance_statement import BuildParameters, RunContext, StatementInputs, Subject, builder_id, tool_version
+from ..provenance_record import StatementFacts, WrittenStatement, attach_statement
+from ..provenance_statement import BuildParameters, builder_id, invocation_id, tool_version
 from ..registry_names import validate_alias, validate_model_name, validate_stage
 from ..report.registry import publish_registry_outcome
 from ..results import RegistryOutcome
@@ -64,8 +64,21 @@ def register_model(
     else:
         assert model_uri
         source, model_id, source_run = check_model_uri(tracking_uri, model_uri)
-    registered = register_version(tracking_uri, name, source, source_run, parsed, model_id=model_id)
-    _attach_statement(tracking_uri, registered, alias)
+    if alias and not source_run and not model_uri.startswith(("models:/", "runs:/")):  # type: ignore[union-attr]
+        raise ConfigError(
+            f"--model-uri {model_uri} belongs to no MLflow run, so its version could hold no provenance statement "
+            f"and `ci-helpers verify` would exit 2 on it; alias '{alias}' is not moved onto such a version: register "
+            "it from a run (--run-id, or runs:/<run_id>/<path>), or without --alias"
+        )
+    key = (REGISTRATION_TAG, registration_key(source, parsed))
+    registered = register_version(
+        tracking_uri, name, source, source_run, {**parsed, key[0]: key[1]}, model_id=model_id, reuse_key=key
+    )
+    if _attach_statement(tracking_uri, registered, alias) is None and alias:
+        raise ConfigError(
+            f"v{registered.version} of '{name}' has no MLflow run to hold a provenance statement; alias '{alias}' "
+            "not moved onto it: register the model from its run (--run-id)"
+        )
     move = (
         set_alias(tracking_uri, name, alias, registered.version, parsed.get("mlops.git_commit"), "register-model")
         if alias
@@ -74,6 +87,17 @@ def register_model(
     if stage:
         transition_stage(tracking_uri, name, registered.version, stage)
     return _published(RegistryOutcome(True, "registered", name, registered.version, registered, move), report_path)
+
+
+REGISTRATION_TAG = "mlops.registration"
+
+
+def registration_key(source: str, tags: dict[str, str]) -> str:
+    """What makes a registration the same one: its source and tags. A re-run of a register-model
+    that failed after registering finds this version again (and finishes its statement) instead
+    of making another."""
+    text = json.dumps({"source": source, "tags": tags}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def promote(
@@ -112,30 +136,32 @@ def rollback(tracking_uri: str, model_name: str, alias: str, report_path: Path |
     return _published(RegistryOutcome(True, "rolled-back", name, move.version, alias=move), report_path)
 
 
-def _attach_statement(tracking_uri: str, registered: RegisteredVersion, alias: str | None) -> None:
+def _attach_statement(tracking_uri: str, registered: RegisteredVersion, alias: str | None) -> WrittenStatement | None:
     """The new version's provenance statement, before the alias moves; a failure says that the
     version exists without one (and the alias did not move)."""
 
-    def compose(subjects: tuple[Subject, ...], started_on: datetime | None) -> StatementInputs:
-        return StatementInputs(
-            subjects,
-            BuildParameters("register-model", registered.name, alias, model_source=registered.source),
-            RunContext(builder_id(), ci_run_url(), started_on, now(), tracking_uri, registered.run_id),
-            tool_version(),
-            model_version=registered.version,
-        )
+    facts = StatementFacts(
+        BuildParameters("register-model", registered.name, alias, model_source=registered.source),
+        builder_id(),
+        invocation_id(),
+        tracking_uri,
+        registered.run_id,
+        registered.version,
+        tool_version(),
+    )
 
     try:
-        written = attach_statement(tracking_uri, registered.name, registered.version, compose)
+        written = attach_statement(tracking_uri, registered.name, registered.version, facts)
     except CIHelpersError as error:
         moved = f", alias '{alias}' not moved" if alias else ""
         raise reworded(
             error,
             f"{error}. Registered v{registered.version} of '{registered.name}'; its provenance statement was not "
-            f"written{moved}: `ci-helpers verify` exits 2 on it",
+            f"written{moved}: `ci-helpers verify` exits 2 on it; re-run the same command to finish it",
         ) from None
     if written:
         sys.stderr.write(f"mlops: done: {written.done_text} (v{registered.version})\n")
+    return written
 
 
 def _published(outcome: RegistryOutcome, report_path: Path | None) -> RegistryOutcome:

@@ -23,7 +23,6 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from .. import model_source
@@ -35,6 +34,7 @@ from ..adapters.registry import (
     run_model,
     set_alias,
     version_metrics,
+    version_tags,
     version_with_tag,
 )
 from ..adapters.tracking import (
@@ -51,16 +51,8 @@ from ..gate import Check, evaluate_gate, parse_gate_rules
 from ..metrics import Metrics, MetricValue, metric_value, read_metrics_files
 from ..project import Project, load_project, read_pipeline_status
 from ..provenance import project_name
-from ..provenance_record import attach_statement, dvc_dependencies, model_out, now, params_digests
-from ..provenance_statement import (
-    BuildParameters,
-    GitSource,
-    RunContext,
-    StatementInputs,
-    Subject,
-    builder_id,
-    tool_version,
-)
+from ..provenance_record import StatementFacts, attach_statement, dvc_dependencies, model_out, params_digests
+from ..provenance_statement import BuildParameters, GitSource, builder_id, tool_version
 from ..rebuild_plan import plan_rebuild
 from ..report.common import check_json, number
 from ..report.scheduled import gate_report_lines
@@ -396,7 +388,22 @@ def _attach_statement(
     invocation_id: str | None,
 ) -> None:
     """The version's provenance statement (kept when a reused version holds a valid one), before
-    the alias moves: a failure leaves the alias where it was, and the task's retry writes it."""
+    the alias moves: a failure leaves the alias where it was, and the task's retry writes it.
+
+    This checkout's facts (commit, inputs, params) are the version's only when it was registered
+    in this call, or is a reused one registered from this same commit (a retry): a version reused
+    from an older run of the same outputs, at another commit, is left as it is (a statement naming
+    this commit would be false)."""
+    if registered.reused:
+        commit = version_tags(pipeline.tracking_uri, registered.name, registered.version).get("mlops.git_commit")
+        if commit != pipeline.commit or pipeline.commit == "unknown":
+            log.info(
+                "mlops: v%s was registered from commit %s, not this run's %s: its provenance statement is left as it is",
+                registered.version,
+                commit or "unknown",
+                pipeline.commit,
+            )
+            return
     project = load_project(Path(pipeline.project_dir))
     stages = tuple(name for name in pipeline.stages_ran if name in project.stage_names)
     hashes = {out.path: out.md5 for out in project.outs if out.md5}
@@ -404,20 +411,19 @@ def _attach_statement(
     remote_url = dvc.remotes(project.root).get(default) if default else None
     origin = git.remote_url(project.git_root) if pipeline.commit != "unknown" else None
     source = GitSource(origin or str(project.git_root), pipeline.commit) if pipeline.commit != "unknown" else None
-
-    def compose(subjects: tuple[Subject, ...], started_on: datetime | None) -> StatementInputs:
-        return StatementInputs(
-            subjects,
-            BuildParameters("airflow-promote", registered.name, alias, stages, model_source=registered.source),
-            RunContext(builder_id(dag_id), invocation_id, started_on, now(), pipeline.tracking_uri, registered.run_id),
-            tool_version(),
-            source,
-            dvc_dependencies(project, stages, hashes, remote_url),
-            params_digests(project, stages),
-            model_out(project, model_path, stages, hashes, remote_url),
-            registered.version,
-        )
-
-    written = attach_statement(pipeline.tracking_uri, registered.name, registered.version, compose)
+    facts = StatementFacts(
+        BuildParameters("airflow-promote", registered.name, alias, stages, model_source=registered.source),
+        builder_id(dag_id),
+        invocation_id,
+        pipeline.tracking_uri,
+        registered.run_id,
+        registered.version,
+        tool_version(),
+        source,
+        dvc_dependencies(project, stages, hashes, remote_url),
+        params_digests(project, stages),
+        model_out(project, model_path, stages, hashes, remote_url),
+    )
+    written = attach_statement(pipeline.tracking_uri, registered.name, registered.version, facts)
     if written:
         log.info("mlops: %s (v%s)", written.done_text, registered.version)

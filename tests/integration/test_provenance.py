@@ -11,37 +11,17 @@ import pytest
 
 from tests.conftest import MLFLOW_BUCKET
 from tests.support.project import sh, write_local_remote
+from tests.support.provenance_schema import assert_valid_statement
 from tests.support.run import ci_helpers, github_env, read_outputs
 from tests.support.servers import s3_client
 
 pytestmark = pytest.mark.integration
 
-SCHEMAS = Path(__file__).parent.parent / "provenance_schemas"
 CI_IDENTITY = {"GIT_COMMITTER_NAME": "CI Bot", "GIT_COMMITTER_EMAIL": "ci@example.invalid"}
 
 
 def statement_path(name: str, version: str) -> str:
     return f"provenance/{name}/v{version}/statement.intoto.json"
-
-
-def assert_valid_statement(statement: dict) -> None:
-    """in-toto Statement v1, with an SLSA Provenance v1 predicate (jsonschema, the test extra)."""
-    import jsonschema
-    from referencing import Registry, Resource
-
-    schemas = {path.name: json.loads(path.read_text()) for path in SCHEMAS.glob("*.json")}
-    registry = Registry().with_resources(
-        [(name, Resource.from_contents(schema)) for name, schema in schemas.items()]
-        + [(schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()]
-    )
-    checker = jsonschema.FormatChecker()
-    jsonschema.Draft202012Validator(
-        schemas["in-toto-statement-v1.json"], registry=registry, format_checker=checker
-    ).validate(statement)
-    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
-    jsonschema.Draft202012Validator(
-        schemas["slsa-provenance-v1.json"], registry=registry, format_checker=checker
-    ).validate(statement["predicate"])
 
 
 def _client(uri):
@@ -77,8 +57,8 @@ def stored_statement(uri: str, name: str, version: str, tmp: Path) -> tuple[dict
     return json.loads(data), data
 
 
-def _verify(uri: str, model: str, *args: str, cwd: Path):
-    return ci_helpers("verify", model, "--tracking-uri", uri, *args, cwd=cwd)
+def _verify(uri: str, model: str, *args: str, cwd: Path, env: dict | None = None):
+    return ci_helpers("verify", model, "--tracking-uri", uri, *args, cwd=cwd, env=env)
 
 
 def _overwrite_one_byte(endpoint: str, bucket: str, key: str) -> bytes:
@@ -126,7 +106,8 @@ def test_master_build_statement_on_s3_and_verify_catches_each_tamper(project, ml
     assert build["buildType"] == "https://github.com/org/mlops-actions/provenance/model-build/v1"
     assert build["externalParameters"]["stages"] == ["train", "evaluate"]
     assert build["externalParameters"]["gate"]["thresholds"] == ["metrics.r2_score>=0.1"]
-    assert {"uri": f"git+{project.origin}", "digest": {"gitCommit": built}} in build["resolvedDependencies"]
+    origin_uri = "git+" + Path(project.origin).absolute().as_uri()
+    assert {"uri": origin_uri, "digest": {"gitCommit": built}} in build["resolvedDependencies"]
     names = {dep.get("name") for dep in build["resolvedDependencies"]}
     assert {"data/features/train.csv", "data/features/test.csv", "params.yaml"} <= names
     details = statement["predicate"]["runDetails"]
@@ -144,7 +125,7 @@ def test_master_build_statement_on_s3_and_verify_catches_each_tamper(project, ml
     assert by_number.code == 0, by_number.output
     remote = _verify(uri, f"{name}@staging", "--against-remote", "--repo", str(checkout), cwd=tmp_path)
     assert remote.code == 0, remote.output
-    assert "is the same model" in remote.output
+    assert f"holds models/model.pkl at md5 {model_out['annotations']['dvcHash']}" in remote.output
 
     # 1. one byte of the model object overwritten in the artifact store
     client = _client(uri)
@@ -224,6 +205,8 @@ def _run_with_model(uri: str) -> str:
 
 
 def test_register_model_on_the_sqlite_default_and_a_version_registered_by_hand(tmp_path):
+    import hashlib
+
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     name = "churn"
     run_id = _run_with_model(uri)
@@ -236,26 +219,115 @@ def test_register_model_on_the_sqlite_default_and_a_version_registered_by_hand(t
     assert_valid_statement(statement)
     served = served_digests(uri, name, "1", tmp_path / "served")
     assert {s["name"]: s["digest"]["sha256"] for s in statement["subject"]} == served
-    assert statement["predicate"]["runDetails"]["builder"]["id"] == "local"
+    assert (
+        statement["predicate"]["runDetails"]["builder"]["id"]
+        == "https://github.com/org/mlops-actions/builders/local@v1"
+    )
     assert statement["predicate"]["buildDefinition"]["externalParameters"]["command"] == "register-model"
 
-    ok = _verify(uri, "churn@production", cwd=tmp_path)
+    gh = github_env(tmp_path / "gh")
+    kept = tmp_path / "deploy" / "model"
+    ok = _verify(uri, "churn@production", "--download-to", str(kept), cwd=tmp_path, env=gh)
     assert ok.code == 0, ok.output
-    assert "verified 'churn' v1" in ok.output
+    assert "verified models:/churn/1 (churn@production)" in ok.output
+    # the deploy takes the version pinned by number, and the very files that were checked
+    assert read_outputs(tmp_path / "gh" / "output")["model-uri"] == "models:/churn/1"
+    assert {p.name for p in kept.iterdir()} >= {"MLmodel", "model.pkl"}
+    as_json = json.loads(_verify(uri, "churn", "--json", cwd=tmp_path).stdout)
+    assert (as_json["model_uri"], as_json["verified"]) == ("models:/churn/1", True)
+
+    # a re-run of the same registration finds v1 again: no second version
+    again = ci_helpers(
+        "register-model", "--model-name", name, "--run-id", run_id, "--alias", "production", "--tracking-uri", uri,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert again.code == 0, again.output
+    assert "provenance statement kept" in again.output
+    assert [str(v.version) for v in _client(uri).search_model_versions(f"name='{name}'")] == ["1"]
+
+    # a re-run never re-certifies a version whose tag and statement disagree
+    client = _client(uri)
+    _, data = stored_statement(uri, name, "1", tmp_path / "before")
+    client.set_model_version_tag(name, "1", "mlops.provenance_sha256", "0" * 64)
+    refused = ci_helpers(
+        "register-model", "--model-name", name, "--run-id", run_id, "--alias", "production", "--tracking-uri", uri,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert refused.code == 1, refused.output
+    assert "0" * 64 in refused.output
+    assert hashlib.sha256(data).hexdigest() in refused.output
+    assert stored_statement(uri, name, "1", tmp_path / "kept")[1] == data
+    # no tag at all (a crash between the statement and its tag): the re-run finishes it
+    client.delete_model_version_tag(name, "1", "mlops.provenance_sha256")
+    finished = ci_helpers(
+        "register-model", "--model-name", name, "--run-id", run_id, "--alias", "production", "--tracking-uri", uri,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert finished.code == 0, finished.output
+    assert "provenance statement written" in finished.output
+    assert _verify(uri, "churn/1", cwd=tmp_path).code == 0
+
+    # a storage URI belongs to no run: no statement, so no alias onto it, and nothing registered
+    storage = ci_helpers(
+        "register-model", "--model-name", name, "--model-uri", (tmp_path / "nowhere").as_uri(), "--alias",
+        "production", "--tracking-uri", uri, cwd=tmp_path,
+    )  # fmt: skip
+    assert storage.code == 2, storage.output
+    assert "belongs to no MLflow run" in storage.output
+    assert len(client.search_model_versions(f"name='{name}'")) == 1
 
     # registered by hand, straight through MLflow: no statement, exit 2
     from ci_helpers.adapters.tracking import process_default_tracking_uri
 
-    client = _client(uri)
     with process_default_tracking_uri(uri):  # the sqlite registry looks the logged model up there
         client.create_model_version(name, client.get_model_version(name, "1").source, run_id=run_id)
     bare = _verify(uri, "churn/2", cwd=tmp_path)
     assert bare.code == 2, bare.output
     assert "v2 of 'churn' has no provenance statement" in bare.output
+    assert len(bare.output.strip().splitlines()) == 1, bare.output
+
+    # the statement of v1 replayed onto v2 (tag and artifact): a statement of another version
+    version_two_run = client.get_model_version(name, "2").run_id
+    replay = tmp_path / "replay" / "statement.intoto.json"
+    replay.parent.mkdir()
+    replay.write_bytes(data)
+    client.log_artifact(version_two_run, str(replay), statement_path(name, "2").rpartition("/")[0])
+    client.set_model_version_tag(name, "2", "mlops.provenance_sha256", hashlib.sha256(data).hexdigest())
+    replayed = _verify(uri, "churn/2", cwd=tmp_path)
+    assert replayed.code == 1, replayed.output
+    assert "(the model it describes): expected churn/2, got churn/1" in replayed.output
 
     # unknown version, bad input: exit 2 with one line
     assert _verify(uri, "churn/9", cwd=tmp_path).code == 2
     assert _verify(uri, "churn@@x", cwd=tmp_path).code == 2
+    zero = _verify(uri, "churn/0", cwd=tmp_path)  # trace's parser: a version is a number from 1
+    assert zero.code == 2, zero.output
+    assert "a number from 1" in zero.output
+
+
+def test_an_unreachable_artifact_store_is_named_not_the_tracking_server(tmp_path):
+    """A sqlite store whose experiment keeps its artifacts on S3 directly, at a dead endpoint: the
+    error names that endpoint (exit 3), not the MLflow store."""
+    from ci_helpers.adapters.tracking import process_default_tracking_uri
+    from tests.support.servers import refused_port
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    dead = f"http://127.0.0.1:{refused_port()}"
+    client = _client(uri)
+    with process_default_tracking_uri(uri):
+        experiment = client.create_experiment("dead-store", artifact_location="s3://models-bucket/artifacts")
+        run = client.create_run(experiment)
+        client.set_terminated(run.info.run_id)
+        client.create_registered_model("churn")
+        client.create_model_version(
+            "churn", f"s3://models-bucket/artifacts/{run.info.run_id}/artifacts/model", run_id=run.info.run_id
+        )
+    client.set_model_version_tag("churn", "1", "mlops.provenance_sha256", "a" * 64)
+    env = {"MLFLOW_S3_ENDPOINT_URL": dead, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "PLANTED-s3-7"}
+    result = ci_helpers("verify", "churn/1", "--tracking-uri", uri, cwd=tmp_path, env=env)
+    assert result.code == 3, result.output
+    assert f"the artifact store s3://models-bucket at {dead} is unreachable" in result.output
+    assert "PLANTED-s3-7" not in result.output
 
 
 def test_verify_names_an_unreachable_tracking_server_and_no_secret(tmp_path):
@@ -266,3 +338,64 @@ def test_verify_names_an_unreachable_tracking_server_and_no_secret(tmp_path):
     assert result.code == 3, result.output
     assert "127.0.0.1" in result.output
     assert "PLANTED-verify-9" not in result.output
+
+
+def test_against_remote_checks_a_directory_manifest_by_its_bytes(tmp_path):
+    """A `.dir` manifest on the remote rewritten (two files' entries swapped: every object it names
+    is still there, with its right md5) is caught by the md5 of the manifest's own bytes."""
+    import sys
+
+    import yaml
+
+    from ci_helpers.adapters import dvc
+    from ci_helpers.flows.verify import RemoteTarget, _remote_mismatches
+    from ci_helpers.provenance_statement import DvcDependency
+
+    repo, remote = tmp_path / "repo", tmp_path / "remote"
+    (repo / "model").mkdir(parents=True)
+    (repo / "model" / "a.bin").write_bytes(b"weights a")
+    (repo / "model" / "b.bin").write_bytes(b"weights b")
+    sh(["git", "init", "-q"], repo)
+    for command in (
+        ["init", "-q"],
+        ["remote", "add", "-d", "store", str(remote)],
+        ["add", "-q", "model"],
+        ["push", "-q"],
+    ):
+        sh([str(Path(sys.executable).parent / "dvc"), *command], repo)
+
+    md5 = yaml.safe_load((repo / "model.dvc").read_text())["outs"][0]["md5"]
+    target = RemoteTarget(
+        "store", dvc.remote_endpoint(repo, "store"), str(remote), DvcDependency("model", md5, str(remote))
+    )
+    assert _remote_mismatches(repo, target, {}, False) == []
+
+    manifest = remote / "files" / "md5" / md5[:2] / md5[2:]
+    entries = json.loads(manifest.read_text())
+    entries[0]["relpath"], entries[1]["relpath"] = entries[1]["relpath"], entries[0]["relpath"]
+    manifest.chmod(0o644)
+    manifest.write_text(json.dumps(entries))
+    (found,) = _remote_mismatches(repo, target, {}, False)
+    assert found.file == "model (.dir manifest)"
+    assert found.got.startswith("a manifest whose bytes hash to md5 ")
+
+
+def test_airflow_promote_writes_no_statement_naming_its_commit_for_a_version_of_another_commit(tmp_path):
+    """A version reused from an older run of the same outputs, registered at another commit: a
+    statement composed now would name this run's commit. It is left as it is."""
+    from ci_helpers.adapters.registry import RegisteredVersion, find_run_model
+    from ci_helpers.adapters.tracking import process_default_tracking_uri
+    from ci_helpers.flows.scheduled import PipelineRun, _attach_statement
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = _run_with_model(uri)
+    client = _client(uri)
+    with process_default_tracking_uri(uri):
+        client.create_registered_model("churn")
+        source, model_id = find_run_model(uri, run_id, "model")
+        client.create_model_version(
+            "churn", source, run_id=run_id, tags={"mlops.git_commit": "a" * 40}, model_id=model_id
+        )
+    pipeline = PipelineRun(str(tmp_path / "no-project"), uri, "b" * 40, "f" * 64, True, run_id)
+    _attach_statement(pipeline, RegisteredVersion("churn", "1", source, run_id, True), "production", None, "dag", None)
+    assert "mlops.provenance_sha256" not in client.get_model_version("churn", "1").tags
