@@ -143,7 +143,7 @@ def test_documented_main_build_workflow_under_act(project, mlflow_server, act_ho
     assert f"mlops-actions=={pinned}" in original, "the deploy job installs another release than this one"
     assert f"Requirement already satisfied: mlops-actions=={pinned}" in log  # offline: the host's install
     deploy = "\n".join(deploy_lines)
-    verified = f"verified '{MODEL}' v{version} ({MODEL}/{version}): its {len(subjects)} files match the statement"
+    verified = f"verified models:/{MODEL}/{version} ({MODEL}/{version}): its {len(subjects)} files match the statement"
     assert verified in deploy, deploy[-6000:]
     assert deploy.index(verified) < deploy.index(f"deploy models:/{MODEL}/{version}")
 
@@ -157,4 +157,4 @@ def test_documented_main_build_workflow_under_act(project, mlflow_server, act_ho
         cwd=tmp_path,
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert f"verified '{MODEL}' v{version}" in check.stdout
+    assert f"verified models:/{MODEL}/{version} ({MODEL}@staging)" in check.stdout
