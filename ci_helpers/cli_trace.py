@@ -30,7 +30,7 @@ def _trace_command() -> click.Command:
     @click.option("--json", "as_json", is_flag=True, help="Print the same facts as JSON.")
     @handles_errors
     def trace_command(repo, spec, tracking_uri, remote, remote_check, as_json) -> None:
-        """Walk from a model version back to its run, commit, pull request, data, CI run and alias moves.
+        """Walk from a model version (MODEL, MODEL@ALIAS or MODEL/VERSION) back to its run, commit, PR, data, CI run, alias moves.
 
         Read only, offline from MLflow and a clone (--repo); whether the DVC remote still holds each
         object is asked of it. With $GITHUB_TOKEN set (never an option: argv shows in `ps`), GitHub's

@@ -113,17 +113,19 @@ def _scratch_parent() -> str | None:
 
 @contextlib.contextmanager
 def downloaded_version(tracking_uri: str, record: VersionRecord) -> Iterator[Path]:
-    """The version's files, downloaded once through the registry (`models:/NAME/VERSION`, what a
-    deploy job loads) into a scratch folder removed afterwards: the model's root folder, or the
-    single file when the model is one file."""
+    """The version's files, downloaded once from where the registry says they are (its download
+    URI: what `models:/NAME/VERSION` resolves to, without MLflow 3's logged-model search that an
+    MLflow 2 server lacks) into a scratch folder removed afterwards: the model's root folder, or
+    the single file when the model is one file."""
     import mlflow.artifacts
 
     with mlflow_errors(tracking_uri):
         location = _client(tracking_uri).get_model_version_download_uri(record.name, record.version)
+    location = _in_the_store(tracking_uri, location)
     with tempfile.TemporaryDirectory(prefix="mlops-model-", dir=_scratch_parent()) as folder:
         with artifact_errors(tracking_uri, location), process_default_tracking_uri(tracking_uri):
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=record.uri, dst_path=folder, tracking_uri=tracking_uri
+                artifact_uri=location, dst_path=folder, tracking_uri=tracking_uri
             )
         yield Path(local)
 
@@ -148,6 +150,19 @@ def write_run_artifact(tracking_uri: str, run_id: str, artifact: str, data: byte
             _client(tracking_uri).log_artifact(run_id, str(local), artifact_path=folder or None)
 
 
+def _in_the_store(tracking_uri: str, uri: str) -> str:
+    """`runs:/RUN/PATH` as the artifact store's own URI: MLflow 3's client resolves a runs:/ URI by
+    searching logged models first, a call an MLflow 2 server answers with 404."""
+    if not uri.startswith("runs:/"):
+        return uri
+    run_id, _, path = uri[len("runs:/") :].lstrip("/").partition("/")
+    return (
+        f"{_run_artifact_uri(tracking_uri, run_id).rstrip('/')}/{path}"
+        if path
+        else _run_artifact_uri(tracking_uri, run_id)
+    )
+
+
 def _run_artifact_uri(tracking_uri: str, run_id: str) -> str:
     with mlflow_errors(tracking_uri):
         return _client(tracking_uri).get_run(run_id).info.artifact_uri or ""
@@ -156,17 +171,20 @@ def _run_artifact_uri(tracking_uri: str, run_id: str) -> str:
 def read_run_artifact(tracking_uri: str, run_id: str, artifact: str) -> bytes | None:
     """The bytes of `artifact` in the run; None when the run has no such artifact."""
     import mlflow.artifacts
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     folder = artifact.rpartition("/")[0]
     location = _run_artifact_uri(tracking_uri, run_id)
     with artifact_errors(tracking_uri, location):
-        listed = _client(tracking_uri).list_artifacts(run_id, folder or None)
+        # the run's store itself: MlflowClient.list_artifacts goes through runs:/ (see _in_the_store)
+        with process_default_tracking_uri(tracking_uri):
+            listed = get_artifact_repository(location).list_artifacts(folder or None)
         if not any(item.path == artifact and not item.is_dir for item in listed):
             return None
         with tempfile.TemporaryDirectory(prefix="mlops-statement-", dir=_scratch_parent()) as scratch:
             with process_default_tracking_uri(tracking_uri):
                 local = mlflow.artifacts.download_artifacts(
-                    run_id=run_id, artifact_path=artifact, dst_path=scratch, tracking_uri=tracking_uri
+                    artifact_uri=f"{location.rstrip('/')}/{artifact}", dst_path=scratch, tracking_uri=tracking_uri
                 )
             return Path(local).read_bytes()
 

@@ -165,7 +165,9 @@ def test_cancelled_during_the_lock_commit(project, tmp_path):
 
     assert result.code == 143, result.output
     line = _last_error(result.output)
-    assert line.startswith("error: cancelled by SIGTERM: done: pushed to 'storage'; registered v1; not done: ")
+    assert line.startswith(
+        "error: cancelled by SIGTERM: done: pushed to 'storage'; registered v1; provenance statement written; not done: "
+    )
     assert "dvc.lock not committed, alias 'staging' not moved" in line
     assert project.head("dev-model") == ref
     assert registry_of(uri, name) == (("1",), ())  # registered, and no alias on it
