@@ -177,18 +177,12 @@ def _transfer(repo: Path, command: str, args: list[str], remote: str, endpoint: 
         ) from error
 
 
-def pull(repo: Path, targets: list[str], remote: str, endpoint: str, in_process: bool = True) -> None:
+def pull(repo: Path, targets: list[str], remote: str, endpoint: str) -> None:
     """Pull just `targets` from `remote`, showing DVC's own progress: transient failures retried
-    (then exit 3), rejected credentials exit 2 at once.
-
-    In-process (dvc_transfer) through the Repo the project model read, so that no second Python
-    imports DVC and builds the index again; in_process=False runs `dvc pull` beside this process
-    instead (in parallel with a thread of ours that would otherwise share the interpreter)."""
+    (then exit 3), rejected credentials exit 2 at once. In-process (dvc_transfer) through the Repo
+    the project model read, so that no second Python imports DVC and builds the index again."""
     try:
-        if in_process:
-            _pull_in_process(repo, targets, remote, endpoint)
-        else:
-            _transfer(repo, "pull", ["--remote", remote, *targets], remote, endpoint)
+        _pull_in_process(repo, targets, remote, endpoint)
     finally:
         workspace_changed(repo)  # even a failed pull may have checked files out
 
