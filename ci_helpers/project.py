@@ -54,6 +54,7 @@ class Stage:
     is_data_source: bool  # a `.dvc` file (`dvc add` / `dvc import`), not a pipeline stage
     locked: bool  # dvc.lock has an entry for it
     dep_md5s: tuple[tuple[str, str], ...] = ()  # (dep path, md5 dvc.lock recorded for it)
+    is_import: bool = False  # a `.dvc` file that `dvc import` / `dvc import-url` wrote
 
     @property
     def group(self) -> str:
@@ -353,6 +354,7 @@ def _stage(stage: Any, root: Path, lock_cache: dict[str, set[str]]) -> Stage:
         is_source,
         bool(locked),
         tuple(dep_md5s),
+        bool(stage.is_import),
     )
 
 

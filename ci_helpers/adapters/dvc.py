@@ -269,6 +269,25 @@ def push(repo: Path, targets: list[str], remote: str, endpoint: str, run_cache: 
     _transfer(repo, "push", ["--remote", remote, *extra, *targets], remote, endpoint)
 
 
+def update_imports(repo: Path, dvcfiles: list[str]) -> str:
+    """`dvc update --no-download` of import `.dvc` files: each records its source's current hash
+    (a changed source changes the file), and nothing is downloaded (the stages that need it pull)."""
+    try:
+        return run(
+            [dvc_executable(), "update", "--no-download", *dvcfiles],
+            cwd=repo,
+            retry=True,
+            endpoint="an import's source",
+        ).stdout
+    except CommandError as error:
+        tail = " ".join(error.output.strip().splitlines()[-2:])
+        raise ConfigError(
+            f"`dvc update` of {', '.join(dvcfiles)} failed: {tail}; fix the import's source or set update_imports=False"
+        ) from None
+    finally:
+        workspace_changed(repo)
+
+
 def repro_single(repo: Path, stage: str) -> None:
     """Re-run exactly one stage of a PR, unconditionally, on what is in the workspace; its code
     cannot change the steps after it (no GITHUB_ENV, GITHUB_OUTPUT, GITHUB_PATH...)."""

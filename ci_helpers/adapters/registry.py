@@ -367,6 +367,21 @@ def _move(client, name: str, alias: str, version: str, commit: str | None, reaso
     return previous
 
 
+def alias_version_tags(tracking_uri: str, name: str, alias: str) -> tuple[str, dict[str, str]] | None:
+    """(version, its tags) of the version behind `alias`, in one registry call; None when the
+    model or the alias does not exist yet."""
+    from mlflow.exceptions import MlflowException
+
+    with mlflow_errors(tracking_uri):
+        try:
+            found = _client(tracking_uri).get_model_version_by_alias(name, alias)
+        except MlflowException as error:
+            if _names_nothing(error):
+                return None
+            raise
+        return str(found.version), dict(found.tags or {})
+
+
 def set_alias(tracking_uri: str, name: str, alias: str, version: str, commit: str | None, reason: str) -> AliasMove:
     """Point `alias` at `version` unconditionally, recording the move."""
     with mlflow_errors(tracking_uri):

@@ -41,13 +41,29 @@ def _templated(text: str) -> bool:
     return "{{" in text or "{%" in text
 
 
+def _validate_repo(repo_url: str, branch: str, subdir: str) -> None:
+    """What can be told without the network; the rest (reachable, branch exists, a dvc.yaml in
+    subdir) the first task tells, once, never retried."""
+    from ..adapters.git_checkout import RepoSource
+
+    if not repo_url.strip():
+        raise ConfigError("repo_url is empty; pass the project's git repository (https://, ssh:// or a path)")
+    if not _templated(branch) and not branch.strip():
+        raise ConfigError("branch is empty; pass the branch to build, e.g. branch='main'")
+    if not _templated(subdir) and (subdir.startswith("/") or ".." in Path(subdir).parts):
+        raise ConfigError(f"subdir '{subdir}' must be a folder inside the repository, relative to its root")
+    if not _templated(repo_url):
+        RepoSource(repo_url, branch, subdir)  # refuses a URL that holds a secret
+
+
 def _validate_config(
-    project_dir: str | Path,
+    project_dir: str | Path | None,
+    repo: tuple[str, str, str] | None,
     thresholds: Sequence[str],
     max_regressions: Sequence[str],
     model_name: str,
     aliases: Sequence[str | None],
-) -> Path:
+) -> Path | None:
     from ..registry_names import validate_alias, validate_model_name
 
     try:
@@ -62,8 +78,17 @@ def _validate_config(
         for alias in aliases:
             if alias and not _templated(alias):
                 validate_alias(alias)
+        if (project_dir is None) == (repo is None):
+            raise ConfigError(
+                "pass project_dir (a checkout every task shares: one machine) or repo_url (a checkout per task: "
+                "Celery, Kubernetes, hosted Airflow), not both"
+            )
+        if repo is not None:
+            _validate_repo(*repo)
     except ConfigError as error:
         raise ValueError(f"mlops DAG configuration: {error}") from None
+    if project_dir is None:
+        return None
     project = Path(project_dir)
     if not _templated(str(project_dir)) and not (project / "dvc.yaml").is_file():
         raise ValueError(
@@ -74,8 +99,18 @@ def _validate_config(
 
 def mlops_pipeline_dag(
     dag_id: str,
-    project_dir: str | Path,
+    project_dir: str | Path | None = None,
     *,
+    repo_url: str | None = None,
+    branch: str = "main",
+    subdir: str = "",
+    git_conn_id: str | None = None,
+    cache_dir: str | None = None,
+    commit_lock: bool = False,
+    update_imports: bool = False,
+    git_user_name: str | None = None,
+    git_user_email: str | None = None,
+    task_queues: dict[str, str] | None = None,
     model_name: str,
     thresholds: Sequence[str] = (),
     max_regressions: Sequence[str] = (),
@@ -106,24 +141,47 @@ def mlops_pipeline_dag(
     params: dict[str, Any] | None = None,
     doc_md: str | None = None,
 ):
-    """Build `run_dvc_pipeline >> validate >> [promote, alert]` for one DVC project checkout.
+    """Build `run_dvc_pipeline >> validate >> [promote, alert]` for one DVC project.
+
+    The project is `project_dir`, one checkout every task shares (one machine), or `repo_url` +
+    `branch` (+ `subdir`): every task checks out the commit the first one pinned, afresh, and
+    what passes between tasks goes through XCom, the DVC remote and MLflow (Celery, Kubernetes,
+    hosted Airflow). See DvcReproOperator for `git_conn_id`, `cache_dir`, `commit_lock`,
+    `update_imports`. `task_queues` maps task ids to Celery queues (e.g. training on a GPU queue).
 
     `default_args` go to every task, after `retries`/`retry_delay` (so they win), and `email` /
     `email_on_failure` with them; `on_success_callback` / `on_failure_callback` are the DAG run's.
-    `max_active_runs` stays 1 unless you give every run its own checkout: two runs reproducing
-    one DVC workspace at once corrupt it.
+    With `project_dir`, `max_active_runs` stays 1: two runs reproducing one DVC workspace at once
+    corrupt it. With `repo_url` each run has checkouts of its own, and runs may overlap.
     """
     from airflow.sdk import DAG
 
-    project = _validate_config(project_dir, thresholds, max_regressions, model_name, (alias, baseline_alias))
-    if max_active_runs != 1:
+    repo = (repo_url, branch, subdir) if repo_url is not None else None
+    project = _validate_config(project_dir, repo, thresholds, max_regressions, model_name, (alias, baseline_alias))
+    if project is not None and max_active_runs != 1:
         warnings.warn(
             f"mlops DAG {dag_id}: max_active_runs={max_active_runs}: runs that share the checkout {project} "
             "corrupt its DVC workspace; keep 1 unless each run has a checkout of its own",
             UserWarning,
             stacklevel=2,
         )
-    project_str = str(project.resolve()) if not _templated(str(project_dir)) else str(project_dir)
+    if project is None:
+        project_str = None
+        where = f"`{repo_url}` ({branch}{':' + subdir if subdir else ''})"
+    else:
+        project_str = str(project.resolve()) if not _templated(str(project_dir)) else str(project_dir)
+        where = f"`{project_str}`"
+    queues = task_queues or {}
+    unknown = sorted(set(queues) - {PIPELINE_TASK_ID, GATE_TASK_ID, "promote", "alert"})
+    if unknown:
+        raise ValueError(
+            f"mlops DAG configuration: task_queues names no task {', '.join(unknown)}; "
+            f"use {PIPELINE_TASK_ID}, {GATE_TASK_ID}, promote, alert"
+        )
+
+    def queue(task_id: str) -> dict[str, str]:
+        return {"queue": queues[task_id]} if task_id in queues else {}
+
     task_defaults: dict[str, Any] = {"retries": retries, "retry_delay": retry_delay, **(default_args or {})}
     if email is not None:
         task_defaults["email"] = email
@@ -140,11 +198,21 @@ def mlops_pipeline_dag(
         on_failure_callback=on_failure_callback,
         params=params,
         tags=list(tags),
-        doc_md=doc_md or f"DVC pipeline of `{project_str}` → gate → promote `{model_name}@{alias}`, or alert and fail.",
+        doc_md=doc_md or f"DVC pipeline of {where} → gate → promote `{model_name}@{alias}`, or alert and fail.",
     ) as dag:
         pipeline = DvcReproOperator(
             task_id=PIPELINE_TASK_ID,
             project_dir=project_str,
+            repo_url=repo_url,
+            branch=branch,
+            subdir=subdir,
+            git_conn_id=git_conn_id,
+            cache_dir=cache_dir,
+            commit_lock=commit_lock,
+            update_imports=update_imports,
+            git_user_name=git_user_name,
+            git_user_email=git_user_email,
+            **queue(PIPELINE_TASK_ID),
             model_name=model_name,
             alias=alias,
             force_stages=force_stages,
@@ -162,6 +230,7 @@ def mlops_pipeline_dag(
             allow_missing_baseline=allow_missing_baseline,
             on_pass="promote",
             on_fail="alert",
+            **queue(GATE_TASK_ID),
         )
         promote = PromoteModelOperator(
             task_id="promote",
@@ -170,7 +239,8 @@ def mlops_pipeline_dag(
             gate_task_id=GATE_TASK_ID,
             model_path=model_path,
             model_artifact=model_artifact,
+            **queue("promote"),
         )
-        alert_task = MlopsAlertOperator(task_id="alert", alert=alert, fail_on_alert=fail_on_alert)
+        alert_task = MlopsAlertOperator(task_id="alert", alert=alert, fail_on_alert=fail_on_alert, **queue("alert"))
         pipeline >> validate >> [promote, alert_task]
     return dag

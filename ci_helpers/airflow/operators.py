@@ -17,8 +17,13 @@ from typing import Any
 from airflow.providers.standard.operators.branch import BranchMixIn
 from airflow.sdk import BaseOperator
 
+from ..adapters.git_checkout import RepoSource
 from ..flows.scheduled import PipelineRun, gate_pipeline, promote_pipeline_model, reproduce_pipeline
+from ..flows.scheduled_build import DEFAULT_IDENTITY, reproduce_from_repo
+from ..flows.scheduled_source import ProjectSource
+from ..lock_commit import GitIdentity
 from .exceptions import MlopsConfigError, MlopsGateFailed, as_airflow_errors
+from .git_credentials import credentials_from_connection
 
 log = logging.getLogger(__name__)
 AlertHook = Callable[[list[dict], dict], None]
@@ -54,13 +59,25 @@ def _gate(context: Any, task_id: str) -> dict:
 
 
 class DvcReproOperator(BaseOperator):
-    """`dvc repro` in `project_dir` (with `force_stages`: those stages and their downstream, forced)
-    inside an MLflow run it hands to the training script through MLFLOW_RUN_ID; every metric the
-    project declares is logged to that run. With `model_name`, an up-to-date pipeline whose outputs
-    this workspace already promoted to `alias` runs nothing (`skip_unchanged`)."""
+    """`dvc repro` (with `force_stages`: those stages and their downstream, forced) inside an
+    MLflow run it hands to the training script through MLFLOW_RUN_ID; every metric the project
+    declares is logged to that run. With `model_name`, a pipeline whose outputs are already behind
+    `alias` runs nothing (`skip_unchanged`).
+
+    The project is `project_dir`, a checkout every task of every run shares (one machine), or
+    `repo_url` + `branch` (+ `subdir`): this task pins the branch's tip, works in a fresh checkout
+    under the worker's temporary directory, removed when it ends, and hands on through XCom, the
+    DVC remote (`dvc push`, verified) and MLflow only. There, `commit_lock` commits dvc.lock back
+    (master-build's safe commit-back), `update_imports` runs `dvc update` on the import stages
+    first, `git_conn_id` names the Connection holding the git credentials, and `cache_dir` keeps a
+    per-worker DVC cache."""
 
     template_fields: Sequence[str] = (
         "project_dir",
+        "repo_url",
+        "branch",
+        "subdir",
+        "cache_dir",
         "force_stages",
         "tracking_uri",
         "experiment",
@@ -72,7 +89,16 @@ class DvcReproOperator(BaseOperator):
     def __init__(
         self,
         *,
-        project_dir: str,
+        project_dir: str | None = None,
+        repo_url: str | None = None,
+        branch: str = "main",
+        subdir: str = "",
+        git_conn_id: str | None = None,
+        cache_dir: str | None = None,
+        commit_lock: bool = False,
+        update_imports: bool = False,
+        git_user_name: str | None = None,
+        git_user_email: str | None = None,
         model_name: str | None = None,
         alias: str = "staging",
         force_stages: Sequence[str] = (),
@@ -82,7 +108,20 @@ class DvcReproOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.project_dir = str(project_dir)
+        if (project_dir is None) == (repo_url is None):
+            raise ValueError(
+                f"{self.task_id}: pass project_dir (one machine) or repo_url (a checkout per task), not both"
+            )
+        self.project_dir = str(project_dir) if project_dir is not None else None
+        self.repo_url = repo_url
+        self.branch = branch
+        self.subdir = subdir
+        self.git_conn_id = git_conn_id
+        self.cache_dir = cache_dir
+        self.commit_lock = commit_lock
+        self.update_imports = update_imports
+        self.git_user_name = git_user_name
+        self.git_user_email = git_user_email
         self.model_name = model_name
         self.alias = alias
         self.force_stages = list(force_stages)
@@ -92,16 +131,62 @@ class DvcReproOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict:
         with as_airflow_errors():
-            result = reproduce_pipeline(
-                self.project_dir,
-                model_name=self.model_name,
-                alias=self.alias,
-                force_stages=tuple(self.force_stages),
-                tracking_uri=self.tracking_uri,
-                experiment=self.experiment,
-                skip_unchanged=self.skip_unchanged,
-            )
-        return result.as_xcom()
+            if self.repo_url is None:
+                result = reproduce_pipeline(
+                    self.project_dir or "",
+                    model_name=self.model_name,
+                    alias=self.alias,
+                    force_stages=tuple(self.force_stages),
+                    tracking_uri=self.tracking_uri,
+                    experiment=self.experiment,
+                    skip_unchanged=self.skip_unchanged,
+                )
+            else:
+                result = reproduce_from_repo(
+                    self._source(),
+                    model_name=self.model_name,
+                    alias=self.alias,
+                    force_stages=tuple(self.force_stages),
+                    tracking_uri=self.tracking_uri,
+                    experiment=self.experiment,
+                    skip_unchanged=self.skip_unchanged,
+                    commit_lock=self.commit_lock,
+                    update_imports=self.update_imports,
+                    identity=_identity(self.git_user_name, self.git_user_email),
+                    run_tags=_run_tags(self.dag_id, context),
+                )
+        return {**result.as_xcom(), "worker": worker_name()}
+
+    def _source(self) -> ProjectSource:
+        assert self.repo_url is not None
+        return ProjectSource(
+            repo=RepoSource(self.repo_url, self.branch, self.subdir),
+            git_conn_id=self.git_conn_id,
+            cache_dir=self.cache_dir,
+            credentials=credentials_from_connection(self.git_conn_id),
+        )
+
+
+def worker_name() -> str:
+    """The worker as Airflow names it (its `hostname_callable`): where this task ran."""
+    from airflow.utils.net import get_hostname
+
+    return get_hostname()
+
+
+def _identity(name: str | None, email: str | None) -> GitIdentity | None:
+    return GitIdentity(name or DEFAULT_IDENTITY.name, email or DEFAULT_IDENTITY.email) if name or email else None
+
+
+def _run_tags(dag_id: str, context: Any) -> dict[str, str]:
+    return {"mlops.airflow_dag": dag_id, "mlops.airflow_run_id": str(context.get("run_id"))}
+
+
+def _pipeline_source(pipeline: PipelineRun) -> ProjectSource | None:
+    """Where this task finds the run's project: a checkout of its own when the first task had one."""
+    if not pipeline.source:
+        return None
+    return ProjectSource.from_xcom(pipeline.source, credentials_from_connection(pipeline.source.get("git_conn_id")))
 
 
 class GateMetricsOperator(BaseOperator, BranchMixIn):
@@ -149,8 +234,10 @@ class GateMetricsOperator(BaseOperator, BranchMixIn):
 
     def execute(self, context: Any) -> dict:
         with as_airflow_errors():
+            pipeline = _pipeline(context, self.pipeline_task_id)
             gate = gate_pipeline(
-                _pipeline(context, self.pipeline_task_id),
+                pipeline,
+                source=_pipeline_source(pipeline) if self.baseline_ref else None,
                 thresholds=tuple(self.thresholds),
                 max_regressions=tuple(self.max_regressions),
                 model_name=self.model_name,
@@ -215,8 +302,9 @@ class PromoteModelOperator(BaseOperator):
         if self.gate_task_id and not _gate(context, self.gate_task_id)["passed"]:
             raise MlopsGateFailed(f"the gate in task '{self.gate_task_id}' failed; not promoting '{self.model_name}'")
         with as_airflow_errors():
+            pipeline = _pipeline(context, self.pipeline_task_id)
             promotion = promote_pipeline_model(
-                _pipeline(context, self.pipeline_task_id),
+                pipeline,
                 model_name=self.model_name,
                 alias=self.alias,
                 model_artifact_path=self.model_artifact_path,
@@ -224,8 +312,10 @@ class PromoteModelOperator(BaseOperator):
                 model_artifact=self.model_artifact,
                 dag_id=self.dag_id,
                 invocation_id=f"airflow://dags/{self.dag_id}/runs/{context.get('run_id')}",
+                source=_pipeline_source(pipeline),
+                version_tags_extra=_run_tags(self.dag_id, context),
             )
-        return promotion.as_xcom()
+        return {**promotion.as_xcom(), "worker": worker_name()}
 
 
 class MlopsAlertOperator(BaseOperator):

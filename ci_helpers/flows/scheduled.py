@@ -22,13 +22,15 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .. import model_source
 from ..adapters import dvc, git
+from ..adapters.model_files import read_run_artifact
 from ..adapters.registry import (
     RegisteredVersion,
+    move_alias_in_commit_order,
     register_version,
     resolve_alias,
     run_model,
@@ -46,9 +48,11 @@ from ..adapters.tracking import (
     runs_with_tag,
 )
 from ..baseline import read_baseline
+from ..commit_order import ancestry
 from ..errors import ConfigError
 from ..gate import Check, evaluate_gate, parse_gate_rules
 from ..metrics import Metrics, MetricValue, metric_value, read_metrics_files
+from ..pipeline_inputs import INPUTS_TAG
 from ..project import Project, load_project, read_pipeline_status
 from ..provenance import project_name
 from ..provenance_record import StatementFacts, attach_statement, dvc_dependencies, model_out, params_digests
@@ -56,6 +60,8 @@ from ..provenance_statement import BuildParameters, GitSource, builder_id, tool_
 from ..rebuild_plan import plan_rebuild
 from ..report.common import check_json, number
 from ..report.scheduled import gate_report_lines
+from .lock_record import LOCK_ARTIFACT, LOCK_COMMIT_TAG, OUT_MD5_PREFIX, restore_lock_from_run
+from .scheduled_source import ProjectSource
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,12 @@ class PipelineRun:
     stages_ran: tuple[str, ...] = ()
     metrics: Metrics = field(default_factory=dict)
     unchanged_since: str | None = None  # the version promoted from these very outputs
+    # checkout per task (repo_url): where the later tasks check out `commit` (no secret), the
+    # inputs fingerprint, and the commit that holds the run's dvc.lock when it was committed back
+    source: dict | None = None
+    inputs: str | None = None
+    lock_commit: str | None = None
+    worker: str | None = None  # the host the first task ran on
 
     def as_xcom(self) -> dict:
         return {**asdict(self), "stages_ran": list(self.stages_ran), "metrics": _json_metrics(self.metrics)}
@@ -257,6 +269,13 @@ def _alias_baseline(
     return metrics, f"'{model_name}' v{version} (alias '{alias}')"
 
 
+def _checkout(pipeline: PipelineRun, source: ProjectSource | None):
+    """The run's project: its shared directory, or a fresh checkout of its commit."""
+    if source is not None and source.checked_out_per_task:
+        return source.checkout(pipeline.commit)
+    return contextlib.nullcontext(Path(pipeline.project_dir))
+
+
 def gate_pipeline(
     pipeline: PipelineRun,
     *,
@@ -266,6 +285,7 @@ def gate_pipeline(
     baseline_alias: str | None = None,
     baseline_ref: str | None = None,
     allow_missing_baseline: bool = False,
+    source: ProjectSource | None = None,
 ) -> ScheduledGate:
     """Gate the run's metrics. The baseline: the model behind `baseline_alias`, else the project
     at `baseline_ref`, else none (every regression rule then fails, unless allowed)."""
@@ -279,8 +299,9 @@ def gate_pipeline(
         found = _alias_baseline(pipeline.tracking_uri, model_name, baseline_alias, gated)
         tried.append(f"alias '{baseline_alias}' of '{model_name}'")
     if found is None and baseline_ref:
-        project = load_project(Path(pipeline.project_dir))
-        baseline = read_baseline(project, baseline_ref, project.metrics_files)
+        with _checkout(pipeline, source) as root:
+            project = load_project(root)
+            baseline = read_baseline(project, baseline_ref, project.metrics_files)
         found = baseline.metrics, f"git ref '{baseline_ref}' ({baseline.commit[:8]})"
         tried.append(f"git ref '{baseline_ref}'")
     if found is None:
@@ -312,14 +333,66 @@ def promote_pipeline_model(
     model_artifact: str | None = None,
     dag_id: str | None = None,
     invocation_id: str | None = None,
+    source: ProjectSource | None = None,
+    version_tags_extra: Mapping[str, str] | None = None,
 ) -> Promotion:
     """Register the run's model (the version of the same outputs when there is one), give it its
-    provenance statement (`dag_id` is the builder, `invocation_id` the DAG run), move `alias`."""
+    provenance statement (`dag_id` is the builder, `invocation_id` the DAG run), move `alias`.
+
+    With a checkout per task (`source`), this task checks out the run's commit (the lock commit
+    when the lock was committed back; else the commit, with the run's lock files written over
+    it), so a model DVC tracks is pulled from the DVC remote at the lock's hashes, and the alias
+    moves in commit order, as master-build's does."""
     if not pipeline.changed:
         version = pipeline.unchanged_since or ""
         return Promotion(model_name, version, f"models:/{model_name}/{version}", alias, version, True, unchanged=True)
+    options = (model_name, alias, model_artifact_path, model_path, model_artifact, dag_id, invocation_id)
+    if source is None or not source.checked_out_per_task:
+        return _promote(pipeline, *options, version_tags_extra or {}, in_commit_order=False)
+    with source.checkout(pipeline.lock_commit or pipeline.commit) as root:
+        if not pipeline.lock_commit and pipeline.run_id:
+            record = read_run_artifact(pipeline.tracking_uri, pipeline.run_id, LOCK_ARTIFACT)
+            if record is None:
+                raise ConfigError(
+                    f"MLflow run {pipeline.run_id} holds no {LOCK_ARTIFACT}: it was not made by run_dvc_pipeline with "
+                    "repo_url; run the DAG again"
+                )
+            restore_lock_from_run(root, record.decode())
+        here = replace(pipeline, project_dir=str(root))
+        tags = {**(version_tags_extra or {}), **_built_out_tags(here)}
+        return _promote(here, *options, tags, in_commit_order=True)
+
+
+def _built_out_tags(pipeline: PipelineRun) -> dict[str, str]:
+    tags = {INPUTS_TAG: pipeline.inputs or ""}
+    if pipeline.lock_commit:
+        tags[LOCK_COMMIT_TAG] = pipeline.lock_commit
+    if pipeline.run_id:
+        project = load_project(Path(pipeline.project_dir))
+        tags.update({f"{OUT_MD5_PREFIX}{out.path}": out.md5 for out in project.outs if out.md5 and out.cached})
+    return tags
+
+
+def _promote(
+    pipeline: PipelineRun,
+    model_name: str,
+    alias: str,
+    model_artifact_path: str,
+    model_path: str | None,
+    model_artifact: str | None,
+    dag_id: str | None,
+    invocation_id: str | None,
+    extra_tags: Mapping[str, str],
+    *,
+    in_commit_order: bool,
+) -> Promotion:
     uri, root = pipeline.tracking_uri, Path(pipeline.project_dir)
-    tags = {OUTPUTS_TAG: pipeline.fingerprint, "mlops.git_commit": pipeline.commit, "mlops.kind": SCHEDULED_KIND}
+    tags = {
+        OUTPUTS_TAG: pipeline.fingerprint,
+        "mlops.git_commit": pipeline.commit,
+        "mlops.kind": SCHEDULED_KIND,
+        **extra_tags,
+    }
     registered = version_with_tag(uri, model_name, OUTPUTS_TAG, pipeline.fingerprint)
     if registered is None:
         source, model_id, extra, run_id = _model_to_register(pipeline, model_artifact_path, model_path, model_artifact)
@@ -333,7 +406,25 @@ def promote_pipeline_model(
             reuse_key=(OUTPUTS_TAG, pipeline.fingerprint),
         )
     _attach_statement(pipeline, registered, alias, model_path, dag_id, invocation_id)
-    move = set_alias(uri, model_name, alias, registered.version, pipeline.commit, "scheduled promote")
+    if in_commit_order:
+        move = move_alias_in_commit_order(
+            uri,
+            model_name,
+            alias,
+            registered.version,
+            pipeline.commit,
+            f"scheduled promote of {pipeline.commit[:12]}",
+            ancestry(load_project(root).git_root, "origin"),
+        )
+        if move.superseded_by:
+            log.info(
+                "mlops: alias '%s' stays on v%s, built from the newer commit %s",
+                alias,
+                move.version,
+                move.superseded_by[:12],
+            )
+    else:
+        move = set_alias(uri, model_name, alias, registered.version, pipeline.commit, "scheduled promote")
     promotion = Promotion(
         model_name,
         registered.version,
@@ -342,7 +433,8 @@ def promote_pipeline_model(
         move.previous,
         registered.reused,
     )
-    _remember_promotion(root, promotion, uri, pipeline.fingerprint)
+    if not in_commit_order:  # one shared workspace: the next run reads what it promoted here
+        _remember_promotion(root, promotion, uri, pipeline.fingerprint)
     log.info(
         "mlops: '%s' v%s%s → alias '%s'", model_name, promotion.version, " (reused)" if promotion.reused else "", alias
     )
@@ -371,6 +463,9 @@ def _model_to_register(
             "declares no `artifacts:` entry of type model; log one with mlflow.<flavor>.log_model in the training "
             "stage, declare it under `artifacts:`, or pass model_path"
         )
+    if not (project.root / path).exists():  # a checkout of its own: the DVC remote has it
+        remote = dvc.resolve_remote(project.root, None)
+        dvc.pull(project.root, [path], remote, dvc.remote_endpoint(project.root, remote))
     run = TrackedRun(uri, pipeline.experiment_id, pipeline.run_id)
     hashes = {out.path: out.md5 for out in project.outs if out.md5}
     logged_path = model_source.log_model_from_path(

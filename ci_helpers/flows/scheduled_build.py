@@ -1,0 +1,220 @@
+"""The scheduled pipeline's first task when every task has a checkout of its own (`repo_url`).
+
+Nothing it makes may stay on the worker's disk, which is gone when the task ends. So, in a fresh
+checkout of the commit it pins:
+
+1. `dvc update --no-download` of the import stages (`update_imports`): a source that changed
+   rewrites its `.dvc` file, so the inputs fingerprint changes;
+2. "nothing changed": the inputs fingerprint (pipeline_inputs) against the one on the version
+   behind the alias, one registry call; equal, and the task ends there: no pull, stage or run;
+3. inside an MLflow run handed to the training script: the pull of what the stages that run need
+   (master-build's plan when stages are forced; else `dvc repro --pull --allow-missing`), the
+   repro, `dvc push` of the outputs, and the check that every out the new lock records is on the
+   DVC remote, before anything is handed on;
+4. the lock: committed back to the branch (`commit_lock`: master-build's safe commit-back), and in
+   any case kept on the run (`mlops_lock.json`: the lock files and the out hashes), so that the
+   DVC remote's objects can be pulled at them from a fresh clone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+from ..adapters import dvc
+from ..adapters.registry import alias_version_tags
+from ..adapters.tracking import TrackedRun, finish_run, open_run, run_environment
+from ..errors import ConfigError, InfrastructureError
+from ..lock_commit import GitIdentity, LockCommitResult, commit_lock_file
+from ..metrics import read_metrics_files
+from ..pipeline_inputs import INPUTS_TAG, import_stages, inputs_fingerprint
+from ..project import Project, load_project, stages_repro_would_run
+from ..provenance import project_name
+from ..push_check import verify_pushed
+from ..rebuild_plan import RebuildPlan, plan_rebuild
+from .lock_record import LOCK_ARTIFACT, LOCK_COMMIT_TAG, OUT_MD5_PREFIX, lock_record
+from .scheduled import _RAN, OUTPUTS_TAG, SCHEDULED_KIND, PipelineRun, outputs_fingerprint
+from .scheduled_source import ProjectSource
+
+log = logging.getLogger(__name__)
+
+DEFAULT_IDENTITY = GitIdentity("mlops-actions (airflow)", "mlops-airflow@users.noreply.invalid")
+
+
+def shared_tracking_uri(option: str | None) -> str:
+    """The tracking server every task reaches. The embedded sqlite default lives in the checkout,
+    which is gone when the task ends: refused before anything starts."""
+    uri = option or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise ConfigError(
+            "with repo_url every task works in a checkout of its own, so MLflow's embedded store would be lost; "
+            "set tracking_uri (or MLFLOW_TRACKING_URI on the workers) to the tracking server they share"
+        )
+    return uri
+
+
+def reproduce_from_repo(
+    source: ProjectSource,
+    *,
+    model_name: str | None = None,
+    alias: str = "staging",
+    force_stages: tuple[str, ...] = (),
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    skip_unchanged: bool = True,
+    commit_lock: bool = False,
+    update_imports: bool = False,
+    identity: GitIdentity | None = None,
+    run_tags: dict[str, str] | None = None,
+) -> PipelineRun:
+    """Pin the branch's tip, check it out afresh, and build it (see the module's text); the
+    checkout is removed when this returns, whatever happened."""
+    assert source.repo is not None
+    uri = shared_tracking_uri(tracking_uri)
+    commit = source.pin()
+    log.info("mlops: %s pinned at %s", source.describe(), commit)
+    with source.checkout(commit) as root:
+        project = load_project(root)
+        plan = plan_rebuild(project, list(force_stages), "force_stages") if force_stages else None
+        remote = dvc.resolve_remote(root, None)
+        endpoint = dvc.remote_endpoint(root, remote)
+        imports = import_stages(project)
+        if update_imports and imports:
+            log.info("mlops: dvc update --no-download %s", " ".join(imports))
+            dvc.update_imports(root, list(imports))
+            project = load_project(root)
+        inputs = inputs_fingerprint(project)
+        base = PipelineRun("", uri, commit, outputs_fingerprint(project), True, source=source.as_xcom(), inputs=inputs)
+        if skip_unchanged and model_name:
+            held = alias_version_tags(uri, model_name, alias)
+            if held and held[1].get(INPUTS_TAG) == inputs:
+                version, tags = held
+                unchanged = PipelineRun(
+                    "",
+                    uri,
+                    commit,
+                    tags.get(OUTPUTS_TAG, base.fingerprint),
+                    False,
+                    unchanged_since=version,
+                    source=source.as_xcom(),
+                    inputs=inputs,
+                    lock_commit=tags.get(LOCK_COMMIT_TAG),
+                )
+                log.info("mlops: %s", unchanged.summary)
+                return unchanged
+        tags = {"mlops.kind": SCHEDULED_KIND, "mlops.git_commit": commit, INPUTS_TAG: inputs, **(run_tags or {})}
+        run = open_run(uri, experiment or project_name(root), f"{SCHEDULED_KIND}-{commit[:8]}", tags)
+        try:
+            ran = _reproduce(project, plan, run, remote, endpoint)
+            built = load_project(root)
+            hashes = {out.path: out.md5 for out in built.outs if out.md5}
+            _push_and_verify(built, remote, endpoint, hashes)
+            metrics = _read_metrics(built, remote, endpoint)
+            lock = _commit_lock(built, source, commit, identity or DEFAULT_IDENTITY) if commit_lock else None
+        except BaseException as error:
+            # Best effort: ending the run never hides why it failed (Airflow's task kill is KILLED).
+            status = "FAILED" if isinstance(error, Exception) else "KILLED"
+            with contextlib.suppress(Exception):
+                finish_run(run, tags={"mlops.verdict": "build-failed"}, status=status)
+            raise
+        lock_commit = lock.commit if lock and lock.status in ("committed", "unchanged") else None
+        fingerprint = outputs_fingerprint(built)
+        finish_run(
+            run,
+            metrics=metrics,
+            tags={
+                "mlops.stages_ran": ",".join(ran) or "none",
+                OUTPUTS_TAG: fingerprint,
+                **({LOCK_COMMIT_TAG: lock_commit} if lock_commit else {}),
+                **{f"{OUT_MD5_PREFIX}{path}": md5 for path, md5 in hashes.items()},
+            },
+            artifacts={LOCK_ARTIFACT: lock_record(root, built.lockfiles, commit, lock_commit, hashes)},
+        )
+        if lock is not None:
+            log.info("mlops: dvc.lock %s%s", lock.status, f" ({lock.detail})" if lock.detail else "")
+    result = PipelineRun(
+        "",
+        uri,
+        commit,
+        fingerprint,
+        True,
+        run.run_id,
+        run.experiment_id,
+        ran,
+        metrics,
+        source=source.as_xcom(),
+        inputs=inputs,
+        lock_commit=lock_commit,
+    )
+    log.info("mlops: %s", result.summary)
+    return result
+
+
+def _reproduce(project: Project, plan: RebuildPlan | None, run: TrackedRun, remote: str, endpoint: str) -> tuple:
+    """Pull what the stages that run need, and run them; the stages that ran, as DVC named them."""
+    root, env = project.root, run_environment(run)
+    if plan is None:
+        # Unchanged stages are skipped although their data is not here (--allow-missing); a stage
+        # that runs pulls what it lacks (--pull).
+        output = dvc.repro(root, [], ["--pull", "--allow-missing"], env)
+        return tuple(_RAN.findall(output))
+    upstream = stages_repro_would_run(project, plan.upstream) if plan.upstream else ()  # before the pull
+    if plan.pull_targets:
+        dvc.pull(root, list(plan.pull_targets), remote, endpoint)
+    output = dvc.repro(root, list(plan.upstream), ["--pull", "--allow-missing"], env) if upstream else ""
+    output += dvc.repro(root, list(plan.forced), ["--force", "--downstream"], env)
+    return tuple(_RAN.findall(output))
+
+
+def _push_and_verify(project: Project, remote: str, endpoint: str, hashes: dict[str, str]) -> None:
+    """Push the cached outs this checkout holds, then refuse to hand on unless every cached out
+    the lock records is on the remote: the next task, on another worker, can only pull."""
+    root = project.root
+    cached = [out for stage in project.pipeline_stages for out in stage.outs if out.cached and out.md5]
+    present = [out.path for out in cached if (root / out.path).exists()]
+    if present:
+        dvc.push(root, present, remote, endpoint)
+    recorded = {out.path: hashes[out.path] for out in cached if out.path in hashes}
+    checked = verify_pushed(root, remote, endpoint, recorded)
+    log.info("mlops: on '%s': %s", remote, checked.detail)
+    missing = list(checked.missing)
+    if not missing:
+        return
+    listed = ", ".join(missing[:10])
+    if any(path in present for path in missing):
+        raise InfrastructureError(f"after `dvc push`, {listed} is still not on {endpoint}", endpoint=endpoint)
+    raise ConfigError(
+        f"dvc.lock records {listed}, which is on no remote ({endpoint}) and which this run did not rebuild; "
+        "`dvc push` it from where it was built, or force its stage with force_stages"
+    )
+
+
+def _read_metrics(project: Project, remote: str, endpoint: str) -> dict:
+    """Every declared metric; files DVC caches and this run did not rebuild are pulled first."""
+    files = list(project.metrics_files)
+    if not files:
+        return {}
+    missing = [path for path in files if not (project.root / path).is_file()]
+    if missing:
+        dvc.pull(project.root, missing, remote, endpoint)
+    return read_metrics_files(project.root, files)
+
+
+def _commit_lock(project: Project, source: ProjectSource, commit: str, identity: GitIdentity) -> LockCommitResult:
+    assert source.repo is not None
+    return commit_lock_file(
+        project.git_root,
+        built_commit=commit,
+        branch=source.repo.branch,
+        remote="origin",
+        # the lock files, and the outs git keeps (cache: false metrics): what the lock's hashes name
+        paths=[project.git_path(path) for path in (*project.lockfiles, *_uncached_outs(project))],
+        identity=identity,
+        mode="commit",
+        pipeline_inputs=project.pipeline_inputs,
+    )
+
+
+def _uncached_outs(project: Project) -> list[str]:
+    return [out.path for stage in project.pipeline_stages for out in stage.outs if not out.cached]
