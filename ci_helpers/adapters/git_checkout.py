@@ -78,6 +78,10 @@ _NO_REPOSITORY = re.compile(
     re.IGNORECASE,
 )
 _NO_SUCH_COMMIT = re.compile(r"not our ref|couldn't find remote ref|no such remote ref|unadvertised object", re.I)
+# git's lines after ssh's own, which say nothing of what failed
+_BOILERPLATE = re.compile(
+    r"Could not read from remote repository|correct access rights|and the repository exists", re.IGNORECASE
+)
 _ASKPASS_SCRIPT = """#!/bin/sh
 # git's askpass: the answer comes from the environment, never from argv or this file
 case "$1" in
@@ -379,8 +383,9 @@ def _classified(
     if server_error:
         code = server_error.group(1) or server_error.group(2)
         return InfrastructureError(f"git repository {url} answered HTTP {code} to git {what}: {why}", endpoint=url)
-    if _NO_REPOSITORY.search(failure.output):
-        return ConfigError(f"no git repository at {url} ({why}); fix repo_url=")
+    wrong = _wrong_repository(failure.output, url, why)
+    if wrong is not None:
+        return wrong
     if failure.transient:  # refused, no such host, no route...
         if unreachable_is_config:
             return ConfigError(f"cannot reach git repository {url} ({why}); fix repo_url= (or the worker's network)")
@@ -390,8 +395,22 @@ def _classified(
     return failure
 
 
+def _wrong_repository(output: str, url: str, why: str) -> ConfigError | None:
+    """The URL names no repository, or an ssh host that is not the one known_hosts names."""
+    if "Host key verification failed" in output:
+        return ConfigError(
+            f"the ssh host key of {url} is not the one known_hosts names; fix the known_hosts extra of the "
+            "Connection named by git_conn_id= (`ssh-keyscan` the host)"
+        )
+    if _NO_REPOSITORY.search(output):
+        return ConfigError(f"no git repository at {url} ({why}); fix repo_url=")
+    return None
+
+
 def _last_line(output: str) -> str:
+    """git's last line that says something: ssh's own line rather than git's boilerplate after it."""
     lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    lines = [line for line in lines if not _BOILERPLATE.search(line)] or lines
     line = lines[-1] if lines else ""
     for prefix in ("fatal: ", "error: "):
         line = line.removeprefix(prefix)

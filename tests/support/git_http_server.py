@@ -11,7 +11,7 @@ import os
 import secrets
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +34,8 @@ class GitHttpServer:
     token: str
     root: Path  # the folder of bare repos
     requests: list[Request] = field(default_factory=list)
+    # called on each request while the client waits (a test looks at the processes running then)
+    on_request: Callable[[], None] | None = None
 
     def repo_url(self, name: str) -> str:
         return f"{self.url}/{name}.git"
@@ -65,7 +67,7 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
     expected = "Basic " + base64.b64encode(f"{server.username}:{server.token}".encode()).decode()
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
         def do_GET(self) -> None:
@@ -76,6 +78,8 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             body = _read_body(self)
+            if server.on_request is not None:
+                server.on_request()
             authorization = self.headers.get("Authorization")
             if authorization is None or not hmac.compare_digest(authorization.encode(), expected.encode()):
                 server.requests.append(Request(self.command, self.path, 401, authorization))
