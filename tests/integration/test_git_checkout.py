@@ -292,6 +292,16 @@ def test_a_missing_branch_names_the_branches_there(server, repo, caplog, capfd):
     _assert_nowhere(server.token, caplog, capfd)
 
 
+def test_a_branch_deleted_mid_run_is_one_line_at_checkout(repo, work_root):
+    source = RepoSource(repo.url, "dev", "sub")
+    pinned = pin_commit(source, repo.credentials)
+    sh(["git", "push", "-q", str(repo.bare), "--delete", "dev"], repo.work)
+    with pytest.raises(ConfigError) as raised, fresh_checkout(source, pinned, repo.credentials, work_root=work_root):
+        pytest.fail("no branch to check out")
+    _assert_one_line(raised.value, f"branch 'dev' does not exist on {repo.url} (it has: main); fix branch=")
+    assert list(work_root.iterdir()) == []
+
+
 def test_a_missing_repository_is_one_line(server, repo):
     with pytest.raises(ConfigError) as raised:
         pin_commit(RepoSource(server.repo_url("no-such-repo")), repo.credentials)
