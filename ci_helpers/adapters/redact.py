@@ -13,6 +13,7 @@ SECRET_ENV_VARS = (
     "GITHUB_TOKEN",
     "GH_TOKEN",
     "CI_HELPERS_GIT_TOKEN",
+    "CI_HELPERS_GIT_ASKPASS_PASSWORD",  # git_checkout's: the token its askpass script hands to git
     "CI_JOB_TOKEN",
     "CI_HELPERS_GITLAB_TOKEN",
     "GITLAB_TOKEN",
