@@ -218,20 +218,24 @@ UNTRUSTED_UNSET = (
 
 
 def repro(
-    repo: Path, targets: list[str], flags: list[str], env: dict[str, str] | None = None, untrusted: bool = False
+    repo: Path,
+    targets: list[str],
+    flags: list[str],
+    env: dict[str, str] | None = None,
+    untrusted: bool = False,
+    hidden: tuple[str, ...] = (),
 ) -> str:
     """`dvc repro FLAGS TARGETS`, showing the stages' own output, which it returns; StageFailed
     (exit 4) when it fails. untrusted=True (a PR's code): the stages run without the runner's step
     files and tokens. Any DVC index read before it is stale after it (workspace_changed)."""
     try:
-        return _repro(repo, targets, flags, env, untrusted)
+        return _repro(repo, targets, flags, env, (*(UNTRUSTED_UNSET if untrusted else ()), *hidden))
     finally:
         workspace_changed(repo)  # dvc.lock and outputs rewritten, even by a stage that failed half-way
 
 
-def _repro(repo: Path, targets: list[str], flags: list[str], env: dict[str, str] | None, untrusted: bool) -> str:
+def _repro(repo: Path, targets: list[str], flags: list[str], env: dict[str, str] | None, unset: tuple) -> str:
     try:
-        unset = UNTRUSTED_UNSET if untrusted else ()
         use_remote_clients(repo)
         return run([dvc_executable(), "repro", *flags, *targets], cwd=repo, env=env, stream=True, unset=unset).stdout
     except CommandError as error:

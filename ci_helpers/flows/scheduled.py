@@ -456,6 +456,11 @@ def _model_to_register(
         if logged:
             return logged[0], logged[1], {}, run_id
     project = load_project(Path(pipeline.project_dir))
+    declared = model_source.check_model_source_declared(project, model_path, model_artifact)
+    if declared and pipeline.source and not (project.root / declared).exists():
+        # a checkout of its own: the model is on the DVC remote, at the hash the run's lock records
+        remote = dvc.resolve_remote(project.root, None)
+        dvc.pull(project.root, [declared], remote, dvc.remote_endpoint(project.root, remote))
     path = model_source.resolve_model_path(project, model_path, model_artifact)
     if path is None:
         raise ConfigError(
@@ -463,9 +468,6 @@ def _model_to_register(
             "declares no `artifacts:` entry of type model; log one with mlflow.<flavor>.log_model in the training "
             "stage, declare it under `artifacts:`, or pass model_path"
         )
-    if not (project.root / path).exists():  # a checkout of its own: the DVC remote has it
-        remote = dvc.resolve_remote(project.root, None)
-        dvc.pull(project.root, [path], remote, dvc.remote_endpoint(project.root, remote))
     run = TrackedRun(uri, pipeline.experiment_id, pipeline.run_id)
     hashes = {out.path: out.md5 for out in project.outs if out.md5}
     logged_path = model_source.log_model_from_path(

@@ -23,6 +23,7 @@ import logging
 import os
 
 from ..adapters import dvc
+from ..adapters.git_checkout import SECRET_ENV_NAMES  # the git token: never the stages' to read
 from ..adapters.registry import alias_version_tags
 from ..adapters.tracking import TrackedRun, finish_run, open_run, run_environment
 from ..errors import ConfigError, InfrastructureError
@@ -157,13 +158,17 @@ def _reproduce(project: Project, plan: RebuildPlan | None, run: TrackedRun, remo
     if plan is None:
         # Unchanged stages are skipped although their data is not here (--allow-missing); a stage
         # that runs pulls what it lacks (--pull).
-        output = dvc.repro(root, [], ["--pull", "--allow-missing"], env)
+        output = dvc.repro(root, [], ["--pull", "--allow-missing"], env, hidden=SECRET_ENV_NAMES)
         return tuple(_RAN.findall(output))
     upstream = stages_repro_would_run(project, plan.upstream) if plan.upstream else ()  # before the pull
     if plan.pull_targets:
         dvc.pull(root, list(plan.pull_targets), remote, endpoint)
-    output = dvc.repro(root, list(plan.upstream), ["--pull", "--allow-missing"], env) if upstream else ""
-    output += dvc.repro(root, list(plan.forced), ["--force", "--downstream"], env)
+    output = (
+        dvc.repro(root, list(plan.upstream), ["--pull", "--allow-missing"], env, hidden=SECRET_ENV_NAMES)
+        if upstream
+        else ""
+    )
+    output += dvc.repro(root, list(plan.forced), ["--force", "--downstream"], env, hidden=SECRET_ENV_NAMES)
     return tuple(_RAN.findall(output))
 
 

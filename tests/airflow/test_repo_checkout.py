@@ -160,9 +160,7 @@ def get_started_repo(get_started_origin, moto_endpoint, tmp_path) -> RepoProject
     return copy_repo_project(get_started_origin, TEMPLATE_BUCKET, moto_endpoint, tmp_path / "get_started")
 
 
-def test_housing_from_the_repository_promotes_skips_then_alerts(
-    housing_repo, airflow_env, mlflow_server, tmp_path
-):
+def test_housing_from_the_repository_promotes_skips_then_alerts(housing_repo, airflow_env, mlflow_server, tmp_path):
     scenario = RepoScenario(airflow_env, housing_repo, mlflow_server.url, tmp_path)
     pinned = housing_repo.head()
 

@@ -68,7 +68,9 @@ class RepoProject:
         return keys
 
 
-def copy_repo_project(template_origin: Path, template_bucket: str, endpoint: str, dest: Path, subdir: str = "") -> RepoProject:
+def copy_repo_project(
+    template_origin: Path, template_bucket: str, endpoint: str, dest: Path, subdir: str = ""
+) -> RepoProject:
     """The template's origin and bucket copied, the copy's .dvc/config naming the new bucket (a
     commit on main, as a team's repository holds its remote)."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,9 @@ def build_get_started_origin(base: Path, endpoint: str, bucket: str, env: dict[s
     from tests.shapes.builders import build_shape
 
     origin = base / "origin.git"
-    dev = build_shape("get_started", base / "dev", f"s3://{bucket}/get-started", endpoint=endpoint, origin=origin, env=env)
+    dev = build_shape(
+        "get_started", base / "dev", f"s3://{bucket}/get-started", endpoint=endpoint, origin=origin, env=env
+    )
     # the endpoint in the committed config, as a team whose remote is S3-compatible keeps it
     (dev / ".dvc" / "config.local").unlink(missing_ok=True)
     sh(["dvc", "remote", "modify", REMOTE, "endpointurl", endpoint], dev)
