@@ -238,7 +238,7 @@ def test_get_started_from_the_repository_keeps_the_lock_on_the_run(
         (clone / path).write_text(text)
     dvc_pull(clone, "models/model.json")
     served = Path(scenario.client().download_artifacts(run.info.run_id, "", str(tmp_path / "served")))
-    (model_file,) = [p for p in served.rglob("model.json")]
+    (model_file,) = list(served.rglob("model.json"))
     assert model_file.read_bytes() == (clone / "models" / "model.json").read_bytes()
     version = scenario.client().get_model_version(scenario.model_name, "1")
     assert version.tags["mlops.model_path"] == "models/model.json"
