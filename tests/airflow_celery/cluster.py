@@ -223,6 +223,7 @@ class CeleryCluster:
     processes: dict[str, Process] = field(default_factory=dict)
     workers: dict[str, Worker] = field(default_factory=dict)
     start_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # start()'s phases, in seconds
 
     def __post_init__(self) -> None:
         self.base = Path(self.base)
@@ -237,7 +238,9 @@ class CeleryCluster:
     # -- environment
 
     def common_env(self) -> dict[str, str]:
-        """What every Airflow process of the cluster runs with (before its own HOME and TMPDIR)."""
+        """What every Airflow process of the cluster runs with, before its own HOME, TMPDIR and
+        AIRFLOW_HOME: the test process's environment, the cluster's settings and `extra_env`. So it
+        is also what DAG files see, in the dag-processor and on the workers."""
         inherited = {
             key: value
             for key, value in os.environ.items()
@@ -326,7 +329,10 @@ class CeleryCluster:
             self._start_redis()
             self._start_postgres(deadline)
             self._wait_redis(deadline)
+            self._wait_postgres(deadline)
+            self.timings["redis and postgres"] = time.monotonic() - started
             self._migrate(deadline)
+            self.timings["airflow db migrate"] = time.monotonic() - started - sum(self.timings.values())
             airflow = str(Path(sys.executable).with_name("airflow"))
             self._spawn(
                 "api-server",
@@ -354,6 +360,9 @@ class CeleryCluster:
                     env=self.worker_env(name),
                 )
             self._wait_ready(deadline)
+            self.timings["the Airflow servers and workers ready"] = (
+                time.monotonic() - started - sum(self.timings.values())
+            )
         except BaseException:
             self.stop()
             raise
@@ -455,13 +464,18 @@ class CeleryCluster:
                 time.sleep(0.1)
 
     def _migrate(self, deadline: float) -> None:
-        self._wait_postgres(deadline)
         process = self._spawn("db-migrate", [str(Path(sys.executable).with_name("airflow")), "db", "migrate"])
         while process.popen.poll() is None:
             self._before(deadline, "airflow db migrate")
             time.sleep(0.2)
         if process.popen.returncode != 0:
             process.check_alive()
+
+    def check_alive(self) -> None:
+        """Raise ClusterError, with its log's last lines, when a server of the cluster has exited."""
+        for process in self.processes.values():
+            if process.name != "db-migrate":
+                process.check_alive()
 
     def _worker_ready(self, name: str) -> bool:
         return (
@@ -473,9 +487,7 @@ class CeleryCluster:
         """The API answers, the scheduler and dag-processor have sent heartbeats, each worker says ready."""
         waiting = ["api-server", "scheduler", "dag-processor", *self.workers]
         while True:
-            for process in self.processes.values():
-                if process.name != "db-migrate":
-                    process.check_alive()
+            self.check_alive()
             health = None
             with contextlib.suppress(OSError, ValueError):
                 health = self.api("GET", "/api/v2/monitor/health", timeout=3)
@@ -510,7 +522,7 @@ class CeleryCluster:
         airflow = [p for p in self.processes.values() if p.name not in servers]
         for process in airflow:
             process.signal(signal.SIGTERM)
-        self._wait_all(airflow, 20)
+        self._wait_all(airflow, 10)
         rest = [p for p in self.processes.values() if p.name in servers]
         for process in rest:
             process.signal(signal.SIGINT if process.name == "postgres" else signal.SIGTERM)  # SIGINT: fast shutdown
@@ -550,11 +562,12 @@ class CeleryCluster:
     def put_dag(self, name: str, source: str, timeout: float = 90) -> list[str]:
         """Write `name`.py into the shared dags folder and wait until the dag-processor has parsed
         this version of it; return the ids of the DAGs it defines. An import error fails with its
-        stack trace."""
+        stack trace. The workers parse the same file when they run a task: a DAG file reads its
+        settings from its own source or from the environment all processes share (common_env())."""
         filename = name if name.endswith(".py") else f"{name}.py"
         if not ("airflow" in source.lower() and "dag" in source.lower()):
             # [core] dag_discovery_safe_mode: the dag-processor skips such a file without a word
-            raise ClusterError(f"{filename} names neither 'airflow' nor 'dag': the dag-processor would skip it")
+            raise ClusterError(f"{filename} does not name both 'airflow' and 'dag': the dag-processor would skip it")
         target = self.dags_folder / filename
         staged = self.dags_folder / f".{filename}.staged"
         staged.write_text(source)
@@ -596,9 +609,7 @@ class CeleryCluster:
         started = self._trigger_times.get((dag_id, run_id), time.monotonic())
         deadline = time.monotonic() + timeout
         while True:
-            for name, process in self.processes.items():
-                if name != "db-migrate":
-                    process.check_alive()
+            self.check_alive()
             run = self.api("GET", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}")
             if run["state"] in FINISHED:
                 seconds = time.monotonic() - started

@@ -51,9 +51,7 @@ class _Clusters:
         current = self.current
         if current is not None and current.extra_env == extra_env:
             try:
-                for process in current.processes.values():
-                    if process.name != "db-migrate":
-                        process.check_alive()
+                current.check_alive()
                 return current
             except ClusterError:
                 pass  # a test stopped a part of it: start afresh
@@ -63,13 +61,18 @@ class _Clusters:
             message = f"the Celery cluster needs {', '.join(missing)}: run scripts/setup-airflow-celery.sh (scripts/setup.sh does)"
             self.failed[key] = message
             pytest.fail(message, pytrace=False)
-        cluster = CeleryCluster(self.tmp_path_factory.mktemp("celery-cluster"), dict(extra_env))
-        try:
-            self.current = cluster.start()
-        except ClusterError as error:
-            self.failed[key] = f"the Celery cluster did not start: {error}"
-            pytest.fail(self.failed[key], pytrace=False)
-        return cluster
+        for attempt in range(1, 4):
+            cluster = CeleryCluster(self.tmp_path_factory.mktemp("celery-cluster"), dict(extra_env))
+            try:
+                self.current = cluster.start()
+                return cluster
+            except ClusterError as error:
+                # a port found free was taken (by another xdist worker's server) before ours bound it
+                if attempt < 3 and "address already in use" in str(error).lower():
+                    continue
+                self.failed[key] = f"the Celery cluster did not start: {error}"
+                break
+        pytest.fail(self.failed[key], pytrace=False)
 
     def stop(self) -> None:
         if self.current is not None:

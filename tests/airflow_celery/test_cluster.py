@@ -1,6 +1,6 @@
 """The Celery test deployment itself: one run's tasks land on both workers, each task sees only its
 worker's HOME and TMPDIR, and XCom carries a value from one worker to the other; a broken DAG file
-fails with its import error."""
+fails with its import error; a server that dies at start fails the start with its log."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from .cluster import ClusterError
+from .cluster import CeleryCluster, ClusterError
 from .conftest import requires_celery_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, requires_celery_cluster]
@@ -20,7 +20,7 @@ SMOKE_DAG = textwrap.dedent("""
 
     def where():
         return {"host": socket.gethostname(), "home": os.environ["HOME"], "tmpdir": os.environ["TMPDIR"],
-                "gettempdir": tempfile.gettempdir()}
+                "gettempdir": tempfile.gettempdir(), "extra": os.environ.get("MLOPS_CELERY_SMOKE")}
 
     @dag(dag_id="celery_smoke", schedule=None)
     def celery_smoke():
@@ -41,6 +41,24 @@ SMOKE_DAG = textwrap.dedent("""
 
     celery_smoke()
 """)
+
+
+@pytest.fixture(scope="module")
+def celery_worker_env():
+    """The test's own environment for the workers (the product tests pass their services' here)."""
+    return {"MLOPS_CELERY_SMOKE": "set by the test"}
+
+
+def test_a_server_that_dies_at_start_fails_the_start_with_its_log_and_stops_the_rest(tmp_path):
+    cluster = CeleryCluster(tmp_path, {"AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "soon"})
+
+    with pytest.raises(
+        ClusterError, match=r"(?s)^scheduler exited with code \d+; the last lines of .*scheduler\.log:.*soon"
+    ):
+        cluster.start()
+
+    assert cluster.processes  # it had started the others
+    assert all(process.popen.poll() is not None for process in cluster.processes.values())
 
 
 def test_a_run_spreads_over_both_workers_that_share_only_the_dags_folder(celery_cluster):
@@ -66,6 +84,7 @@ def test_a_run_spreads_over_both_workers_that_share_only_the_dags_folder(celery_
         assert seen[name]["home"] == str(worker.home), name
         assert seen[name]["tmpdir"] == seen[name]["gettempdir"] == str(worker.tmp), name
         assert seen[name]["host"] == host
+        assert seen[name]["extra"] == "set by the test", name
 
     # XCom carried first's value from w1 to w2, and on to the third task
     assert seen["second"]["upstream"] == seen["first"]
