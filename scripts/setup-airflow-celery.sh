@@ -30,6 +30,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 UV="$(command -v uv || echo "${PYTHON:-python3} -m uv")"
-echo "==> installing $CELERY_PROVIDER $CELERY $PSYCOPG2 $ASYNCPG into .venv" >&2
+echo "==> checking (installing when missing) $CELERY_PROVIDER $CELERY $PSYCOPG2 $ASYNCPG in .venv" >&2
 # all pinned and once installed, uv checks them against .venv without asking the index
 VIRTUAL_ENV="$PWD/.venv" $UV pip install --quiet --compile-bytecode "$CELERY_PROVIDER" "$CELERY" "$PSYCOPG2" "$ASYNCPG"
