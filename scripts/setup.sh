@@ -40,9 +40,10 @@ MLOPS_VENV="$(output venv)" MLOPS_KEY="$(output key)" MLOPS_PYTHON="$(output pyt
 # The tests' other real tools: gitlab-ci-local (runs the GitLab components, tests/gitlab),
 # mermaid-cli on Debian's Chromium (renders the reports' Mermaid charts), the DVC remote servers
 # (sshd, Azurite), MLflow 2.22 in a venv of its own (tests/mlflow2) and the oldest DVC 3 release the suite runs
-# (tests/dvc_oldest).
+# (tests/dvc_oldest), and the CeleryExecutor deployment's redis, postgres and Celery provider (tests/airflow_celery).
 bash scripts/setup-gitlab-ci-local.sh
 bash scripts/setup-mermaid.sh
 bash scripts/setup-remote-servers.sh
 bash scripts/setup-mlflow2.sh
 bash scripts/setup-oldest-dvc.sh
+bash scripts/setup-airflow-celery.sh
