@@ -284,7 +284,7 @@ def pin_commit(source: RepoSource, credentials: GitCredentials | None = None, *,
     The first task's check of the repository: an unreachable URL, a missing repository, rejected
     credentials, an invalid or missing branch are ConfigError (never retried); a 5xx or a remote
     that outlives the timeout, InfrastructureError (see the module's table)."""
-    _check_branch_name(source)
+    check_branch_name(source)
     with git_credentials_in_env(credentials):
         heads = _remote_heads(source, credentials, timeout, unreachable_is_config=True)
     if source.branch not in heads:
@@ -292,7 +292,7 @@ def pin_commit(source: RepoSource, credentials: GitCredentials | None = None, *,
     return heads[source.branch]
 
 
-def _check_branch_name(source: RepoSource) -> None:
+def check_branch_name(source: RepoSource) -> None:
     try:
         normalised = run(["git", "check-ref-format", "--branch", source.branch]).stdout.strip()
     except CommandError:

@@ -44,7 +44,7 @@ def _templated(text: str) -> bool:
 def _validate_repo(repo_url: str, branch: str, subdir: str) -> None:
     """What can be told without the network; the rest (reachable, branch exists, a dvc.yaml in
     subdir) the first task tells, once, never retried."""
-    from ..adapters.git_checkout import RepoSource
+    from ..adapters.git_checkout import RepoSource, check_branch_name
 
     if not repo_url.strip():
         raise ConfigError("repo_url is empty; pass the project's git repository (https://, ssh:// or a path)")
@@ -52,8 +52,8 @@ def _validate_repo(repo_url: str, branch: str, subdir: str) -> None:
         raise ConfigError("branch is empty; pass the branch to build, e.g. branch='main'")
     if not _templated(subdir) and (subdir.startswith("/") or ".." in Path(subdir).parts):
         raise ConfigError(f"subdir '{subdir}' must be a folder inside the repository, relative to its root")
-    if not _templated(repo_url):
-        RepoSource(repo_url, branch, subdir)  # refuses a URL that holds a secret
+    if not _templated(repo_url) and not _templated(branch) and not _templated(subdir):
+        check_branch_name(RepoSource(repo_url, branch, subdir))  # RepoSource refuses a URL holding a secret
 
 
 def _validate_config(

@@ -35,6 +35,7 @@ from ..adapters.registry import (
     resolve_alias,
     run_model,
     set_alias,
+    tag_version,
     version_metrics,
     version_tags,
     version_with_tag,
@@ -406,6 +407,10 @@ def _promote(
             reuse_key=(OUTPUTS_TAG, pipeline.fingerprint),
         )
     _attach_statement(pipeline, registered, alias, model_path, dag_id, invocation_id)
+    if registered.reused and pipeline.inputs:
+        # other inputs (an import's new source, a param no stage reads) built the same outputs:
+        # the next run of these inputs finds them behind the alias, and does nothing
+        tag_version(uri, model_name, registered.version, {INPUTS_TAG: pipeline.inputs})
     if in_commit_order:
         move = move_alias_in_commit_order(
             uri,

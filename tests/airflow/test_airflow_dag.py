@@ -115,3 +115,64 @@ def test_the_factory_passes_airflow_settings_to_the_dag_and_its_tasks(airflow_en
     assert settings["shared_runs"] == 2
     (warning,) = settings["warnings"]
     assert "corrupt its DVC workspace" in warning
+
+
+def test_repo_url_mode_parses_without_the_network_and_allows_overlapping_runs(airflow_env):
+    """repo_url: nothing is fetched at parse time (the URL points nowhere), no max_active_runs
+    warning (every run has checkouts of its own), the queues reach their tasks."""
+    result = _parse(
+        airflow_env,
+        """
+        import json, warnings
+        from ci_helpers.airflow import mlops_pipeline_dag
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            dag = mlops_pipeline_dag(
+                "repo", repo_url="https://127.0.0.1:9/team/project.git", branch="release", subdir="ml/housing",
+                model_name="housing", max_active_runs=3, task_queues={"run_dvc_pipeline": "gpu"},
+                tracking_uri="http://127.0.0.1:5000",
+            )
+        task = dag.get_task("run_dvc_pipeline")
+        print(json.dumps({
+            "warnings": [str(w.message) for w in caught if "max_active_runs" in str(w.message)],
+            "max_active_runs": dag.max_active_runs, "queue": task.queue, "gate_queue": dag.get_task("validate").queue,
+            "repo": [task.repo_url, task.branch, task.subdir], "project_dir": task.project_dir,
+        }))
+        """,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    parsed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert parsed["warnings"] == []
+    assert parsed["max_active_runs"] == 3
+    assert parsed["queue"] == "gpu"
+    assert parsed["gate_queue"] != "gpu"
+    assert parsed["repo"] == ["https://127.0.0.1:9/team/project.git", "release", "ml/housing"]
+    assert parsed["project_dir"] is None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ("repo_url='https://u:tok3n-s3cret@127.0.0.1/r.git'", "git_conn_id"),
+        ("repo_url=''", "repo_url is empty"),
+        ("repo_url='/srv/repo.git', subdir='../elsewhere'", "subdir"),
+        ("repo_url='/srv/repo.git', branch='bad..name'", "branch"),
+        ("'/srv/project', repo_url='/srv/repo.git'", "not both"),
+        ("", "pass project_dir"),
+        ("repo_url='/srv/repo.git', task_queues={'train': 'gpu'}", "task_queues names no task train"),
+    ],
+    ids=["secret-in-url", "empty-url", "subdir-outside", "bad-branch", "both", "neither", "unknown-queue-task"],
+)
+def test_bad_repo_settings_fail_at_parse_time(airflow_env, arguments, expected):
+    result = _parse(
+        airflow_env,
+        f"""
+        from ci_helpers.airflow import mlops_pipeline_dag
+        mlops_pipeline_dag("bad", {arguments}{", " if arguments else ""}model_name="housing")
+        """,
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ValueError: mlops DAG configuration:"), result.stderr[-2000:]
+    assert expected in last
+    assert "tok3n-s3cret" not in result.stderr

@@ -278,6 +278,12 @@ def test_a_changed_import_source_retrains(housing_repo, airflow_env, mlflow_serv
     assert changed["state"].endswith("success"), changed["log"][-6000:]
     assert len(scenario.runs()) == 2  # trained again
     assert "nothing changed" not in changed["log"]
+
+    # the new source's inputs are now behind the alias (the same outputs: v1 again)
+    again = scenario.run("imports", **settings)
+    assert again["state"].endswith("success"), again["log"][-6000:]
+    assert "nothing changed since v" in again["log"]
+    assert len(scenario.runs()) == 2
     scenario.assert_no_checkout_left()
 
 

@@ -146,3 +146,46 @@ def test_top_level_metrics_plots_params_and_artifacts(tmp_path):
     assert project.top_level_plots == ("extra/plot.csv",)
     assert project.top_level_params == ("extra/params.yaml",)
     assert project.artifacts == {"mymodel": "models/small.json"}
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_the_inputs_fingerprint_follows_inputs_not_the_lock(built, name, tmp_path):
+    """The Airflow repo mode's "nothing changed" key: a lock committed back after a run (new out
+    and intermediate hashes) leaves it; a params value or a committed code change moves it."""
+    import re
+    import shutil
+
+    from ci_helpers.pipeline_inputs import inputs_entries, inputs_fingerprint
+
+    shape = SHAPES[name]
+    git_root = built[name].parents[len(Path(shape.project).parts) - 1] if shape.project else built[name]
+    copy_root = tmp_path / "copy"
+    shutil.copytree(git_root, copy_root, symlinks=True)
+    project_dir = copy_root / shape.project if shape.project else copy_root
+    project = load_project(project_dir)
+    before = inputs_fingerprint(project)
+    assert inputs_fingerprint(load_project(project_dir)) == before  # stable across reads
+
+    for lock in project.lockfiles:  # every recorded hash rewritten, as after a retrain
+        path = project_dir / lock
+        path.write_text(re.sub(r"(md5: )([0-9a-f]{8})", r"\g<1>00000000", path.read_text()))
+    assert inputs_fingerprint(load_project(project_dir)) == before
+
+    entries = inputs_entries(project)
+    assert entries["stages"], "a shape without stages checks nothing"
+    code = next((dep for dep, blobs in entries["code"].items() if blobs != "untracked"), None)
+    if code is not None:
+        tracked = project_dir / code
+        target = tracked if tracked.is_file() else next(p for p in sorted(tracked.rglob("*")) if p.is_file())
+        target.write_text(target.read_text() + "\n# changed\n")
+        subprocess.run(["git", "commit", "-qam", "code change"], cwd=copy_root, check=True, env={**tool_env()})
+        assert inputs_fingerprint(load_project(project_dir)) != before
+        before = inputs_fingerprint(load_project(project_dir))
+    params_file = next(iter(project.top_level_params or ()), None) or next(
+        (f for stage in project.pipeline_stages for f in stage.params_files), None
+    )
+    assert code is not None or params_file is not None, "neither code nor params: nothing checked"
+    if params_file is not None:
+        path = project_dir / params_file
+        path.write_text(path.read_text() + "\nmlops_test_extra: 1\n")
+        assert inputs_fingerprint(load_project(project_dir)) != before
