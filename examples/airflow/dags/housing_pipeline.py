@@ -9,6 +9,17 @@ To point it at your own project, change the settings below (or set the environme
 - alert: any callable taking (failing_checks, context), e.g. a Slack or PagerDuty call; after it
   the run fails, so Airflow's own alerting (on_failure_callback, e-mail) sees a refused model.
 Install on the Airflow workers: pip install 'mlops-actions[airflow]'.
+
+On workers that share no disk (CeleryExecutor, KubernetesExecutor, hosted Airflow), replace
+PROJECT_DIR by the repository: every task then checks out the commit the run pinned, afresh, and
+hands on through XCom, the DVC remote and MLflow (see docs/airflow.md):
+
+    mlops_pipeline_dag(
+        "housing_pipeline",
+        repo_url="https://git.example.com/ml/housing.git", branch="main", git_conn_id="git_ml",
+        tracking_uri="https://mlflow.example.com", commit_lock=True, update_imports=True,
+        force_stages=["train"], max_active_runs=2, ...the same settings as below...
+    )
 """
 
 from __future__ import annotations
