@@ -18,10 +18,11 @@ from airflow.providers.standard.operators.branch import BranchMixIn
 from airflow.sdk import BaseOperator
 
 from ..adapters.git_checkout import RepoSource
-from ..flows.scheduled import PipelineRun, gate_pipeline, promote_pipeline_model, reproduce_pipeline
+from ..flows.scheduled import gate_pipeline, promote_pipeline_model, reproduce_pipeline
 from ..flows.scheduled_build import DEFAULT_IDENTITY, reproduce_from_repo
-from ..flows.scheduled_source import ProjectSource
 from ..lock_commit import GitIdentity
+from ..pipeline_run import PipelineRun
+from ..project_source import ProjectSource
 from .exceptions import MlopsConfigError, MlopsGateFailed, as_airflow_errors
 from .git_credentials import credentials_from_connection
 

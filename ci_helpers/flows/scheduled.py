@@ -20,9 +20,8 @@ import contextlib
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .. import model_source
@@ -52,58 +51,20 @@ from ..baseline import read_baseline
 from ..commit_order import ancestry
 from ..errors import ConfigError
 from ..gate import Check, evaluate_gate, parse_gate_rules
-from ..metrics import Metrics, MetricValue, metric_value, read_metrics_files
+from ..metrics import Metrics, MetricValue, read_metrics_files
 from ..pipeline_inputs import INPUTS_TAG
-from ..project import Project, load_project, read_pipeline_status
+from ..pipeline_run import OUTPUTS_TAG, SCHEDULED_KIND, STAGE_RAN, PipelineRun, json_metrics, outputs_fingerprint
+from ..project import load_project, read_pipeline_status
+from ..project_source import ProjectSource
 from ..provenance import project_name
 from ..provenance_record import StatementFacts, attach_statement, dvc_dependencies, model_out, params_digests
 from ..provenance_statement import BuildParameters, GitSource, builder_id, tool_version
 from ..rebuild_plan import plan_rebuild
-from ..report.common import check_json, number
+from ..report.common import check_json
 from ..report.scheduled import gate_report_lines
-from .lock_record import LOCK_ARTIFACT, LOCK_COMMIT_TAG, OUT_MD5_PREFIX, restore_lock_from_run
-from .scheduled_source import ProjectSource
+from ..run_lock import LOCK_ARTIFACT, LOCK_COMMIT_TAG, OUT_MD5_PREFIX, restore_lock_from_run
 
 log = logging.getLogger(__name__)
-
-SCHEDULED_KIND = "airflow"  # the `mlops.kind` tag of the runs and versions this flow makes
-OUTPUTS_TAG = "mlops.outputs_md5"  # a version's outputs fingerprint: the same outputs reuse it
-_RAN = re.compile(r"Running stage '([^']+)'")
-
-
-@dataclass(frozen=True)
-class PipelineRun:
-    """What `reproduce_pipeline` did, as the next tasks need it."""
-
-    project_dir: str
-    tracking_uri: str
-    commit: str
-    fingerprint: str  # the pipeline's outputs as the lock files record them
-    changed: bool  # False: nothing ran, the outputs are those of `unchanged_since`
-    run_id: str | None = None
-    experiment_id: str | None = None
-    stages_ran: tuple[str, ...] = ()
-    metrics: Metrics = field(default_factory=dict)
-    unchanged_since: str | None = None  # the version promoted from these very outputs
-    # checkout per task (repo_url): where the later tasks check out `commit` (no secret), the
-    # inputs fingerprint, and the commit that holds the run's dvc.lock when it was committed back
-    source: dict | None = None
-    inputs: str | None = None
-    lock_commit: str | None = None
-    worker: str | None = None  # the host the first task ran on
-
-    def as_xcom(self) -> dict:
-        return {**asdict(self), "stages_ran": list(self.stages_ran), "metrics": _json_metrics(self.metrics)}
-
-    @classmethod
-    def from_xcom(cls, data: dict) -> PipelineRun:
-        return cls(**{**data, "stages_ran": tuple(data.get("stages_ran") or ()), "metrics": _float_metrics(data)})
-
-    @property
-    def summary(self) -> str:
-        if not self.changed:
-            return f"nothing changed since v{self.unchanged_since}: no stage, MLflow run or registry call"
-        return f"stages run: {', '.join(self.stages_ran) or 'none'}; MLflow run {self.run_id}"
 
 
 @dataclass(frozen=True)
@@ -134,8 +95,8 @@ class ScheduledGate:
         return {
             "verdict": self.verdict,
             "passed": self.passed,
-            "metrics": _json_metrics(self.metrics),
-            "baseline": _json_metrics(self.baseline),
+            "metrics": json_metrics(self.metrics),
+            "baseline": json_metrics(self.baseline),
             "baseline_source": self.baseline_source,
             "checks": [check_json(check) for check in self.checks],
             "failing": self.failing,
@@ -157,21 +118,7 @@ class Promotion:
         return asdict(self)
 
 
-def _json_metrics(metrics: Mapping[str, MetricValue]) -> dict:
-    return {key: number(value) for key, value in metrics.items()}
-
-
-def _float_metrics(data: dict) -> Metrics:
-    return {key: metric_value(value) for key, value in (data.get("metrics") or {}).items()}
-
-
 # -- what this workspace last promoted --------------------------------------------------------
-
-
-def outputs_fingerprint(project: Project) -> str:
-    """One hash of every out's md5 as the lock files record them: equal fingerprints, equal outputs."""
-    recorded = sorted((out.path, out.md5) for out in project.outs if out.md5)
-    return hashlib.sha256(json.dumps(recorded).encode()).hexdigest()
 
 
 def _promoted_file(root: Path, model_name: str, alias: str, tracking_uri: str) -> Path:
@@ -243,7 +190,7 @@ def reproduce_pipeline(
         with contextlib.suppress(Exception):
             finish_run(run, tags={"mlops.verdict": "build-failed"}, status=status)
         raise
-    ran = tuple(_RAN.findall(output))
+    ran = tuple(STAGE_RAN.findall(output))
     fingerprint = outputs_fingerprint(load_project(root))
     finish_run(run, metrics=metrics, tags={"mlops.stages_ran": ",".join(ran) or "none", OUTPUTS_TAG: fingerprint})
     result = PipelineRun(str(root), uri, commit, fingerprint, True, run.run_id, run.experiment_id, ran, metrics)
@@ -306,12 +253,12 @@ def gate_pipeline(
         found = baseline.metrics, f"git ref '{baseline_ref}' ({baseline.commit[:8]})"
         tried.append(f"git ref '{baseline_ref}'")
     if found is None:
-        source = "no baseline" + (
+        baseline_source = "no baseline" + (
             f": nothing behind {' nor '.join(tried)}" if tried else ": set baseline_alias or baseline_ref"
         )
         metrics: Mapping[str, MetricValue] = {}
     else:
-        metrics, source = found
+        metrics, baseline_source = found
     result = evaluate_gate(
         pipeline.metrics,
         list(threshold_rules),
@@ -320,7 +267,7 @@ def gate_pipeline(
         allow_missing_baseline=allow_missing_baseline,
     )
     return ScheduledGate(
-        "passed" if result.passed else "failed", pipeline.metrics, dict(metrics), source, result.checks
+        "passed" if result.passed else "failed", pipeline.metrics, dict(metrics), baseline_source, result.checks
     )
 
 

@@ -30,13 +30,13 @@ from ..errors import ConfigError, InfrastructureError
 from ..lock_commit import GitIdentity, LockCommitResult, commit_lock_file
 from ..metrics import read_metrics_files
 from ..pipeline_inputs import INPUTS_TAG, import_stages, inputs_fingerprint
+from ..pipeline_run import OUTPUTS_TAG, SCHEDULED_KIND, STAGE_RAN, PipelineRun, outputs_fingerprint
 from ..project import Project, load_project, stages_repro_would_run
+from ..project_source import ProjectSource
 from ..provenance import project_name
 from ..push_check import verify_pushed
 from ..rebuild_plan import RebuildPlan, plan_rebuild
-from .lock_record import LOCK_ARTIFACT, LOCK_COMMIT_TAG, OUT_MD5_PREFIX, lock_record
-from .scheduled import _RAN, OUTPUTS_TAG, SCHEDULED_KIND, PipelineRun, outputs_fingerprint
-from .scheduled_source import ProjectSource
+from ..run_lock import LOCK_ARTIFACT, LOCK_COMMIT_TAG, OUT_MD5_PREFIX, lock_record
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def _reproduce(project: Project, plan: RebuildPlan | None, run: TrackedRun, remo
         # Unchanged stages are skipped although their data is not here (--allow-missing); a stage
         # that runs pulls what it lacks (--pull).
         output = dvc.repro(root, [], ["--pull", "--allow-missing"], env, hidden=SECRET_ENV_NAMES)
-        return tuple(_RAN.findall(output))
+        return tuple(STAGE_RAN.findall(output))
     upstream = stages_repro_would_run(project, plan.upstream) if plan.upstream else ()  # before the pull
     if plan.pull_targets:
         dvc.pull(root, list(plan.pull_targets), remote, endpoint)
@@ -169,7 +169,7 @@ def _reproduce(project: Project, plan: RebuildPlan | None, run: TrackedRun, remo
         else ""
     )
     output += dvc.repro(root, list(plan.forced), ["--force", "--downstream"], env, hidden=SECRET_ENV_NAMES)
-    return tuple(_RAN.findall(output))
+    return tuple(STAGE_RAN.findall(output))
 
 
 def _push_and_verify(project: Project, remote: str, endpoint: str, hashes: dict[str, str]) -> None:

@@ -385,7 +385,8 @@ def test_airflow_promote_writes_no_statement_naming_its_commit_for_a_version_of_
     statement composed now would name this run's commit. It is left as it is."""
     from ci_helpers.adapters.registry import RegisteredVersion, find_run_model
     from ci_helpers.adapters.tracking import process_default_tracking_uri
-    from ci_helpers.flows.scheduled import PipelineRun, _attach_statement
+    from ci_helpers.flows.scheduled import _attach_statement
+    from ci_helpers.pipeline_run import PipelineRun
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_id = _run_with_model(uri)

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..adapters import git
-from ..adapters.git_checkout import GitCredentials, RepoSource, fresh_checkout, pin_commit
+from .adapters import git
+from .adapters.git_checkout import GitCredentials, RepoSource, fresh_checkout, pin_commit
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..adapters.shared_repo import workspace_changed
+from .adapters.shared_repo import workspace_changed
 
 LOCK_ARTIFACT = "mlops_lock.json"
 LOCK_COMMIT_TAG = "mlops.lock_commit"  # the commit that holds the run's dvc.lock, when committed back
