@@ -195,6 +195,11 @@ class Project:
         return tuple(dict.fromkeys(files))
 
     @property
+    def git_kept_outs(self) -> tuple[str, ...]:
+        """The pipeline's outs git keeps, not DVC's cache (`cache: false` metrics and plots)."""
+        return tuple(out.path for stage in self.pipeline_stages for out in stage.outs if not out.cached)
+
+    @property
     def pipeline_inputs(self) -> frozenset[str]:
         """Paths whose change makes a build of an older commit stale: dvc.yaml and .dvc files,
         params files, and deps that no stage produces (code)."""

@@ -1,6 +1,7 @@
 """The lock a scheduled run built, kept on its MLflow run (`mlops_lock.json`): the lock files and
-the out hashes. With a checkout per task and no commit-back, it is the only copy of the lock: a
-later task, or anyone with a fresh clone of the run's commit, writes it back and `dvc pull`s."""
+the out hashes. Until promote commits it back (`commit_lock`, and only when the gate passed), or
+without that, it is the only copy of the lock: a later task, or anyone with a fresh clone of the
+run's commit, writes it back and `dvc pull`s."""
 
 from __future__ import annotations
 
@@ -14,16 +15,22 @@ LOCK_COMMIT_TAG = "mlops.lock_commit"  # the commit that holds the run's dvc.loc
 OUT_MD5_PREFIX = "mlops.ci_md5."  # the built outs, as master-build tags them (trace reads them)
 
 
-def lock_record(root: Path, lockfiles: tuple[str, ...], commit: str, lock_commit: str | None, hashes: dict) -> str:
-    """The JSON text kept on the run."""
-    texts = {path: (root / path).read_text() for path in lockfiles if (root / path).is_file()}
-    record = {"commit": commit, "lock_commit": lock_commit, "lockfiles": texts, "outs": hashes}
+def lock_record(root: Path, lockfiles: tuple[str, ...], git_files: list[str], commit: str, hashes: dict) -> str:
+    """The JSON text kept on the run: the lock files, the outs git keeps (`cache: false` metrics and
+    plots, whose content the lock's hashes name), and every out's hash."""
+
+    def texts(paths) -> dict[str, str]:
+        return {path: (root / path).read_text() for path in paths if (root / path).is_file()}
+
+    record = {"commit": commit, "lockfiles": texts(lockfiles), "files": texts(git_files), "outs": hashes}
     return json.dumps(record, indent=2, sort_keys=True) + "\n"
 
 
 def restore_lock_from_run(root: Path, record_text: str) -> None:
-    """Write the run's lock files into a checkout of its commit: DVC then pulls at their hashes."""
+    """Write the run's lock files (and the outs git keeps) into a checkout of its commit: DVC then
+    pulls at their hashes, and `dvc status` is clean."""
     record = json.loads(record_text)
-    for path, text in (record.get("lockfiles") or {}).items():
+    for path, text in {**(record.get("lockfiles") or {}), **(record.get("files") or {})}.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)
     workspace_changed(root)

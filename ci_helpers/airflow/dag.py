@@ -208,10 +208,7 @@ def mlops_pipeline_dag(
             subdir=subdir,
             git_conn_id=git_conn_id,
             cache_dir=cache_dir,
-            commit_lock=commit_lock,
             update_imports=update_imports,
-            git_user_name=git_user_name,
-            git_user_email=git_user_email,
             **queue(PIPELINE_TASK_ID),
             model_name=model_name,
             alias=alias,
@@ -239,6 +236,9 @@ def mlops_pipeline_dag(
             gate_task_id=GATE_TASK_ID,
             model_path=model_path,
             model_artifact=model_artifact,
+            commit_lock=commit_lock,
+            git_user_name=git_user_name,
+            git_user_email=git_user_email,
             **queue("promote"),
         )
         alert_task = MlopsAlertOperator(task_id="alert", alert=alert, fail_on_alert=fail_on_alert, **queue("alert"))

@@ -18,8 +18,8 @@ from airflow.providers.standard.operators.branch import BranchMixIn
 from airflow.sdk import BaseOperator
 
 from ..adapters.git_checkout import RepoSource
-from ..flows.scheduled import gate_pipeline, promote_pipeline_model, reproduce_pipeline
-from ..flows.scheduled_build import DEFAULT_IDENTITY, reproduce_from_repo
+from ..flows.scheduled import DEFAULT_LOCK_IDENTITY, gate_pipeline, promote_pipeline_model, reproduce_pipeline
+from ..flows.scheduled_build import reproduce_from_repo
 from ..lock_commit import GitIdentity
 from ..pipeline_run import PipelineRun
 from ..project_source import ProjectSource
@@ -68,10 +68,9 @@ class DvcReproOperator(BaseOperator):
     The project is `project_dir`, a checkout every task of every run shares (one machine), or
     `repo_url` + `branch` (+ `subdir`): this task pins the branch's tip, works in a fresh checkout
     under the worker's temporary directory, removed when it ends, and hands on through XCom, the
-    DVC remote (`dvc push`, verified) and MLflow only. There, `commit_lock` commits dvc.lock back
-    (master-build's safe commit-back), `update_imports` runs `dvc update` on the import stages
-    first, `git_conn_id` names the Connection holding the git credentials, and `cache_dir` keeps a
-    per-worker DVC cache."""
+    DVC remote (`dvc push`, verified) and MLflow (the lock it built is kept on its run) only. There,
+    `update_imports` runs `dvc update` on the import stages first, `git_conn_id` names the
+    Connection holding the git credentials, and `cache_dir` keeps a per-worker DVC cache."""
 
     template_fields: Sequence[str] = (
         "project_dir",
@@ -96,10 +95,7 @@ class DvcReproOperator(BaseOperator):
         subdir: str = "",
         git_conn_id: str | None = None,
         cache_dir: str | None = None,
-        commit_lock: bool = False,
         update_imports: bool = False,
-        git_user_name: str | None = None,
-        git_user_email: str | None = None,
         model_name: str | None = None,
         alias: str = "staging",
         force_stages: Sequence[str] = (),
@@ -119,10 +115,7 @@ class DvcReproOperator(BaseOperator):
         self.subdir = subdir
         self.git_conn_id = git_conn_id
         self.cache_dir = cache_dir
-        self.commit_lock = commit_lock
         self.update_imports = update_imports
-        self.git_user_name = git_user_name
-        self.git_user_email = git_user_email
         self.model_name = model_name
         self.alias = alias
         self.force_stages = list(force_stages)
@@ -151,9 +144,7 @@ class DvcReproOperator(BaseOperator):
                     tracking_uri=self.tracking_uri,
                     experiment=self.experiment,
                     skip_unchanged=self.skip_unchanged,
-                    commit_lock=self.commit_lock,
                     update_imports=self.update_imports,
-                    identity=_identity(self.git_user_name, self.git_user_email),
                     run_tags=_run_tags(self.dag_id, context),
                 )
         return {**result.as_xcom(), "worker": worker_name()}
@@ -176,7 +167,9 @@ def worker_name() -> str:
 
 
 def _identity(name: str | None, email: str | None) -> GitIdentity | None:
-    return GitIdentity(name or DEFAULT_IDENTITY.name, email or DEFAULT_IDENTITY.email) if name or email else None
+    if not (name or email):
+        return None
+    return GitIdentity(name or DEFAULT_LOCK_IDENTITY.name, email or DEFAULT_LOCK_IDENTITY.email)
 
 
 def _run_tags(dag_id: str, context: Any) -> dict[str, str]:
@@ -266,7 +259,10 @@ class PromoteModelOperator(BaseOperator):
     """Register the model of `pipeline_task_id`'s run as `model_name` (the version of the same
     outputs again when there is one; a model the training script did not log is taken from
     `model_path` or dvc.yaml's `artifacts:`) and move `alias` to it. With `gate_task_id`, refuses
-    unless that gate passed."""
+    unless that gate passed. When the run came from `repo_url`, this task checks out its commit
+    with the run's lock, and `commit_lock` commits that lock back to the branch (`[skip ci]`,
+    rebased and retried, never forced; as `git_user_name` <`git_user_email`>) before the alias
+    moves."""
 
     template_fields: Sequence[str] = (
         "model_name",
@@ -288,9 +284,15 @@ class PromoteModelOperator(BaseOperator):
         model_artifact_path: str = "model",
         model_path: str | None = None,
         model_artifact: str | None = None,
+        commit_lock: bool = False,
+        git_user_name: str | None = None,
+        git_user_email: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.commit_lock = commit_lock
+        self.git_user_name = git_user_name
+        self.git_user_email = git_user_email
         self.model_name = model_name
         self.alias = alias
         self.pipeline_task_id = pipeline_task_id
@@ -315,6 +317,8 @@ class PromoteModelOperator(BaseOperator):
                 invocation_id=f"airflow://dags/{self.dag_id}/runs/{context.get('run_id')}",
                 source=_pipeline_source(pipeline),
                 version_tags_extra=_run_tags(self.dag_id, context),
+                commit_lock=self.commit_lock,
+                identity=_identity(self.git_user_name, self.git_user_email),
             )
         return {**promotion.as_xcom(), "worker": worker_name()}
 

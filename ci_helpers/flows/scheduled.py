@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -51,6 +51,7 @@ from ..baseline import read_baseline
 from ..commit_order import ancestry
 from ..errors import ConfigError
 from ..gate import Check, evaluate_gate, parse_gate_rules
+from ..lock_commit import GitIdentity, LockCommitResult, commit_lock_file
 from ..metrics import Metrics, MetricValue, read_metrics_files
 from ..pipeline_inputs import INPUTS_TAG
 from ..pipeline_run import OUTPUTS_TAG, SCHEDULED_KIND, STAGE_RAN, PipelineRun, json_metrics, outputs_fingerprint
@@ -65,6 +66,8 @@ from ..report.scheduled import gate_report_lines
 from ..run_lock import LOCK_ARTIFACT, LOCK_COMMIT_TAG, OUT_MD5_PREFIX, restore_lock_from_run
 
 log = logging.getLogger(__name__)
+
+DEFAULT_LOCK_IDENTITY = GitIdentity("mlops-actions (airflow)", "mlops-airflow@users.noreply.invalid")
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class Promotion:
     previous: str | None
     reused: bool
     unchanged: bool = False
+    lock_commit: str | None = None  # the commit that holds the run's dvc.lock (commit_lock)
 
     def as_xcom(self) -> dict:
         return asdict(self)
@@ -283,6 +287,8 @@ def promote_pipeline_model(
     invocation_id: str | None = None,
     source: ProjectSource | None = None,
     version_tags_extra: Mapping[str, str] | None = None,
+    commit_lock: bool = False,
+    identity: GitIdentity | None = None,
 ) -> Promotion:
     """Register the run's model (the version of the same outputs when there is one), give it its
     provenance statement (`dag_id` is the builder, `invocation_id` the DAG run), move `alias`.
@@ -290,31 +296,50 @@ def promote_pipeline_model(
     With a checkout per task (`source`), this task checks out the run's commit (the lock commit
     when the lock was committed back; else the commit, with the run's lock files written over
     it), so a model DVC tracks is pulled from the DVC remote at the lock's hashes, and the alias
-    moves in commit order, as master-build's does."""
+    moves in commit order, as master-build's does. With `commit_lock`, the run's lock is committed
+    back to the branch (master-build's commit-back) before the alias moves: only a model that
+    passed its gate gets there."""
     if not pipeline.changed:
         version = pipeline.unchanged_since or ""
         return Promotion(model_name, version, f"models:/{model_name}/{version}", alias, version, True, unchanged=True)
     options = (model_name, alias, model_artifact_path, model_path, model_artifact, dag_id, invocation_id)
     if source is None or not source.checked_out_per_task:
         return _promote(pipeline, *options, version_tags_extra or {}, in_commit_order=False)
-    with source.checkout(pipeline.lock_commit or pipeline.commit) as root:
-        if not pipeline.lock_commit and pipeline.run_id:
-            record = read_run_artifact(pipeline.tracking_uri, pipeline.run_id, LOCK_ARTIFACT)
-            if record is None:
-                raise ConfigError(
-                    f"MLflow run {pipeline.run_id} holds no {LOCK_ARTIFACT}: it was not made by run_dvc_pipeline with "
-                    "repo_url; run the DAG again"
-                )
-            restore_lock_from_run(root, record.decode())
+    assert source.repo is not None
+    with source.checkout(pipeline.commit) as root:
+        record = read_run_artifact(pipeline.tracking_uri, pipeline.run_id or "", LOCK_ARTIFACT)
+        if record is None:
+            raise ConfigError(
+                f"MLflow run {pipeline.run_id} holds no {LOCK_ARTIFACT}: run_dvc_pipeline did not finish it with "
+                "repo_url; run the DAG again"
+            )
+        restore_lock_from_run(root, record.decode())
         here = replace(pipeline, project_dir=str(root))
         tags = {**(version_tags_extra or {}), **_built_out_tags(here)}
-        return _promote(here, *options, tags, in_commit_order=True)
+        branch = source.repo.branch
+        lock = (lambda: _commit_run_lock(here, branch, identity or DEFAULT_LOCK_IDENTITY)) if commit_lock else None
+        return _promote(here, *options, tags, in_commit_order=True, commit_lock=lock)
+
+
+def _commit_run_lock(pipeline: PipelineRun, branch: str, identity: GitIdentity) -> LockCommitResult:
+    """master-build's commit-back of the run's lock (and the outs git keeps) to `branch`."""
+    project = load_project(Path(pipeline.project_dir))
+    lock = commit_lock_file(
+        project.git_root,
+        built_commit=pipeline.commit,
+        branch=branch,
+        remote="origin",
+        paths=[project.git_path(path) for path in (*project.lockfiles, *project.git_kept_outs)],
+        identity=identity,
+        mode="commit",
+        pipeline_inputs=project.pipeline_inputs,
+    )
+    log.info("mlops: dvc.lock %s%s", lock.status, f" ({lock.detail})" if lock.detail else "")
+    return lock
 
 
 def _built_out_tags(pipeline: PipelineRun) -> dict[str, str]:
     tags = {INPUTS_TAG: pipeline.inputs or ""}
-    if pipeline.lock_commit:
-        tags[LOCK_COMMIT_TAG] = pipeline.lock_commit
     if pipeline.run_id:
         project = load_project(Path(pipeline.project_dir))
         tags.update({f"{OUT_MD5_PREFIX}{out.path}": out.md5 for out in project.outs if out.md5 and out.cached})
@@ -333,6 +358,7 @@ def _promote(
     extra_tags: Mapping[str, str],
     *,
     in_commit_order: bool,
+    commit_lock: Callable[[], LockCommitResult] | None = None,
 ) -> Promotion:
     uri, root = pipeline.tracking_uri, Path(pipeline.project_dir)
     tags = {
@@ -358,6 +384,12 @@ def _promote(
         # other inputs (an import's new source, a param no stage reads) built the same outputs:
         # the next run of these inputs finds them behind the alias, and does nothing
         tag_version(uri, model_name, registered.version, {INPUTS_TAG: pipeline.inputs})
+    lock_commit = None
+    if commit_lock is not None:  # after the version and its statement, before the alias: a re-run finishes it
+        lock = commit_lock()
+        lock_commit = lock.commit if lock.status in ("committed", "unchanged") else None
+        if lock_commit:
+            tag_version(uri, model_name, registered.version, {LOCK_COMMIT_TAG: lock_commit})
     if in_commit_order:
         move = move_alias_in_commit_order(
             uri,
@@ -384,6 +416,7 @@ def _promote(
         alias,
         move.previous,
         registered.reused,
+        lock_commit=lock_commit,
     )
     if not in_commit_order:  # one shared workspace: the next run reads what it promoted here
         _remember_promotion(root, promotion, uri, pipeline.fingerprint)

@@ -11,9 +11,9 @@ checkout of the commit it pins:
    (master-build's plan when stages are forced; else `dvc repro --pull --allow-missing`), the
    repro, `dvc push` of the outputs, and the check that every out the new lock records is on the
    DVC remote, before anything is handed on;
-4. the lock: committed back to the branch (`commit_lock`: master-build's safe commit-back), and in
-   any case kept on the run (`mlops_lock.json`: the lock files and the out hashes), so that the
-   DVC remote's objects can be pulled at them from a fresh clone.
+4. the lock kept on the run (`mlops_lock.json`: the lock files, the outs git keeps and every out's
+   hash), so that promote (which commits it back with `commit_lock`, once the gate passed) and
+   anyone with a fresh clone can pull the DVC remote's objects at them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from ..adapters.git_checkout import SECRET_ENV_NAMES  # the git token: never the
 from ..adapters.registry import alias_version_tags
 from ..adapters.tracking import TrackedRun, finish_run, open_run, run_environment
 from ..errors import ConfigError, InfrastructureError
-from ..lock_commit import GitIdentity, LockCommitResult, commit_lock_file
 from ..metrics import read_metrics_files
 from ..pipeline_inputs import INPUTS_TAG, import_stages, inputs_fingerprint
 from ..pipeline_run import OUTPUTS_TAG, SCHEDULED_KIND, STAGE_RAN, PipelineRun, outputs_fingerprint
@@ -39,8 +38,6 @@ from ..rebuild_plan import RebuildPlan, plan_rebuild
 from ..run_lock import LOCK_ARTIFACT, LOCK_COMMIT_TAG, OUT_MD5_PREFIX, lock_record
 
 log = logging.getLogger(__name__)
-
-DEFAULT_IDENTITY = GitIdentity("mlops-actions (airflow)", "mlops-airflow@users.noreply.invalid")
 
 
 def shared_tracking_uri(option: str | None) -> str:
@@ -64,9 +61,7 @@ def reproduce_from_repo(
     tracking_uri: str | None = None,
     experiment: str | None = None,
     skip_unchanged: bool = True,
-    commit_lock: bool = False,
     update_imports: bool = False,
-    identity: GitIdentity | None = None,
     run_tags: dict[str, str] | None = None,
 ) -> PipelineRun:
     """Pin the branch's tip, check it out afresh, and build it (see the module's text); the
@@ -112,14 +107,12 @@ def reproduce_from_repo(
             hashes = {out.path: out.md5 for out in built.outs if out.md5}
             _push_and_verify(built, remote, endpoint, hashes)
             metrics = _read_metrics(built, remote, endpoint)
-            lock = _commit_lock(built, source, commit, identity or DEFAULT_IDENTITY) if commit_lock else None
         except BaseException as error:
             # Best effort: ending the run never hides why it failed (Airflow's task kill is KILLED).
             status = "FAILED" if isinstance(error, Exception) else "KILLED"
             with contextlib.suppress(Exception):
                 finish_run(run, tags={"mlops.verdict": "build-failed"}, status=status)
             raise
-        lock_commit = lock.commit if lock and lock.status in ("committed", "unchanged") else None
         fingerprint = outputs_fingerprint(built)
         finish_run(
             run,
@@ -127,13 +120,10 @@ def reproduce_from_repo(
             tags={
                 "mlops.stages_ran": ",".join(ran) or "none",
                 OUTPUTS_TAG: fingerprint,
-                **({LOCK_COMMIT_TAG: lock_commit} if lock_commit else {}),
                 **{f"{OUT_MD5_PREFIX}{path}": md5 for path, md5 in hashes.items()},
             },
-            artifacts={LOCK_ARTIFACT: lock_record(root, built.lockfiles, commit, lock_commit, hashes)},
+            artifacts={LOCK_ARTIFACT: lock_record(root, built.lockfiles, list(built.git_kept_outs), commit, hashes)},
         )
-        if lock is not None:
-            log.info("mlops: dvc.lock %s%s", lock.status, f" ({lock.detail})" if lock.detail else "")
     result = PipelineRun(
         "",
         uri,
@@ -146,7 +136,6 @@ def reproduce_from_repo(
         metrics,
         source=source.as_xcom(),
         inputs=inputs,
-        lock_commit=lock_commit,
     )
     log.info("mlops: %s", result.summary)
     return result
@@ -204,22 +193,3 @@ def _read_metrics(project: Project, remote: str, endpoint: str) -> dict:
     if missing:
         dvc.pull(project.root, missing, remote, endpoint)
     return read_metrics_files(project.root, files)
-
-
-def _commit_lock(project: Project, source: ProjectSource, commit: str, identity: GitIdentity) -> LockCommitResult:
-    assert source.repo is not None
-    return commit_lock_file(
-        project.git_root,
-        built_commit=commit,
-        branch=source.repo.branch,
-        remote="origin",
-        # the lock files, and the outs git keeps (cache: false metrics): what the lock's hashes name
-        paths=[project.git_path(path) for path in (*project.lockfiles, *_uncached_outs(project))],
-        identity=identity,
-        mode="commit",
-        pipeline_inputs=project.pipeline_inputs,
-    )
-
-
-def _uncached_outs(project: Project) -> list[str]:
-    return [out.path for stage in project.pipeline_stages for out in stage.outs if not out.cached]

@@ -109,30 +109,13 @@ def get_started_template(tmp_path_factory) -> Path:
     return build_shape("get_started", tmp_path_factory.mktemp("airflow-get-started") / "get_started")
 
 
-@dataclass
-class Scenario:
-    """One test's copy of a project, its own experiment and model name on the shared mlflow server."""
+class MlflowView:
+    """What a scenario's DAG runs left on the MLflow server and in its records folder."""
 
-    airflow_env: dict[str, str]
-    project: Path
     tracking_uri: str
+    experiment: str
+    model_name: str
     records: Path
-    model_name: str = field(default_factory=lambda: f"model-{uuid.uuid4().hex[:8]}")
-    experiment: str = field(default_factory=lambda: f"airflow-{uuid.uuid4().hex[:8]}")
-
-    def run(self, dag_id: str, **config: object) -> dict:
-        """Run the factory's DAG with these settings (the scenario's project, model name, experiment
-        and tracking URI unless given), once, with dag.test()."""
-        settings = {
-            "dag_id": dag_id,
-            "project_dir": str(self.project),
-            "model_name": self.model_name,
-            "experiment": self.experiment,
-            "tracking_uri": self.tracking_uri,
-            "records": str(self.records),
-            **config,
-        }
-        return run_dag(self.airflow_env, FACTORY_DAG, dag_id, {"MLOPS_DAG_CONFIG": json.dumps(settings)})
 
     def records_of(self, name: str) -> list[dict]:
         path = self.records / name
@@ -161,6 +144,32 @@ class Scenario:
 
     def registry_tags(self) -> dict[str, str]:
         return dict(self.client().get_registered_model(self.model_name).tags or {})
+
+
+@dataclass
+class Scenario(MlflowView):
+    """One test's copy of a project, its own experiment and model name on the shared mlflow server."""
+
+    airflow_env: dict[str, str]
+    project: Path
+    tracking_uri: str
+    records: Path
+    model_name: str = field(default_factory=lambda: f"model-{uuid.uuid4().hex[:8]}")
+    experiment: str = field(default_factory=lambda: f"airflow-{uuid.uuid4().hex[:8]}")
+
+    def run(self, dag_id: str, **config: object) -> dict:
+        """Run the factory's DAG with these settings (the scenario's project, model name, experiment
+        and tracking URI unless given), once, with dag.test()."""
+        settings = {
+            "dag_id": dag_id,
+            "project_dir": str(self.project),
+            "model_name": self.model_name,
+            "experiment": self.experiment,
+            "tracking_uri": self.tracking_uri,
+            "records": str(self.records),
+            **config,
+        }
+        return run_dag(self.airflow_env, FACTORY_DAG, dag_id, {"MLOPS_DAG_CONFIG": json.dumps(settings)})
 
 
 def make_scenario(airflow_env, template: Path, tmp_path: Path, tracking_uri: str) -> Scenario:

@@ -25,7 +25,7 @@ from tests.support.airflow_repos import (
 )
 from tests.support.project import lock_out_md5, set_train_params, sh
 
-from .conftest import run_dag
+from .conftest import MlflowView, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +69,7 @@ def get_started_origin(moto_endpoint, tmp_path_factory):
     return build_get_started_origin(tmp_path_factory.mktemp("get-started-origin"), moto_endpoint, TEMPLATE_BUCKET)
 
 
-class RepoScenario:
+class RepoScenario(MlflowView):
     """One test's repository, bucket, model name and experiment, and its DAG runs."""
 
     def __init__(self, airflow_env: dict, repo: RepoProject, tracking_uri: str, tmp_path: Path) -> None:
@@ -90,29 +90,6 @@ class RepoScenario:
             **config,
         }
         return run_dag(self.airflow_env, REPO_DAG, dag_id, {"MLOPS_DAG_CONFIG": json.dumps(settings)})
-
-    def records_of(self, name: str) -> list[dict]:
-        path = self.records / name
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-    def client(self):
-        from mlflow.tracking import MlflowClient
-
-        return MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
-
-    def runs(self) -> list:
-        client = self.client()
-        experiment = client.get_experiment_by_name(self.experiment)
-        if experiment is None:
-            return []
-        return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
-
-    def versions(self) -> list[str]:
-        return sorted(str(v.version) for v in self.client().search_model_versions(f"name = '{self.model_name}'"))
-
-    def alias(self, alias: str) -> str | None:
-        holder = (self.client().get_registered_model(self.model_name).aliases or {}).get(alias)
-        return str(holder) if holder is not None else None
 
     def assert_no_checkout_left(self) -> None:
         """Every task's temporary root was empty when it ended, and no failed task left one behind."""
