@@ -2,18 +2,20 @@
 worker`s (w1, w2) that share no disk, each task routed so that one DAG run spans both; what passes
 between tasks goes through XCom, the DVC remote (moto S3), MLflow and the git repository only.
 
-The scenarios of both project shapes run at the same time, in three phases (module fixtures), so
-that the whole module stays within a few minutes:
+The scenarios of both project shapes run at the same time, in phases (module fixtures), so that
+the whole module stays within a few minutes:
 
 1. first runs: the example project (housing: the lock committed back), DVC's get-started shape (the
    lock kept on the MLflow run), the example project with an imported file, two runs of one DAG at
    once (max_active_runs=2) through a git server that wants a token, and a run with a wrong token;
 2. second runs, nothing changed: no training;
-3. a worse model pushed (the alert, the run failed), and the imported file's source changed.
+3. a worse model pushed (the alert, the run failed), and the imported file's source changed;
+4. the imports project once more, its source as the third run saw it.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import pickle
 import secrets
@@ -297,6 +299,13 @@ def third_runs(second_runs: Scenarios) -> Scenarios:
     return s
 
 
+@pytest.fixture(scope="module")
+def fourth_run(third_runs: Scenarios) -> Scenarios:
+    """The imports project once more, its source as the third run saw it."""
+    third_runs.imports.wait(third_runs.imports.trigger(), "source unchanged again")
+    return third_runs
+
+
 # --- first runs -----------------------------------------------------------------------------------
 
 
@@ -422,6 +431,9 @@ def test_git_credentials_come_from_the_connection_and_are_never_printed(first_ru
     assert (task.state, task.try_number) == ("failed", 1), _explain(result)  # retries=2: never retried
     assert "rejected the credentials" in task.log, task.log[-3000:]
     assert WRONG_TOKEN not in _logs(result)
+    # the wrong token was sent (and refused), not left out
+    wrong_header = "Basic " + base64.b64encode(f"{GIT_USER}:{WRONG_TOKEN}".encode()).decode()
+    assert any(r.status == 401 and r.authorization == wrong_header for r in git_server.requests)
     assert wrong.registry.runs() == []
     for worker in first_runs.housing.cluster.workers:
         log = first_runs.housing.cluster.processes[worker].log.read_text(errors="replace")
@@ -473,8 +485,23 @@ def test_a_changed_import_source_retrains(third_runs):
     assert result.tasks["promote"].state == "success"
 
 
-def test_no_checkout_is_left_on_the_workers(third_runs):
-    cluster = third_runs.housing.cluster
-    for name, worker in cluster.workers.items():
-        left = sorted(path.name for path in worker.tmp.iterdir())
-        assert not [entry for entry in left if entry.startswith(("mlops-", "ci-helpers-"))], (name, left)
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: promote reuses the version of the same outputs (v1) without giving it the new inputs "
+    "fingerprint (ci_helpers/flows/scheduled.py _promote: registered via version_with_tag, no mlops.inputs_sha256 "
+    "update), and reproduce_from_repo compares the inputs with the alias holder's tag only; so after new inputs "
+    "that rebuild the same outputs, every later run of those same inputs retrains",
+)
+def test_after_a_changed_source_rebuilt_the_same_model_the_next_run_is_unchanged(fourth_run):
+    scenario = fourth_run.imports
+    result = scenario.results["source unchanged again"]
+    assert result.state == "success", _explain(result)
+    assert "nothing changed since v1" in result.tasks["run_dvc_pipeline"].log
+    assert len(scenario.registry.runs()) == 2  # no third training
+
+
+def test_no_checkout_is_left_on_the_workers(fourth_run):
+    """After every run: each worker's TMPDIR holds nothing but the Celery pool's own multiprocessing folder."""
+    for name, worker in fourth_run.housing.cluster.workers.items():
+        left = sorted(path.name for path in worker.tmp.iterdir() if not path.name.startswith("pymp-"))
+        assert left == [], name
