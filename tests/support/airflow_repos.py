@@ -123,3 +123,32 @@ def lock_record_of_run(client, run_id: str, dest: Path) -> dict:
 
 def dvc_pull(project: Path, *targets: str) -> subprocess.CompletedProcess:
     return sh(["dvc", "pull", "-q", *targets], project)
+
+
+@dataclass(frozen=True)
+class RegistryView:
+    """What a scenario's DAG runs left in MLflow: its experiment's runs, its model's versions and aliases."""
+
+    tracking_uri: str
+    experiment: str
+    model_name: str
+
+    def client(self):
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def runs(self) -> list:
+        """Newest first; none when the experiment was never created."""
+        client = self.client()
+        experiment = client.get_experiment_by_name(self.experiment)
+        if experiment is None:
+            return []
+        return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+
+    def versions(self) -> list[str]:
+        return sorted(str(v.version) for v in self.client().search_model_versions(f"name = '{self.model_name}'"))
+
+    def alias(self, alias: str) -> str | None:
+        holder = (self.client().get_registered_model(self.model_name).aliases or {}).get(alias)
+        return str(holder) if holder is not None else None
