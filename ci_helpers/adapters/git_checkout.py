@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import CIHelpersError, ConfigError, InfrastructureError
+from .process_env import environment_set
 from .redact import redact
 from .runner import CommandError, run
 
@@ -204,7 +205,7 @@ def git_credentials_in_env(credentials: GitCredentials | None) -> Iterator[None]
                 values.update(_askpass_environment(private, credentials))
             if credentials.private_key:
                 values["GIT_SSH_COMMAND"] = _ssh_command(private, credentials)
-        with _environment(values):
+        with environment_set(values):
             yield
     finally:
         if private is not None:
@@ -252,20 +253,6 @@ def _int(text: str | None) -> int:
         return max(0, int(text or "0"))
     except ValueError:
         return 0
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def timeout_seconds(timeout: float | None = None) -> float:

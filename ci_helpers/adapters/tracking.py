@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import ConfigError, InfrastructureError
 from .auth import exception_rejection_reason, mlflow_rejected
 from .metric_keys import sanitise_keys
+from .process_env import environment_set
 from .redact import redact
 
 # MLflow's own HTTP retries default to 7 attempts with a factor-2 back-off (minutes); keep them
@@ -554,22 +555,16 @@ class BuildRun:
 def one_bounded_attempt(timeout: float = TREND_READ_TIMEOUT_SECONDS) -> Iterator[None]:
     """MLflow's HTTP client with no retry and at most `timeout` seconds per request (less when the
     user asked for less), for the duration of the block; the user's settings come back after."""
-    names = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
-    saved = {name: os.environ.get(name) for name in names}
     try:
-        given = float(saved["MLFLOW_HTTP_REQUEST_TIMEOUT"] or timeout)
+        given = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or timeout)
     except ValueError:
         given = timeout
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, int(min(given, timeout))))
-    try:
+    bounded = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, int(min(given, timeout)))),
+    }
+    with environment_set(bounded):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _store_exists(tracking_uri: str) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.airflow_repos import RegistryView
 from tests.support.project import EXAMPLE, sh
 
 HERE = Path(__file__).resolve().parent
@@ -121,26 +122,21 @@ class MlflowView:
         path = self.records / name
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
-    def client(self):
-        from mlflow.tracking import MlflowClient
+    @property
+    def registry(self) -> RegistryView:
+        return RegistryView(self.tracking_uri, self.experiment, self.model_name)
 
-        return MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
+    def client(self):
+        return self.registry.client()
 
     def runs(self) -> list:
-        client = self.client()
-        experiment = client.get_experiment_by_name(self.experiment)
-        if experiment is None:
-            return []
-        return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+        return self.registry.runs()
 
     def versions(self) -> list[str]:
-        client = self.client()
-        return sorted(str(v.version) for v in client.search_model_versions(f"name = '{self.model_name}'"))
+        return self.registry.versions()
 
     def alias(self, alias: str) -> str | None:
-        model = self.client().get_registered_model(self.model_name)
-        holder = (model.aliases or {}).get(alias)
-        return str(holder) if holder is not None else None
+        return self.registry.alias(alias)
 
     def registry_tags(self) -> dict[str, str]:
         return dict(self.client().get_registered_model(self.model_name).tags or {})
