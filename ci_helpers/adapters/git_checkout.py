@@ -519,15 +519,33 @@ def _folders_with_dvc_yaml(checkout: Path) -> list[str]:
 
 def _use_cache_dir(project: Path, cache_dir: Path) -> None:
     """DVC's cache of this checkout is `cache_dir` (the worker's, shared by its tasks): its objects
-    are written atomically, so tasks running at once on one worker can share it."""
-    from .dvc import dvc
+    are written atomically, so tasks running at once on one worker can share it. Written into
+    `.dvc/config.local` as `dvc config --local cache.dir` would, without that process's half
+    second (every task pays it, the unchanged run too)."""
+    import configparser
 
     cache = cache_dir.expanduser().resolve()
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ConfigError(f"cache_dir {cache} cannot be created ({error.strerror}); fix cache_dir=") from None
-    dvc(project, "config", "--local", "cache.dir", str(cache))
+    dvc_dir = _dvc_dir_of(project)
+    local = dvc_dir / "config.local"
+    parser = configparser.ConfigParser()
+    parser.read(local)
+    if not parser.has_section("cache"):
+        parser.add_section("cache")
+    parser.set("cache", "dir", str(cache))
+    with local.open("w") as handle:
+        parser.write(handle)
+
+
+def _dvc_dir_of(project: Path) -> Path:
+    """The `.dvc` folder of the DVC project `project` is in (the nearest one, up to the checkout)."""
+    for folder in (project, *project.parents):
+        if (folder / ".dvc").is_dir():
+            return folder / ".dvc"
+    raise ConfigError(f"{project} is in no DVC project (no .dvc folder); run `dvc init` there")
 
 
 def _remove_tree(path: Path) -> None:

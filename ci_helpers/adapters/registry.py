@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from ..errors import ConfigError
 from .mlflow_server import require_logged_models, supports_logged_models
+from .registry_rest import alias_version_tags_over_rest, answers_over_rest
 from .tracking import (
     COMMIT_TAG,
     _client,
@@ -369,7 +370,10 @@ def _move(client, name: str, alias: str, version: str, commit: str | None, reaso
 
 def alias_version_tags(tracking_uri: str, name: str, alias: str) -> tuple[str, dict[str, str]] | None:
     """(version, its tags) of the version behind `alias`, in one registry call; None when the
-    model or the alias does not exist yet."""
+    model or the alias does not exist yet. An http(s) server is asked without importing MLflow
+    (registry_rest): this is all an unchanged scheduled run does."""
+    if answers_over_rest(tracking_uri):
+        return alias_version_tags_over_rest(tracking_uri, name, alias)
     from mlflow.exceptions import MlflowException
 
     with mlflow_errors(tracking_uri):
