@@ -26,7 +26,7 @@ the same warm-up): "in a new process", the figure closest to a worker that never
 Then, in another fresh process per round (so imports are paid as a new task process pays them), the
 pieces of the unchanged run_dvc_pipeline task timed one by one, cold and then warm: pin_commit,
 fresh_checkout (clone + checkout; removal), load_project, inputs_fingerprint, alias_version_tags,
-with its imports timed apart (mlflow.tracking, then the SQL store's modules), and the rest of the
+with its imports timed apart (mlflow.tracking, then the store's modules), and the rest of the
 path (remote lookup, plan, outputs fingerprint).
 
 Run: .venv/bin/python bench/bench_airflow_repo.py [--rounds 3] [--no-cache-variant]
@@ -42,11 +42,15 @@ import json
 import logging
 import os
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,12 +207,12 @@ def _pieces(source, uri: str) -> dict[str, float]:
         lap("inputs_fingerprint")
         outputs_fingerprint(project)
         lap("outputs_fingerprint")
-        # alias_version_tags' own imports, timed apart: MLflow's client, then its SQL store's modules
+        # alias_version_tags' own imports, timed apart: MLflow's client, then its store's modules (SQL or REST)
         import mlflow.tracking  # noqa: F401
 
         lap("  import mlflow.tracking")
         preload_store(uri)
-        lap("  SQL store modules")
+        lap("  store modules")
         held = alias_version_tags(uri, MODEL, "production")
         lap("alias_version_tags")
         if not held or held[1].get(INPUTS_TAG) != inputs:
@@ -260,6 +264,47 @@ def _setup(base: Path, env: dict[str, str]) -> None:
     _sh([str(BIN / "airflow"), "db", "migrate"], base, env)
 
 
+@contextlib.contextmanager
+def _mlflow_server(base: Path, env: dict[str, str]) -> Iterator[str]:
+    """`mlflow server` on 127.0.0.1 (sqlite backend, artifacts proxied to a local folder), as the
+    tracking server workers that share no disk would share; its URL. Stopped (its process group,
+    which this bench started) when the block ends."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    log = base / "mlflow-server.log"
+    command = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += ["--backend-store-uri", f"sqlite:///{base / 'mlflow-server.db'}"]
+    command += ["--artifacts-destination", str(base / "mlflow-artifacts")]
+    server_env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=server_env, cwd=base, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"mlflow server did not start: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=15)
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def _round_env(base: Path) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID"))}
     return {
@@ -294,11 +339,30 @@ def _in_fresh_process(flags: list[str], env: dict[str, str], number: int) -> dic
     return json.loads(line[8:])
 
 
+def _measured_round(number: int, base: Path, env: dict[str, str], no_cache_variant: bool) -> tuple[dict, dict]:
+    (base / "tmp").mkdir()
+    _setup(base, env)
+    timing = _in_fresh_process(["--round-in"] + (["--no-cache-variant"] if no_cache_variant else []), env, number)
+    timing.update(_in_fresh_process(["--cold-in", "pipeline"], env, number))
+    if not no_cache_variant:
+        timing.update(_in_fresh_process(["--cold-in", "cached"], env, number))
+    left = [path.name for path in (base / "tmp").iterdir() if path.name.startswith("mlops-checkout-")]
+    if left:
+        raise SystemExit(f"round {number}: checkouts left behind in the temporary directory: {left}")
+    return timing, _in_fresh_process(["--breakdown-in"], env, number)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-cache-variant", action="store_true", help="skip the cache_dir= pair of runs")
     parser.add_argument("--keep", action="store_true", help="keep each round's folder (printed)")
+    parser.add_argument(
+        "--tracking",
+        choices=("sqlite", "http"),
+        default="sqlite",
+        help="MLflow's store: a sqlite file (default) or an `mlflow server` on 127.0.0.1 in front of one",
+    )
     parser.add_argument("--round-in", action="store_true", help=argparse.SUPPRESS)  # internal
     parser.add_argument("--breakdown-in", action="store_true", help=argparse.SUPPRESS)  # internal
     parser.add_argument("--cold-in", choices=("pipeline", "cached"), help=argparse.SUPPRESS)  # internal
@@ -314,26 +378,19 @@ def main() -> None:
         return
 
     print(
-        f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min)", flush=True
+        f"tracking: {args.tracking}; load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min)",
+        flush=True,
     )
     results, breakdowns = [], []
     for number in range(1, args.rounds + 1):
         base = Path(tempfile.mkdtemp(prefix="bench-airflow-repo-"))
         try:
-            env = _round_env(base)
-            (base / "tmp").mkdir()
-            _setup(base, env)
-            flags = ["--round-in"] + (["--no-cache-variant"] if args.no_cache_variant else [])
-            timing = _in_fresh_process(flags, env, number)
-            timing.update(_in_fresh_process(["--cold-in", "pipeline"], env, number))
-            if not args.no_cache_variant:
-                timing.update(_in_fresh_process(["--cold-in", "cached"], env, number))
-            left = sorted(p.name for p in (base / "tmp").iterdir())
-            left = [name for name in left if name.startswith("mlops-checkout-")]
-            if left:
-                raise SystemExit(f"round {number}: checkouts left behind in the temporary directory: {left}")
+            with contextlib.ExitStack() as stack:
+                env = _round_env(base)
+                if args.tracking == "http":
+                    env["BENCH_TRACKING_URI"] = stack.enter_context(_mlflow_server(base, env))
+                timing, pieces = _measured_round(number, base, env, args.no_cache_variant)
             results.append(timing)
-            pieces = _in_fresh_process(["--breakdown-in"], env, number)
             breakdowns.append(pieces)
             first = timing["first"]
             text = (
