@@ -184,6 +184,7 @@ def _pieces(source, uri: str, cache_dir: str | None = None) -> dict[str, float]:
     from ci_helpers.adapters import dvc
     from ci_helpers.adapters.git_checkout import fresh_checkout, pin_commit
     from ci_helpers.adapters.registry import alias_version_tags
+    from ci_helpers.adapters.registry_rest import answers_over_rest
     from ci_helpers.adapters.tracking import preload_store
     from ci_helpers.flows.scheduled import outputs_fingerprint
     from ci_helpers.pipeline_inputs import INPUTS_TAG, import_stages, inputs_fingerprint
@@ -207,12 +208,14 @@ def _pieces(source, uri: str, cache_dir: str | None = None) -> dict[str, float]:
         lap("inputs_fingerprint")
         outputs_fingerprint(project)
         lap("outputs_fingerprint")
-        # alias_version_tags' own imports, timed apart: MLflow's client, then its store's modules (SQL or REST)
-        import mlflow.tracking  # noqa: F401
+        if not answers_over_rest(uri):
+            # alias_version_tags' own imports, timed apart: MLflow's client, then its SQL store's modules
+            # (an http(s) server is asked over REST, without them: registry_rest)
+            import mlflow.tracking  # noqa: F401
 
-        lap("  import mlflow.tracking")
-        preload_store(uri)
-        lap("  store modules")
+            lap("  import mlflow.tracking")
+            preload_store(uri)
+            lap("  store modules")
         held = alias_version_tags(uri, MODEL, "production")
         lap("alias_version_tags")
         if not held or held[1].get(INPUTS_TAG) != inputs:
