@@ -55,6 +55,9 @@ class Stage:
     locked: bool  # dvc.lock has an entry for it
     dep_md5s: tuple[tuple[str, str], ...] = ()  # (dep path, md5 dvc.lock recorded for it)
     is_import: bool = False  # a `.dvc` file that `dvc import` / `dvc import-url` wrote
+    external_deps: tuple[str, ...] = ()  # deps outside any filesystem DVC tracks here (s3://..., `dvc import`)
+    always_changed: bool = False  # `always_changed: true`: DVC reruns it every time
+    frozen: bool = False  # `frozen: true`: DVC never reruns it
 
     @property
     def group(self) -> str:
@@ -333,12 +336,13 @@ def _stage(stage: Any, root: Path, lock_cache: dict[str, set[str]]) -> Stage:
     from dvc.dependency import ParamsDependency
     from dvc.dependency.repo import RepoDependency
 
-    deps, params_files, dep_md5s = [], [], []
+    deps, params_files, dep_md5s, external = [], [], [], []
     for dep in stage.deps:
         if isinstance(dep, ParamsDependency):
             params_files.append(_relative(dep.fs_path, root))
         elif isinstance(dep, RepoDependency) or not getattr(dep, "fs_path", None) or "://" in str(dep.def_path):
-            continue  # `dvc import` and external deps: nothing in this project to pull or rebuild
+            external.append(str(dep.def_path))  # nothing in this project to pull or rebuild
+            continue
         else:
             deps.append(_relative(dep.fs_path, root))
             recorded = getattr(dep, "hash_info", None)
@@ -360,6 +364,9 @@ def _stage(stage: Any, root: Path, lock_cache: dict[str, set[str]]) -> Stage:
         bool(locked),
         tuple(dep_md5s),
         bool(stage.is_import),
+        tuple(external),
+        bool(getattr(stage, "always_changed", False)),
+        bool(getattr(stage, "frozen", False)),
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .adapters import git
-from .adapters.git_checkout import GitCredentials, RepoSource, fresh_checkout, pin_commit
+from .adapters.git_checkout import GitCredentials, RepoSource, fresh_checkout, git_credentials_in_env, pin_commit
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,11 @@ class ProjectSource:
             return
         with fresh_checkout(self.repo, commit, self.credentials, cache_dir=self.cache_dir) as root:
             yield root
+
+    def credentials_in_env(self):
+        """The git credentials in git's environment for a block (a fetch, a push, `dvc update` of a
+        git import); the checkout's other processes, the project's stages among them, never see them."""
+        return git_credentials_in_env(self.credentials)
 
     def as_xcom(self) -> dict | None:
         if self.repo is None:

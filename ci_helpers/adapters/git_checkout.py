@@ -116,6 +116,13 @@ class RepoSource:
                 f"repo_url {safe} holds a password; take it out of the URL and pass the credentials through "
                 "git_conn_id= (an Airflow Connection whose login and password are the user and the token)"
             )
+        scheme, _, rest = url.partition("://")
+        if scheme.lower() in ("http", "https") and "@" in rest.split("/", 1)[0]:
+            # a bare token as the user name (https://TOKEN@host/...) is as secret as a password
+            raise ConfigError(
+                f"repo_url {redact(url)} holds a user name or token; take it out of the URL and pass the credentials "
+                "through git_conn_id= (an Airflow Connection whose login and password are the user and the token)"
+            )
         if not self.branch or not self.branch.strip():
             raise ConfigError("branch is empty; pass the branch to build, e.g. branch='main'")
         subdir = (self.subdir or "").strip().replace("\\", "/")
@@ -344,6 +351,10 @@ def _network_git(
         failure = error if isinstance(error, CommandError) else error.__cause__
         if not isinstance(failure, CommandError):
             raise
+        if "not found in upstream" in failure.output or "Remote branch" in failure.output:
+            raise failure from None  # a branch missing at clone time: the caller lists the branches there are
+        if _NO_SUCH_COMMIT.search(failure.output):
+            raise failure from None  # a pinned commit the server no longer serves: the caller says so
         raise _classified(failure, source, what, seconds if bound else None, unreachable_is_config) from None
 
 
@@ -379,7 +390,9 @@ def _classified(
         return InfrastructureError(
             f"cannot reach git repository {url}, which answered when this run pinned its commit ({why})", endpoint=url
         )
-    return failure
+    # anything else on the wire (an early EOF, a hung-up remote, an RPC failure): the remote's
+    # fault, retried by the task's retries, never "a failed gate"
+    return InfrastructureError(f"git {what} of {url} failed: {why}", endpoint=url)
 
 
 def _wrong_repository(output: str, url: str, why: str) -> ConfigError | None:
@@ -417,12 +430,14 @@ def fresh_checkout(
     """Clone source.url into a new directory under work_root (default: tempfile.gettempdir()),
     check out `commit` on the local branch `source.branch` (origin is the remote, the branch's
     upstream origin/<branch>: `git fetch origin <branch>` and `git push origin HEAD:refs/heads/<branch>`
-    work inside the block, with the same credentials), and yield the project directory (checkout /
-    subdir). The clone holds the branch's history (`--single-branch --no-tags`); a commit no longer
-    on the branch (a force-push) is fetched by id when the server serves it.
+    work inside the block, in a `git_credentials_in_env(credentials)` block of their own), and yield
+    the project directory (checkout / subdir). The clone holds the branch's history
+    (`--single-branch --no-tags`); a commit no longer on the branch (a force-push) is fetched by id
+    when the server serves it.
 
-    The whole block runs inside `git_credentials_in_env(credentials)`. The checkout is removed
-    when the block ends, failed or not (KeyboardInterrupt and SystemExit too).
+    The credentials are in the environment for the clone only: the block's own processes (the
+    project's stages) never see them. The checkout is removed when the block ends, failed or not
+    (KeyboardInterrupt and SystemExit too).
 
     With cache_dir, the checkout's DVC cache is that directory (created if missing; set as
     `cache.dir` in .dvc/config.local, which git ignores), so that repeated tasks on one worker
@@ -436,14 +451,14 @@ def fresh_checkout(
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="mlops-checkout-", dir=root))
     try:
+        checkout = work / _repo_name(source.url)
         with git_credentials_in_env(credentials):
-            checkout = work / _repo_name(source.url)
             _clone_at(source, commit, credentials, checkout, timeout)
-            project = _project_dir(source, commit, checkout)
-            if cache_dir is not None:
-                _use_cache_dir(project, Path(cache_dir))
-            log.info("checked out %s at %s in %s", source.describe(), commit[:12], project)
-            yield project
+        project = _project_dir(source, commit, checkout)
+        if cache_dir is not None:
+            _use_cache_dir(project, Path(cache_dir))
+        log.info("checked out %s at %s in %s", source.describe(), commit[:12], project)
+        yield project
     finally:
         _remove_tree(work)
 

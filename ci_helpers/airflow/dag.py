@@ -209,6 +209,7 @@ def mlops_pipeline_dag(
             git_conn_id=git_conn_id,
             cache_dir=cache_dir,
             update_imports=update_imports,
+            commit_lock=commit_lock,
             **queue(PIPELINE_TASK_ID),
             model_name=model_name,
             alias=alias,

@@ -70,7 +70,9 @@ class DvcReproOperator(BaseOperator):
     under the worker's temporary directory, removed when it ends, and hands on through XCom, the
     DVC remote (`dvc push`, verified) and MLflow (the lock it built is kept on its run) only. There,
     `update_imports` runs `dvc update` on the import stages first, `git_conn_id` names the
-    Connection holding the git credentials, and `cache_dir` keeps a per-worker DVC cache."""
+    Connection holding the git credentials, `cache_dir` keeps a per-worker DVC cache, and
+    `commit_lock` (set it when promote commits the lock back) checks first that the branch takes
+    the push."""
 
     template_fields: Sequence[str] = (
         "project_dir",
@@ -96,6 +98,7 @@ class DvcReproOperator(BaseOperator):
         git_conn_id: str | None = None,
         cache_dir: str | None = None,
         update_imports: bool = False,
+        commit_lock: bool = False,
         model_name: str | None = None,
         alias: str = "staging",
         force_stages: Sequence[str] = (),
@@ -116,6 +119,7 @@ class DvcReproOperator(BaseOperator):
         self.git_conn_id = git_conn_id
         self.cache_dir = cache_dir
         self.update_imports = update_imports
+        self.commit_lock = commit_lock
         self.model_name = model_name
         self.alias = alias
         self.force_stages = list(force_stages)
@@ -145,6 +149,7 @@ class DvcReproOperator(BaseOperator):
                     experiment=self.experiment,
                     skip_unchanged=self.skip_unchanged,
                     update_imports=self.update_imports,
+                    commit_lock=self.commit_lock,
                     run_tags=_run_tags(self.dag_id, context),
                 )
         return {**result.as_xcom(), "worker": worker_name()}

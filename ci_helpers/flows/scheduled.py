@@ -53,7 +53,7 @@ from ..errors import ConfigError
 from ..gate import Check, evaluate_gate, parse_gate_rules
 from ..lock_commit import GitIdentity, LockCommitResult, commit_lock_file
 from ..metrics import Metrics, MetricValue, read_metrics_files
-from ..pipeline_inputs import INPUTS_TAG
+from ..pipeline_inputs import INPUTS_TAG, import_stages
 from ..pipeline_run import OUTPUTS_TAG, SCHEDULED_KIND, STAGE_RAN, PipelineRun, json_metrics, outputs_fingerprint
 from ..project import load_project, read_pipeline_status
 from ..project_source import ProjectSource
@@ -117,6 +117,7 @@ class Promotion:
     reused: bool
     unchanged: bool = False
     lock_commit: str | None = None  # the commit that holds the run's dvc.lock (commit_lock)
+    superseded_by: str | None = None  # a newer commit owns the branch's lock: the alias was left
 
     def as_xcom(self) -> dict:
         return asdict(self)
@@ -317,7 +318,12 @@ def promote_pipeline_model(
         here = replace(pipeline, project_dir=str(root))
         tags = {**(version_tags_extra or {}), **_built_out_tags(here)}
         branch = source.repo.branch
-        lock = (lambda: _commit_run_lock(here, branch, identity or DEFAULT_LOCK_IDENTITY)) if commit_lock else None
+
+        def commit_back() -> LockCommitResult:
+            with source.credentials_in_env():
+                return _commit_run_lock(here, branch, identity or DEFAULT_LOCK_IDENTITY)
+
+        lock = commit_back if commit_lock else None
         return _promote(here, *options, tags, in_commit_order=True, commit_lock=lock)
 
 
@@ -329,7 +335,10 @@ def _commit_run_lock(pipeline: PipelineRun, branch: str, identity: GitIdentity) 
         built_commit=pipeline.commit,
         branch=branch,
         remote="origin",
-        paths=[project.git_path(path) for path in (*project.lockfiles, *project.git_kept_outs)],
+        # the lock, the outs git keeps, and the imports' .dvc files `dvc update` rewrote: one state
+        paths=[
+            project.git_path(path) for path in (*project.lockfiles, *project.git_kept_outs, *import_stages(project))
+        ],
         identity=identity,
         mode="commit",
         pipeline_inputs=project.pipeline_inputs,
@@ -339,7 +348,7 @@ def _commit_run_lock(pipeline: PipelineRun, branch: str, identity: GitIdentity) 
 
 
 def _built_out_tags(pipeline: PipelineRun) -> dict[str, str]:
-    tags = {INPUTS_TAG: pipeline.inputs or ""}
+    tags = {INPUTS_TAG: pipeline.inputs} if pipeline.inputs else {}
     if pipeline.run_id:
         project = load_project(Path(pipeline.project_dir))
         tags.update({f"{OUT_MD5_PREFIX}{out.path}": out.md5 for out in project.outs if out.md5 and out.cached})
@@ -387,6 +396,20 @@ def _promote(
     lock_commit = None
     if commit_lock is not None:  # after the version and its statement, before the alias: a re-run finishes it
         lock = commit_lock()
+        if lock.status == "superseded":
+            # master-build's rule: a newer commit that changed the pipeline's inputs owns the branch's
+            # lock and the alias; this build commits nothing and moves nothing
+            log.info("mlops: %s; the alias '%s' is left where it is", lock.detail, alias)
+            version = registered.version
+            return Promotion(
+                model_name,
+                version,
+                f"models:/{model_name}/{version}",
+                alias,
+                None,
+                registered.reused,
+                superseded_by=lock.superseded_by,
+            )
         lock_commit = lock.commit if lock.status in ("committed", "unchanged") else None
         if lock_commit:
             tag_version(uri, model_name, registered.version, {LOCK_COMMIT_TAG: lock_commit})

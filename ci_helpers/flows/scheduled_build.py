@@ -22,13 +22,13 @@ import contextlib
 import logging
 import os
 
-from ..adapters import dvc
+from ..adapters import dvc, git
 from ..adapters.git_checkout import SECRET_ENV_NAMES  # the git token: never the stages' to read
 from ..adapters.registry import alias_version_tags
 from ..adapters.tracking import TrackedRun, finish_run, open_run, run_environment
 from ..errors import ConfigError, InfrastructureError
 from ..metrics import read_metrics_files
-from ..pipeline_inputs import INPUTS_TAG, import_stages, inputs_fingerprint
+from ..pipeline_inputs import INPUTS_TAG, import_stages, inputs_fingerprint, unknowable_inputs
 from ..pipeline_run import OUTPUTS_TAG, SCHEDULED_KIND, STAGE_RAN, PipelineRun, outputs_fingerprint
 from ..project import Project, load_project, stages_repro_would_run
 from ..project_source import ProjectSource
@@ -62,10 +62,12 @@ def reproduce_from_repo(
     experiment: str | None = None,
     skip_unchanged: bool = True,
     update_imports: bool = False,
+    commit_lock: bool = False,
     run_tags: dict[str, str] | None = None,
 ) -> PipelineRun:
     """Pin the branch's tip, check it out afresh, and build it (see the module's text); the
-    checkout is removed when this returns, whatever happened."""
+    checkout is removed when this returns, whatever happened. `commit_lock` (promote commits the
+    lock back) makes this task check, before anything is written, that the branch takes the push."""
     assert source.repo is not None
     uri = shared_tracking_uri(tracking_uri)
     commit = source.pin()
@@ -78,11 +80,17 @@ def reproduce_from_repo(
         imports = import_stages(project)
         if update_imports and imports:
             log.info("mlops: dvc update --no-download %s", " ".join(imports))
-            dvc.update_imports(root, list(imports))
+            with source.credentials_in_env():  # a `dvc import` from a private git repository
+                dvc.update_imports(root, list(imports))
             project = load_project(root)
         inputs = inputs_fingerprint(project)
         base = PipelineRun("", uri, commit, outputs_fingerprint(project), True, source=source.as_xcom(), inputs=inputs)
-        if skip_unchanged and model_name:
+        if inputs is None:
+            log.info(
+                "mlops: cannot tell from the checkout whether anything changed (%s): building",
+                "; ".join(unknowable_inputs(project)),
+            )
+        elif skip_unchanged and model_name:
             held = alias_version_tags(uri, model_name, alias)
             if held and held[1].get(INPUTS_TAG) == inputs:
                 version, tags = held
@@ -99,7 +107,15 @@ def reproduce_from_repo(
                 )
                 log.info("mlops: %s", unchanged.summary)
                 return unchanged
-        tags = {"mlops.kind": SCHEDULED_KIND, "mlops.git_commit": commit, INPUTS_TAG: inputs, **(run_tags or {})}
+        # Preflight, before the first write (the MLflow run): the DVC remote answers, and with
+        # commit_lock the branch takes promote's push (a read-only dry run) with these credentials.
+        dvc.check_remote_answers(root, remote, endpoint)
+        if commit_lock:
+            with source.credentials_in_env():
+                git.check_push_allowed(project.git_root, "origin", source.repo.branch)
+        tags = {"mlops.kind": SCHEDULED_KIND, "mlops.git_commit": commit, **(run_tags or {})}
+        if inputs is not None:
+            tags[INPUTS_TAG] = inputs
         run = open_run(uri, experiment or project_name(root), f"{SCHEDULED_KIND}-{commit[:8]}", tags)
         try:
             ran = _reproduce(project, plan, run, remote, endpoint)
@@ -122,7 +138,13 @@ def reproduce_from_repo(
                 OUTPUTS_TAG: fingerprint,
                 **{f"{OUT_MD5_PREFIX}{path}": md5 for path, md5 in hashes.items()},
             },
-            artifacts={LOCK_ARTIFACT: lock_record(root, built.lockfiles, list(built.git_kept_outs), commit, hashes)},
+            # the outs git keeps, and the imports' .dvc files `dvc update` may have rewritten: the
+            # lock's hashes name their contents
+            artifacts={
+                LOCK_ARTIFACT: lock_record(
+                    root, built.lockfiles, [*built.git_kept_outs, *import_stages(built)], commit, hashes
+                )
+            },
         )
     result = PipelineRun(
         "",

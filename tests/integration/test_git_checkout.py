@@ -18,6 +18,7 @@ import pytest
 
 from ci_helpers.adapters.git import git
 from ci_helpers.adapters.git_checkout import (
+    SECRET_ENV_NAMES,
     GitCredentials,
     RepoSource,
     fresh_checkout,
@@ -141,9 +142,14 @@ def test_a_push_from_inside_the_checkout_reaches_the_server(server, repo, work_r
         sh(["git", "add", "dvc.lock"], project)
         sh(["git", "commit", "-qm", "dvc.lock [skip ci]"], project)
         new = _git_out(project, "rev-parse", "HEAD")
-        # the same adapter the lock commit-back pushes with, then plain git
-        git(project, "fetch", "origin", "main", retry=True)
-        git(project, "push", "origin", "HEAD:refs/heads/main", retry=True)
+        # the checkout's own processes (the project's stages) hold no credential
+        leaked = {name for name in ("GIT_ASKPASS", "GIT_SSH_COMMAND", *SECRET_ENV_NAMES) if name in os.environ}
+        assert leaked == set()
+        assert server.token not in "\n".join(os.environ.values())
+        # the lock commit-back's push: the same adapter, in a credentials block of its own
+        with git_credentials_in_env(repo.credentials):
+            git(project, "fetch", "origin", "main", retry=True)
+            git(project, "push", "origin", "HEAD:refs/heads/main", retry=True)
         assert server.token not in (project.parent / ".git" / "config").read_text()
     assert _git_out(repo.bare, "rev-parse", "main") == new
     pushes = [request for request in server.requests if "git-receive-pack" in request.path and request.status == 200]
@@ -224,7 +230,8 @@ def test_two_checkouts_share_the_workers_dvc_cache(repo, work_root, tmp_path):
         sh(["dvc", "add", "-q", "data.txt"], project)
         sh(["git", "add", "data.txt.dvc", ".gitignore"], project)
         sh(["git", "commit", "-qm", "data"], project)
-        sh(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], project)
+        with git_credentials_in_env(repo.credentials):
+            sh(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], project)
         assert not (project / ".dvc" / "cache").exists()
         assert "cache" not in _git_out(project, "status", "--porcelain")  # config.local is git-ignored
     objects = [path for path in (cache / "files" / "md5").rglob("*") if path.is_file()]
@@ -372,9 +379,11 @@ def test_credentials_never_show_their_secrets():
         assert "bot" in shown
     assert GitCredentials().empty
     assert not credentials.empty
-    assert (
-        RepoSource("https://tok-abcdef@host/org/r.git", "dev", "a/b").describe() == "https://***@host/org/r.git@dev:a/b"
-    )
+    assert RepoSource("ssh://bot@host/org/r.git", "dev", "a/b").describe() == "ssh://***@host/org/r.git@dev:a/b"
+    with pytest.raises(ConfigError) as raised:  # a bare token as the user name: refused, and never shown
+        RepoSource("https://tok-abcdef@host/org/r.git", "dev", "a/b")
+    assert "tok-abcdef" not in str(raised.value)
+    assert "git_conn_id" in str(raised.value)
 
 
 def test_a_hanging_remote_is_bounded_by_the_timeout(repo):
@@ -455,7 +464,9 @@ def test_pin_checkout_and_push_over_ssh_with_a_key(sshd, repo, work_root):
         (project / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
         sh(["git", "add", "dvc.lock"], project)
         sh(["git", "commit", "-qm", "lock"], project)
-        git(project, "push", "origin", "HEAD:refs/heads/main", retry=True)
+        assert "GIT_SSH_COMMAND" not in os.environ  # the key is not the stages' to use
+        with git_credentials_in_env(credentials):
+            git(project, "push", "origin", "HEAD:refs/heads/main", retry=True)
         new = _git_out(project, "rev-parse", "HEAD")
     assert _git_out(repo.bare, "rev-parse", "main") == new
     assert list(work_root.iterdir()) == []

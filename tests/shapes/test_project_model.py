@@ -189,3 +189,54 @@ def test_the_inputs_fingerprint_follows_inputs_not_the_lock(built, name, tmp_pat
         path = project_dir / params_file
         path.write_text(path.read_text() + "\nmlops_test_extra: 1\n")
         assert inputs_fingerprint(load_project(project_dir)) != before
+
+
+def test_the_inputs_fingerprint_sees_code_outside_the_project_and_refuses_what_it_cannot_see(tmp_path):
+    """A monorepo project (subdir ml/) whose stage reads ../shared/util.py: a committed change there
+    moves the fingerprint. A stage that reads s3:// or is always_changed: no fingerprint (the run
+    builds), unless frozen."""
+    from ci_helpers.pipeline_inputs import inputs_fingerprint, unknowable_inputs
+
+    env = {**tool_env()}
+    repo = tmp_path / "mono"
+    (repo / "ml").mkdir(parents=True)
+    (repo / "shared").mkdir()
+    (repo / "shared" / "util.py").write_text("VALUE = 1\n")
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True, env=env)
+    subprocess.run(["dvc", "init", "-q", "--subdir"], cwd=repo / "ml", check=True, env=env)
+    (repo / "ml" / "params.yaml").write_text("lr: 0.1\n")
+    dvc_yaml = repo / "ml" / "dvc.yaml"
+    dvc_yaml.write_text(
+        "stages:\n  train:\n    cmd: python ../shared/util.py > model.txt\n"
+        "    deps: [../shared/util.py]\n    params: [lr]\n    outs: [model.txt]\n"
+    )
+
+    def commit(message: str) -> None:
+        subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env)
+        subprocess.run(["git", "commit", "-qm", message], cwd=repo, check=True, env=env)
+
+    commit("project")
+    before = inputs_fingerprint(load_project(repo / "ml"))
+    assert before is not None
+    (repo / "shared" / "util.py").write_text("VALUE = 2\n")
+    commit("shared code changed")
+    assert inputs_fingerprint(load_project(repo / "ml")) != before
+
+    dvc_yaml.write_text(
+        dvc_yaml.read_text() + "  fetch:\n    cmd: echo\n    deps:\n      - s3://bucket/raw.csv\n    outs: [raw.csv]\n"
+    )
+    project = load_project(repo / "ml")
+    assert inputs_fingerprint(project) is None
+    assert unknowable_inputs(project) == ["stage 'fetch' depends on s3://bucket/raw.csv"]
+    dvc_yaml.write_text(
+        dvc_yaml.read_text().replace(
+            "    deps:\n      - s3://bucket/raw.csv\n", "    deps:\n      - s3://bucket/raw.csv\n    frozen: true\n"
+        )
+    )
+    assert inputs_fingerprint(load_project(repo / "ml")) is not None
+    dvc_yaml.write_text(
+        dvc_yaml.read_text()
+        .replace("    frozen: true\n", "    always_changed: true\n")
+        .replace("    deps:\n      - s3://bucket/raw.csv\n", "")
+    )
+    assert unknowable_inputs(load_project(repo / "ml")) == ["stage 'fetch' is always_changed"]
