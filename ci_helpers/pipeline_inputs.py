@@ -80,7 +80,6 @@ def unknowable_inputs(project: Project) -> list[str]:
 def inputs_entries(project: Project) -> dict[str, object]:
     """What the fingerprint hashes, as JSON-ready data (the bench and the tests print it)."""
     made_by_pipeline = {out.path for stage in project.pipeline_stages for out in stage.outs}
-    imports = set(import_stages(project))
     data_files = {stage.dvcfile for stage in project.stages if stage.is_data_source}
     source_deps: list[str] = []
     stages: dict[str, object] = {}
@@ -110,27 +109,20 @@ def inputs_entries(project: Project) -> dict[str, object]:
         "stages": stages,
         "params": {key: repr(value) for key, value in sorted(read_params(project).items())},
         "code": code,
-        # on disk, not in git: `dvc update --no-download` may just have rewritten an import's
-        "data": {
-            name: _data_source_entry(project.root / PurePosixPath(name), name in imports) for name in sorted(data_files)
-        },
+        # what each .dvc file says of its data (an import's source, else the data's hash), not its
+        # text: `dvc update --no-download` drops an import's out hash and rewrites the file's own
+        # checksum without the source having changed
+        "data": {name: _data_source_entry(project, name) for name in sorted(data_files)},
     }
 
 
-def _data_source_entry(path: Path, is_import: bool) -> object:
-    """What a `.dvc` file says of its data: an import's source (its deps: the source's hash, or
-    the revision of a `dvc import`), else the data's hash (its outs). Not the file's text: `dvc
-    update --no-download` drops an import's out hash and rewrites the file's own checksum without
-    the source having changed."""
-    import yaml
-
-    try:
-        recorded = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return _disk_digest(path)
-    if not isinstance(recorded, dict):
-        return _disk_digest(path)
-    return recorded.get("deps") if is_import else recorded.get("outs")
+def _data_source_entry(project: Project, dvcfile: str) -> object:
+    stage = next((stage for stage in project.stages if stage.dvcfile == dvcfile and stage.is_data_source), None)
+    if stage is None:
+        return "missing"
+    if stage.is_import:
+        return [list(pair) for pair in stage.source_state]
+    return sorted([out.path, out.md5 or ""] for out in stage.outs)
 
 
 def inputs_fingerprint(project: Project) -> str | None:

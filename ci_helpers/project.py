@@ -58,6 +58,9 @@ class Stage:
     external_deps: tuple[str, ...] = ()  # deps outside any filesystem DVC tracks here (s3://..., `dvc import`)
     always_changed: bool = False  # `always_changed: true`: DVC reruns it every time
     frozen: bool = False  # `frozen: true`: DVC never reruns it
+    # an import's source as its .dvc file records it: (dep, its hash or, for `dvc import`, the
+    # repository URL and revision); what `dvc update` changes when the source changed
+    source_state: tuple[tuple[str, str], ...] = ()
 
     @property
     def group(self) -> str:
@@ -367,7 +370,20 @@ def _stage(stage: Any, root: Path, lock_cache: dict[str, set[str]]) -> Stage:
         tuple(external),
         bool(getattr(stage, "always_changed", False)),
         bool(getattr(stage, "frozen", False)),
+        _source_state(stage) if stage.is_import else (),
     )
+
+
+def _source_state(stage: Any) -> tuple[tuple[str, str], ...]:
+    state = []
+    for dep in stage.deps:
+        recorded = getattr(dep, "hash_info", None)
+        repo = getattr(dep, "def_repo", None) or {}
+        value = recorded.value if recorded is not None and recorded.value else ""
+        if repo:
+            value = f"{repo.get('url', '')}@{repo.get('rev_lock') or repo.get('rev') or ''}:{value}"
+        state.append((str(dep.def_path), str(value)))
+    return tuple(state)
 
 
 def _stage_edges(index: Any, root: Path) -> list[tuple[str, str]]:
