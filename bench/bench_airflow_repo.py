@@ -53,8 +53,9 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from _common import BIN, bench_env
+
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 GOAL_RATIO = 0.2
 MODEL = "housing"
 CACHED_MODEL = "housing_cached"
@@ -313,25 +314,18 @@ def _round_env(base: Path) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID"))}
     return {
         **inherited,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "AIRFLOW_HOME": str(base / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(base / "airflow" / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://127.0.0.1:8080/execution/",
-        "SCARF_ANALYTICS": "false",
-        "DO_NOT_TRACK": "true",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DVC_NO_ANALYTICS": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "BENCH_ORIGIN": str(base / "origin.git"),
-        "BENCH_TRACKING_URI": f"sqlite:///{base / 'mlflow.db'}",
-        "BENCH_CACHE_DIR": str(base / "worker-cache"),
-        # each task's checkout lands here; the bench checks it is empty after every run
-        "TMPDIR": str(base / "tmp"),
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+        **bench_env(
+            AIRFLOW_HOME=str(base / "airflow"),
+            AIRFLOW__CORE__DAGS_FOLDER=str(base / "airflow" / "dags"),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:8080/execution/",
+            SCARF_ANALYTICS="false",
+            BENCH_ORIGIN=str(base / "origin.git"),
+            BENCH_TRACKING_URI=f"sqlite:///{base / 'mlflow.db'}",
+            BENCH_CACHE_DIR=str(base / "worker-cache"),
+            # each task's checkout lands here; the bench checks it is empty after every run
+            TMPDIR=str(base / "tmp"),
+        ),
     }
 
 

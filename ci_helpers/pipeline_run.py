@@ -32,11 +32,10 @@ class PipelineRun:
     stages_ran: tuple[str, ...] = ()
     metrics: Metrics = field(default_factory=dict)
     unchanged_since: str | None = None  # the version promoted from these very outputs
-    # checkout per task (repo_url): where the later tasks check out `commit` (no secret), the
-    # inputs fingerprint, and the commit that holds the run's dvc.lock when it was committed back
+    # checkout per task (repo_url): where the later tasks check out `commit` (no secret), and the
+    # inputs fingerprint
     source: dict | None = None
     inputs: str | None = None
-    lock_commit: str | None = None
     worker: str | None = None  # the host the first task ran on
 
     def as_xcom(self) -> dict:

@@ -223,13 +223,12 @@ def repro(
     flags: list[str],
     env: dict[str, str] | None = None,
     untrusted: bool = False,
-    hidden: tuple[str, ...] = (),
 ) -> str:
     """`dvc repro FLAGS TARGETS`, showing the stages' own output, which it returns; StageFailed
     (exit 4) when it fails. untrusted=True (a PR's code): the stages run without the runner's step
     files and tokens. Any DVC index read before it is stale after it (workspace_changed)."""
     try:
-        return _repro(repo, targets, flags, env, (*(UNTRUSTED_UNSET if untrusted else ()), *hidden))
+        return _repro(repo, targets, flags, env, UNTRUSTED_UNSET if untrusted else ())
     finally:
         workspace_changed(repo)  # dvc.lock and outputs rewritten, even by a stage that failed half-way
 

@@ -55,7 +55,7 @@ from ..lock_commit import GitIdentity, LockCommitResult, commit_lock_file
 from ..metrics import Metrics, MetricValue, read_metrics_files
 from ..pipeline_inputs import INPUTS_TAG, import_stages
 from ..pipeline_run import OUTPUTS_TAG, SCHEDULED_KIND, STAGE_RAN, PipelineRun, json_metrics, outputs_fingerprint
-from ..project import load_project, read_pipeline_status
+from ..project import Project, load_project, read_pipeline_status
 from ..project_source import ProjectSource
 from ..provenance import project_name
 from ..provenance_record import StatementFacts, attach_statement, dvc_dependencies, model_out, params_digests
@@ -224,7 +224,7 @@ def _alias_baseline(
 
 def _checkout(pipeline: PipelineRun, source: ProjectSource | None):
     """The run's project: its shared directory, or a fresh checkout of its commit."""
-    if source is not None and source.checked_out_per_task:
+    if source is not None:
         return source.checkout(pipeline.commit)
     return contextlib.nullcontext(Path(pipeline.project_dir))
 
@@ -304,9 +304,8 @@ def promote_pipeline_model(
         version = pipeline.unchanged_since or ""
         return Promotion(model_name, version, f"models:/{model_name}/{version}", alias, version, True, unchanged=True)
     options = (model_name, alias, model_artifact_path, model_path, model_artifact, dag_id, invocation_id)
-    if source is None or not source.checked_out_per_task:
-        return _promote(pipeline, *options, version_tags_extra or {}, in_commit_order=False)
-    assert source.repo is not None
+    if source is None:
+        return _promote(pipeline, *options, version_tags_extra or {}, ordered_by=None)
     with source.checkout(pipeline.commit) as root:
         record = read_run_artifact(pipeline.tracking_uri, pipeline.run_id or "", LOCK_ARTIFACT)
         if record is None:
@@ -315,24 +314,24 @@ def promote_pipeline_model(
                 "repo_url; run the DAG again"
             )
         restore_lock_from_run(root, record.decode())
+        project = load_project(root)
         here = replace(pipeline, project_dir=str(root))
-        tags = {**(version_tags_extra or {}), **_built_out_tags(here)}
+        tags = {**(version_tags_extra or {}), **_built_out_tags(pipeline, project)}
         branch = source.repo.branch
 
         def commit_back() -> LockCommitResult:
             with source.credentials_in_env():
-                return _commit_run_lock(here, branch, identity or DEFAULT_LOCK_IDENTITY)
+                return _commit_run_lock(project, pipeline.commit, branch, identity or DEFAULT_LOCK_IDENTITY)
 
         lock = commit_back if commit_lock else None
-        return _promote(here, *options, tags, in_commit_order=True, commit_lock=lock)
+        return _promote(here, *options, tags, ordered_by=project.git_root, commit_lock=lock)
 
 
-def _commit_run_lock(pipeline: PipelineRun, branch: str, identity: GitIdentity) -> LockCommitResult:
+def _commit_run_lock(project: Project, commit: str, branch: str, identity: GitIdentity) -> LockCommitResult:
     """master-build's commit-back of the run's lock (and the outs git keeps) to `branch`."""
-    project = load_project(Path(pipeline.project_dir))
     lock = commit_lock_file(
         project.git_root,
-        built_commit=pipeline.commit,
+        built_commit=commit,
         branch=branch,
         remote="origin",
         # the lock, the outs git keeps, and the imports' .dvc files `dvc update` rewrote: one state
@@ -347,10 +346,9 @@ def _commit_run_lock(pipeline: PipelineRun, branch: str, identity: GitIdentity) 
     return lock
 
 
-def _built_out_tags(pipeline: PipelineRun) -> dict[str, str]:
+def _built_out_tags(pipeline: PipelineRun, project: Project) -> dict[str, str]:
     tags = {INPUTS_TAG: pipeline.inputs} if pipeline.inputs else {}
     if pipeline.run_id:
-        project = load_project(Path(pipeline.project_dir))
         tags.update({f"{OUT_MD5_PREFIX}{out.path}": out.md5 for out in project.outs if out.md5 and out.cached})
     return tags
 
@@ -366,7 +364,7 @@ def _promote(
     invocation_id: str | None,
     extra_tags: Mapping[str, str],
     *,
-    in_commit_order: bool,
+    ordered_by: Path | None,
     commit_lock: Callable[[], LockCommitResult] | None = None,
 ) -> Promotion:
     uri, root = pipeline.tracking_uri, Path(pipeline.project_dir)
@@ -413,7 +411,7 @@ def _promote(
         lock_commit = lock.commit if lock.status in ("committed", "unchanged") else None
         if lock_commit:
             tag_version(uri, model_name, registered.version, {LOCK_COMMIT_TAG: lock_commit})
-    if in_commit_order:
+    if ordered_by is not None:  # the alias moves in the commit order of this checkout's history
         move = move_alias_in_commit_order(
             uri,
             model_name,
@@ -421,7 +419,7 @@ def _promote(
             registered.version,
             pipeline.commit,
             f"scheduled promote of {pipeline.commit[:12]}",
-            ancestry(load_project(root).git_root, "origin"),
+            ancestry(ordered_by, "origin"),
         )
         if move.superseded_by:
             log.info(
@@ -441,7 +439,7 @@ def _promote(
         registered.reused,
         lock_commit=lock_commit,
     )
-    if not in_commit_order:  # one shared workspace: the next run reads what it promoted here
+    if ordered_by is None:  # one shared workspace: the next run reads what it promoted here
         _remember_promotion(root, promotion, uri, pipeline.fingerprint)
     log.info(
         "mlops: '%s' v%s%s → alias '%s'", model_name, promotion.version, " (reused)" if promotion.reused else "", alias

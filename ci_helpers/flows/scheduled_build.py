@@ -23,7 +23,6 @@ import logging
 import os
 
 from ..adapters import dvc, git
-from ..adapters.git_checkout import SECRET_ENV_NAMES  # the git token: never the stages' to read
 from ..adapters.registry import alias_version_tags
 from ..adapters.tracking import TrackedRun, finish_run, open_run, run_environment
 from ..errors import ConfigError, InfrastructureError
@@ -35,7 +34,7 @@ from ..project_source import ProjectSource
 from ..provenance import project_name
 from ..push_check import verify_pushed
 from ..rebuild_plan import RebuildPlan, plan_rebuild
-from ..run_lock import LOCK_ARTIFACT, LOCK_COMMIT_TAG, OUT_MD5_PREFIX, lock_record
+from ..run_lock import LOCK_ARTIFACT, OUT_MD5_PREFIX, lock_record
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,6 @@ def reproduce_from_repo(
     """Pin the branch's tip, check it out afresh, and build it (see the module's text); the
     checkout is removed when this returns, whatever happened. `commit_lock` (promote commits the
     lock back) makes this task check, before anything is written, that the branch takes the push."""
-    assert source.repo is not None
     uri = shared_tracking_uri(tracking_uri)
     commit = source.pin()
     log.info("mlops: %s pinned at %s", source.describe(), commit)
@@ -84,7 +82,6 @@ def reproduce_from_repo(
                 dvc.update_imports(root, list(imports))
             project = load_project(root)
         inputs = inputs_fingerprint(project)
-        base = PipelineRun("", uri, commit, outputs_fingerprint(project), True, source=source.as_xcom(), inputs=inputs)
         if inputs is None:
             log.info(
                 "mlops: cannot tell from the checkout whether anything changed (%s): building",
@@ -98,12 +95,11 @@ def reproduce_from_repo(
                     "",
                     uri,
                     commit,
-                    tags.get(OUTPUTS_TAG, base.fingerprint),
+                    tags.get(OUTPUTS_TAG) or outputs_fingerprint(project),
                     False,
                     unchanged_since=version,
                     source=source.as_xcom(),
                     inputs=inputs,
-                    lock_commit=tags.get(LOCK_COMMIT_TAG),
                 )
                 log.info("mlops: %s", unchanged.summary)
                 return unchanged
@@ -169,17 +165,13 @@ def _reproduce(project: Project, plan: RebuildPlan | None, run: TrackedRun, remo
     if plan is None:
         # Unchanged stages are skipped although their data is not here (--allow-missing); a stage
         # that runs pulls what it lacks (--pull).
-        output = dvc.repro(root, [], ["--pull", "--allow-missing"], env, hidden=SECRET_ENV_NAMES)
+        output = dvc.repro(root, [], ["--pull", "--allow-missing"], env)
         return tuple(STAGE_RAN.findall(output))
     upstream = stages_repro_would_run(project, plan.upstream) if plan.upstream else ()  # before the pull
     if plan.pull_targets:
         dvc.pull(root, list(plan.pull_targets), remote, endpoint)
-    output = (
-        dvc.repro(root, list(plan.upstream), ["--pull", "--allow-missing"], env, hidden=SECRET_ENV_NAMES)
-        if upstream
-        else ""
-    )
-    output += dvc.repro(root, list(plan.forced), ["--force", "--downstream"], env, hidden=SECRET_ENV_NAMES)
+    output = dvc.repro(root, list(plan.upstream), ["--pull", "--allow-missing"], env) if upstream else ""
+    output += dvc.repro(root, list(plan.forced), ["--force", "--downstream"], env)
     return tuple(STAGE_RAN.findall(output))
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.airflow_repos import (
+    GET_STARTED_SETTINGS,
+    HOUSING_SETTINGS,
     RepoProject,
     build_get_started_origin,
     copy_repo_project,
@@ -99,28 +101,7 @@ class RepoScenario(MlflowView):
             assert list(root.iterdir()) == [], f"{root.name} left {sorted(p.name for p in root.iterdir())}"
 
 
-SETTINGS = {
-    # the example project: training logs its model to the run; train forced every run, as the
-    # nightly retraining of the seed intends; the lock committed back
-    "housing": {
-        "thresholds": ["metrics.r2_score>=0.3"],
-        "max_regressions": ["metrics.r2_score=0.02"],
-        "baseline_alias": "production",
-        "alias": "production",
-        "allow_missing_baseline": True,
-        "force_stages": ["train"],
-        "commit_lock": True,
-    },
-    # DVC's get-started shape: nothing logged by training, the `artifacts:` model pulled from the DVC
-    # remote by promote; the lock kept on the run; the first baseline read at main through DVC
-    "get_started": {
-        "thresholds": ["avg_prec.test>=0"],
-        "max_regressions": ["avg_prec.test=0.01"],
-        "baseline_alias": "production",
-        "baseline_ref": "main",
-        "alias": "production",
-    },
-}
+SETTINGS = {"housing": HOUSING_SETTINGS, "get_started": GET_STARTED_SETTINGS}
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.airflow_repos import (
+    GET_STARTED_SETTINGS,
+    HOUSING_SETTINGS,
     RegistryView,
     RepoProject,
     build_get_started_origin,
@@ -67,22 +69,7 @@ DAG_SOURCE = textwrap.dedent("""
 ROUTE_W1 = {"run_dvc_pipeline": "w1", "validate": "w2", "promote": "w1", "alert": "w2"}
 ROUTE_W2 = {"run_dvc_pipeline": "w2", "validate": "w1", "promote": "w2", "alert": "w1"}
 
-HOUSING = {
-    "thresholds": ["metrics.r2_score>=0.3"],
-    "max_regressions": ["metrics.r2_score=0.02"],
-    "baseline_alias": "production",
-    "alias": "production",
-    "allow_missing_baseline": True,
-    "force_stages": ["train"],
-    "commit_lock": True,
-}
-GET_STARTED = {
-    "thresholds": ["avg_prec.test>=0"],
-    "max_regressions": ["avg_prec.test=0.01"],
-    "baseline_alias": "production",
-    "baseline_ref": "main",
-    "alias": "production",
-}
+HOUSING, GET_STARTED = HOUSING_SETTINGS, GET_STARTED_SETTINGS
 
 GIT_CONN = "git_http"  # the right token
 WRONG_GIT_CONN = "git_http_wrong"

@@ -15,6 +15,28 @@ from pathlib import Path
 from tests.support.project import REMOTE, sh
 from tests.support.servers import copy_bucket
 
+# The factory's settings both shapes run with, in the dag.test() and the Celery tests.
+# The example project: training logs its model to the run; train forced every run, as the nightly
+# retraining of the seed intends; the lock committed back.
+HOUSING_SETTINGS = {
+    "thresholds": ["metrics.r2_score>=0.3"],
+    "max_regressions": ["metrics.r2_score=0.02"],
+    "baseline_alias": "production",
+    "alias": "production",
+    "allow_missing_baseline": True,
+    "force_stages": ["train"],
+    "commit_lock": True,
+}
+# DVC's get-started shape: nothing logged by training, the `artifacts:` model pulled from the DVC
+# remote by promote; the lock kept on the run; the first baseline read at main through DVC.
+GET_STARTED_SETTINGS = {
+    "thresholds": ["avg_prec.test>=0"],
+    "max_regressions": ["avg_prec.test=0.01"],
+    "baseline_alias": "production",
+    "baseline_ref": "main",
+    "alias": "production",
+}
+
 
 @dataclass
 class RepoProject:
